@@ -1,0 +1,162 @@
+using System.Runtime.InteropServices;
+using TorchSharp;
+
+namespace Latent.Core.Engine;
+
+/// <summary>
+/// Starts the TorchSharp engine once per process: checks that the native library can load on this machine, then
+/// applies the thread setting before the first tensor op (libtorch ignores a later inter-op setting).
+/// </summary>
+/// <remarks>
+/// Call <see cref="Initialize"/> at the top of an app (the <c>latent</c> CLI does, with <c>--threads</c>). Library code
+/// calls <see cref="EnsureInitialized"/>, which initialises with the default when the app did not.
+/// </remarks>
+public static class TorchEngine
+{
+    static readonly object Gate = new();
+    static EngineInfo? info;
+
+    /// <summary>Name of the TorchSharp native library that carries the GLIBCXX problem.</summary>
+    public const string NativeLibraryName = "libLibTorchSharp.so";
+
+    /// <summary>The engine's state after initialisation, or null before.</summary>
+    public static EngineInfo? Info => info;
+
+    /// <summary>
+    /// Loads the engine and sets its threads. Idempotent for the same thread count; asking for a different count after
+    /// initialisation throws, because libtorch's inter-op pool cannot be resized once it started.
+    /// </summary>
+    /// <param name="threads">Intra-op and inter-op threads; null or 0 means the number of cores.</param>
+    /// <returns>Versions, threads and the native fix's state.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="threads"/> is negative.</exception>
+    /// <exception cref="EngineLoadException">The native library cannot load; the message says what is missing and what to do.</exception>
+    public static EngineInfo Initialize(int? threads = null)
+    {
+        if (threads < 0)
+            throw new ArgumentOutOfRangeException(nameof(threads), threads, "threads must be 0 (all cores) or positive");
+        int wanted = threads is null or 0 ? Environment.ProcessorCount : threads.Value;
+        lock (Gate)
+        {
+            if (info is not null)
+            {
+                if (info.Threads != wanted)
+                    throw new InvalidOperationException(
+                        $"the engine already runs with {info.Threads} threads; cannot change to {wanted} after the first tensor op");
+                return info;
+            }
+            NativeFixState fix = CheckNativeLibrary();
+            try
+            {
+                torch.InitializeDeviceType(DeviceType.CPU);
+            }
+            catch (Exception e) when (e is not EngineLoadException)
+            {
+                throw new EngineLoadException(
+                    $"TorchSharp's native engine failed to start ({FirstLine(e.Message)}). Native fix: {fix.Describe()}. " +
+                    "Rebuild with `dotnet build` (the Latent.Core build step patches the library) and run `latent doctor`.", e);
+            }
+            torch.set_num_threads(wanted);
+            torch.set_num_interop_threads(wanted);
+            info = new EngineInfo(
+                typeof(torch).Assembly.GetName().Version?.ToString(3) ?? "unknown",
+                torch.__version__,
+                RuntimeInformation.FrameworkDescription,
+                torch.get_num_threads(),
+                fix);
+            return info;
+        }
+    }
+
+    /// <summary>Initialises with the defaults unless the app already did; returns the engine's state.</summary>
+    public static EngineInfo EnsureInitialized() => info ?? Initialize();
+
+    /// <summary>
+    /// Finds the libLibTorchSharp.so that this process will load and reads whether it can load here, before TorchSharp
+    /// tries: TorchSharp's own failure names neither the library nor GLIBCXX, and copies ~490 MB into bin/ first.
+    /// </summary>
+    /// <exception cref="EngineLoadException">The library needs (non-weak) versions this machine's libstdc++ lacks.</exception>
+    public static NativeFixState CheckNativeLibrary()
+    {
+        string? path = FindNativeLibrary();
+        if (path is null) return new NativeFixState(null, NativeFixStatus.LibraryNotFound, []);
+        List<ElfNeededVersion> needed = ElfVersions.ReadNeeded(File.ReadAllBytes(path));
+        ElfNeededVersion? marker = needed.Find(v => v.Name == ElfVersions.TorchSharpVersion);
+        NativeFixStatus status = marker is null ? NativeFixStatus.NotNeeded
+            : marker.Weak ? NativeFixStatus.Applied : NativeFixStatus.NotApplied;
+
+        string? libstdcxx = ElfVersions.FindSystemLibStdCxx();
+        HashSet<string> defined = libstdcxx is null ? [] : ElfVersions.ReadDefined(File.ReadAllBytes(libstdcxx));
+        string[] missing = libstdcxx is null ? [] : needed
+            .Where(v => !v.Weak && v.File.StartsWith("libstdc++", StringComparison.Ordinal) && !defined.Contains(v.Name))
+            .Select(v => v.Name).ToArray();
+        var state = new NativeFixState(path, status, missing);
+        if (missing.Length > 0)
+            throw new EngineLoadException(
+                $"{path} needs {string.Join(", ", missing)} from libstdc++, and {libstdcxx} does not have it. " +
+                $"Latent's build step marks {ElfVersions.TorchSharpVersion} weak so that the library loads on Debian 12; it did not run for this output. " +
+                "Build through MSBuild (`dotnet build`, `dotnet run`, `dotnet publish`) of a project that references Latent.Core, " +
+                "and do not set LatentTorchSharpNativeFix=off; or install libstdc++ from GCC 13 or newer.");
+        return state;
+    }
+
+    static string? FindNativeLibrary()
+    {
+        string baseDir = AppContext.BaseDirectory;
+        string[] candidates =
+        [
+            Path.Combine(baseDir, NativeLibraryName),
+            Path.Combine(baseDir, "runtimes", "linux-x64", "native", NativeLibraryName),
+        ];
+        return candidates.FirstOrDefault(File.Exists);
+    }
+
+    static string FirstLine(string text)
+    {
+        int end = text.IndexOf('\n');
+        return (end < 0 ? text : text[..end]).Trim();
+    }
+}
+
+/// <summary>Versions and settings of the running engine.</summary>
+/// <param name="TorchSharpVersion">The TorchSharp assembly's version, e.g. 0.107.0.</param>
+/// <param name="LibTorchVersion">libtorch's version as TorchSharp reports it.</param>
+/// <param name="DotNetVersion">The .NET runtime, e.g. ".NET 10.0.0".</param>
+/// <param name="Threads">Intra-op threads in force.</param>
+/// <param name="NativeFix">Whether the GLIBCXX fix was applied to the loaded native library.</param>
+public sealed record EngineInfo(string TorchSharpVersion, string LibTorchVersion, string DotNetVersion, int Threads, NativeFixState NativeFix);
+
+/// <summary>What the build did to libLibTorchSharp.so.</summary>
+public enum NativeFixStatus
+{
+    /// <summary>The library's GLIBCXX_3.4.32 need is marked weak.</summary>
+    Applied,
+    /// <summary>The library needs no fix (no GLIBCXX_3.4.32 entry).</summary>
+    NotNeeded,
+    /// <summary>The library is as shipped: fine where libstdc++ is new (the build skips the fix there), fatal on Debian 12.</summary>
+    NotApplied,
+    /// <summary>No libLibTorchSharp.so next to the app; the OS loader will search for one.</summary>
+    LibraryNotFound,
+}
+
+/// <summary>The native fix's state and the library it describes.</summary>
+/// <param name="LibraryPath">The libLibTorchSharp.so this process loads, if found.</param>
+/// <param name="Status">Whether the fix is applied.</param>
+/// <param name="MissingVersions">Versions the library needs that this machine's libstdc++ lacks (empty when it loads).</param>
+public sealed record NativeFixState(string? LibraryPath, NativeFixStatus Status, IReadOnlyList<string> MissingVersions)
+{
+    /// <summary>One line for logs and <c>latent doctor</c>.</summary>
+    public string Describe() => Status switch
+    {
+        NativeFixStatus.Applied => $"applied ({ElfVersions.TorchSharpVersion} marked weak in {LibraryPath})",
+        NativeFixStatus.NotNeeded => $"not needed ({LibraryPath} does not ask for {ElfVersions.TorchSharpVersion})",
+        NativeFixStatus.NotApplied => $"not applied ({LibraryPath} as shipped; this machine's libstdc++ has the version)",
+        _ => "library not found next to the app",
+    };
+}
+
+/// <summary>The engine's native library cannot load; the message names what is missing and what to do.</summary>
+public sealed class EngineLoadException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public EngineLoadException(string message, Exception? inner = null) : base(message, inner) { }
+}
