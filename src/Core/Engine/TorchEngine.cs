@@ -75,16 +75,20 @@ public static class TorchEngine
     /// tries: TorchSharp's own failure names neither the library nor GLIBCXX, and copies ~490 MB into bin/ first.
     /// </summary>
     /// <exception cref="EngineLoadException">The library needs (non-weak) versions this machine's libstdc++ lacks.</exception>
-    public static NativeFixState CheckNativeLibrary()
+    public static NativeFixState CheckNativeLibrary() => CheckNativeLibrary(FindNativeLibrary(), ElfVersions.FindSystemLibStdCxx());
+
+    /// <summary>Checks a given native library against a given libstdc++ (null: none found).</summary>
+    /// <param name="path">A libLibTorchSharp.so, or null when none was found.</param>
+    /// <param name="libstdcxx">The libstdc++.so.6 it would load with, or null to skip the check.</param>
+    /// <exception cref="EngineLoadException">The library needs (non-weak) versions that <paramref name="libstdcxx"/> lacks.</exception>
+    public static NativeFixState CheckNativeLibrary(string? path, string? libstdcxx)
     {
-        string? path = FindNativeLibrary();
         if (path is null) return new NativeFixState(null, NativeFixStatus.LibraryNotFound, []);
         List<ElfNeededVersion> needed = ElfVersions.ReadNeeded(File.ReadAllBytes(path));
         ElfNeededVersion? marker = needed.Find(v => v.Name == ElfVersions.TorchSharpVersion);
         NativeFixStatus status = marker is null ? NativeFixStatus.NotNeeded
             : marker.Weak ? NativeFixStatus.Applied : NativeFixStatus.NotApplied;
 
-        string? libstdcxx = ElfVersions.FindSystemLibStdCxx();
         HashSet<string> defined = libstdcxx is null ? [] : ElfVersions.ReadDefined(File.ReadAllBytes(libstdcxx));
         string[] missing = libstdcxx is null ? [] : needed
             .Where(v => !v.Weak && v.File.StartsWith("libstdc++", StringComparison.Ordinal) && !defined.Contains(v.Name))

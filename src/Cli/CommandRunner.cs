@@ -1,0 +1,55 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using Latent.Core.Engine;
+
+namespace Latent.Cli;
+
+/// <summary>
+/// Runs a command's body and turns failures into one line on stderr and a non-zero exit code: user mistakes and bad
+/// files never print a stack trace, and a native engine error does not kill the process.
+/// </summary>
+public static class CommandRunner
+{
+    /// <summary>Exit code for a user error (bad argument, missing or corrupt file).</summary>
+    public const int UserError = 1;
+
+    /// <summary>Exit code for an engine failure (the native library could not load or an op failed).</summary>
+    public const int EngineError = 3;
+
+    /// <summary>Exit code for an unexpected internal error.</summary>
+    public const int InternalError = 70;
+
+    /// <summary>Wraps <paramref name="body"/> for <c>Command.SetAction</c>.</summary>
+    public static Func<ParseResult, int> Wrap(Func<ParseResult, int> body) => parsed =>
+    {
+        try
+        {
+            return body(parsed);
+        }
+        catch (Exception e) when (e is ArgumentException or FileNotFoundException or DirectoryNotFoundException
+                                      or InvalidDataException or FormatException or IOException
+                                      or UnauthorizedAccessException or NotSupportedException)
+        {
+            return Fail($"error: {e.Message}", UserError, e);
+        }
+        catch (EngineLoadException e)
+        {
+            return Fail($"error: {e.Message}", EngineError, e);
+        }
+        catch (ExternalException e)
+        {
+            return Fail($"error: the engine failed: {e.Message}", EngineError, e);
+        }
+        catch (Exception e)
+        {
+            return Fail($"internal error ({e.GetType().Name}): {e.Message}. Set LATENT_DEBUG=1 for the stack trace.", InternalError, e);
+        }
+    };
+
+    static int Fail(string message, int code, Exception e)
+    {
+        Console.Error.WriteLine(message);
+        if (Environment.GetEnvironmentVariable("LATENT_DEBUG") == "1") Console.Error.WriteLine(e);
+        return code;
+    }
+}

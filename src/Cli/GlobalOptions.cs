@@ -1,0 +1,27 @@
+using System.CommandLine;
+using Latent.Core.Engine;
+
+namespace Latent.Cli;
+
+/// <summary>Options that every command takes.</summary>
+public static class GlobalOptions
+{
+    /// <summary><c>--threads</c>: engine threads, applied before the first tensor op.</summary>
+    public static readonly Option<int> Threads = new("--threads")
+    {
+        Description = "Engine threads (intra- and inter-op), applied before the first tensor op; default: the number of cores.",
+        Recursive = true,
+        DefaultValueFactory = _ => Environment.ProcessorCount,
+        Validators =
+        {
+            r =>
+            {
+                int value = r.GetValueOrDefault<int>();
+                if (value < 1) r.AddError($"--threads must be at least 1; got {value}.");
+            },
+        },
+    };
+
+    /// <summary>Starts the engine with the parsed <c>--threads</c>.</summary>
+    public static EngineInfo StartEngine(ParseResult parsed) => TorchEngine.Initialize(parsed.GetValue(Threads));
+}
