@@ -1,0 +1,43 @@
+namespace Latent.Cli.Tests;
+
+public class DoctorCommandTests
+{
+    [Fact]
+    public void Doctor_PrintsVersionsThreadsNativeFixAndThroughput()
+    {
+        var r = LatentProcess.Run("doctor");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("0.107.0", r.Stdout);
+        Assert.Contains("2.10", r.Stdout);
+        Assert.Contains(".NET 10", r.Stdout);
+        Assert.Contains("native fix", r.Stdout);
+        Assert.Matches(@"conv2d 3x3 \[8,64,32,32\]\s*│\s*fp32\s*│\s*[0-9.]+\s*│\s*[0-9.]+", r.Stdout);
+        Assert.Matches(@"matmul \[1024,1024\]x\[1024,1024\]\s*│\s*bf16\s*│\s*[0-9.]+\s*│\s*[0-9.]+", r.Stdout);
+        Assert.Equal("", r.Stderr);
+    }
+
+    [Fact]
+    public void Doctor_AppliesThreadsBeforeTheFirstOp()
+    {
+        var r = LatentProcess.Run("doctor", "--quick", "--threads", "1");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Matches(@"threads\s*│\s*1\s", r.Stdout);
+        Assert.DoesNotContain("GFLOPS", r.Stdout);
+    }
+
+    [Fact]
+    public void Doctor_RejectsZeroThreadsWithTheValueOnStderr()
+    {
+        var r = LatentProcess.Run("doctor", "--threads", "0");
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("--threads must be at least 1; got 0", r.Stderr);
+    }
+
+    [Fact]
+    public void Doctor_RejectsANonNumberForThreads()
+    {
+        var r = LatentProcess.Run("doctor", "--threads", "many");
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("many", r.Stderr);
+    }
+}
