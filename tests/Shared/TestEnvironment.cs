@@ -1,9 +1,9 @@
 using System.Runtime.CompilerServices;
 using Latent.Core.Engine;
 
-namespace Latent.Core.Tests;
+namespace Latent.Tests;
 
-/// <summary>Starts the engine once for the test assembly and locates the conformance fixtures.</summary>
+/// <summary>Starts the engine once per test assembly and locates the conformance fixtures (linked into every test project).</summary>
 public static class TestEnvironment
 {
     /// <summary>Runs before any test: the engine loads (or the whole run fails with our diagnosis).</summary>

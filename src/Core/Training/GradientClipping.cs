@@ -1,0 +1,53 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Latent.Core.Training;
+
+/// <summary>The total gradient norm measured by <see cref="GradientClipping.ClipByTotalNorm"/>.</summary>
+/// <param name="TotalNorm">‖g‖₂ over all gradients together, before clipping (NaN or ∞ when a gradient is).</param>
+/// <param name="Clipped">Whether the gradients were scaled down.</param>
+public readonly record struct GradientNorm(double TotalNorm, bool Clipped)
+{
+    /// <summary>Whether the norm is finite. When it is not, the gradients were left untouched: skip the step.</summary>
+    public bool IsFinite => double.IsFinite(TotalNorm);
+}
+
+/// <summary>Gradient-norm clipping over all parameters together, as <c>torch.nn.utils.clip_grad_norm_</c>.</summary>
+public static class GradientClipping
+{
+    /// <summary>
+    /// Scales every gradient by min(1, maxNorm / (‖g‖ + 1e-6)), where ‖g‖ is the L2 norm of all gradients
+    /// concatenated, and returns ‖g‖ before clipping.
+    /// </summary>
+    /// <remarks>
+    /// The math is PyTorch's <c>clip_grad_norm_</c> (norm of the per-tensor norms, the coefficient as a float32 tensor
+    /// clamped at 1). It differs on a non-finite norm: PyTorch multiplies the gradients by NaN (or throws with
+    /// <c>error_if_nonfinite</c>); this leaves them untouched and reports it in <see cref="GradientNorm.IsFinite"/>, so
+    /// the trainer can skip the step and log it. We write it rather than call TorchSharp's
+    /// <c>clip_grad_norm_</c> for that reason. Parameters without a gradient are skipped.
+    /// </remarks>
+    /// <param name="parameters">The parameters whose <c>.grad</c> to clip.</param>
+    /// <param name="maxNorm">The largest total norm allowed; must be positive.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxNorm"/> is not positive and finite.</exception>
+    public static GradientNorm ClipByTotalNorm(IEnumerable<Parameter> parameters, double maxNorm)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (!(maxNorm > 0) || double.IsInfinity(maxNorm))
+            throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, "must be positive and finite");
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var grads = parameters.Select(p => p.grad).OfType<Tensor>().ToList();
+        if (grads.Count == 0) return new GradientNorm(0.0, false);
+
+        // ‖g‖ = ‖(‖g_1‖, ..., ‖g_n‖)‖, computed in float32 like PyTorch.
+        var norms = grads.Select(g => torch.linalg.vector_norm(g, 2).to(ScalarType.Float32)).ToArray();
+        var total = torch.linalg.vector_norm(torch.stack(norms), 2);
+        double totalNorm = total.item<float>();
+        if (!double.IsFinite(totalNorm)) return new GradientNorm(totalNorm, false);
+
+        var coef = (maxNorm / (total + 1e-6)).clamp_max(1.0);   // float32 scalar tensor, as PyTorch
+        foreach (var g in grads) g.mul_(coef.to(g.dtype));
+        return new GradientNorm(totalNorm, coef.item<float>() < 1f);
+    }
+}
