@@ -1,0 +1,47 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Latent.TextEncoder;
+
+/// <summary>
+/// transformers' <c>CLIPTextEmbeddings</c>: token embedding plus learned absolute position embedding.
+/// </summary>
+/// <remarks>
+/// <c>h[b, t] = token_embedding[input_ids[b, t]] + position_embedding[t]</c>. State-dict keys: <c>token_embedding.weight</c>
+/// [V, D], <c>position_embedding.weight</c> [P, D]. transformers 4.33 keeps <c>position_ids</c> as a non-persistent buffer
+/// (arange(P)); older checkpoints carry it, and <see cref="ClipTextModel.MapCheckpointKey"/> drops it on load.
+/// </remarks>
+public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
+{
+    private readonly Embedding token_embedding;
+    private readonly Embedding position_embedding;
+
+    /// <summary>Creates the embeddings with transformers' initialisation: N(0, initializer_range * initializer_factor).</summary>
+    /// <param name="config">A validated config.</param>
+    public ClipTextEmbeddings(ClipTextConfig config) : base(nameof(ClipTextEmbeddings))
+    {
+        token_embedding = nn.Embedding(config.VocabSize, config.HiddenSize);
+        position_embedding = nn.Embedding(config.MaxPositionEmbeddings, config.HiddenSize);
+        double std = config.InitializerRange * config.InitializerFactor;
+        using (no_grad())
+        {
+            token_embedding.weight!.normal_(0.0, std);
+            position_embedding.weight!.normal_(0.0, std);
+        }
+        RegisterComponents();
+    }
+
+    /// <summary>Embeds token ids.</summary>
+    /// <param name="inputIds">[B, T] int64 token ids, T ≤ max_position_embeddings.</param>
+    /// <returns>[B, T, D].</returns>
+    public override Tensor forward(Tensor inputIds)
+    {
+        // input_ids: [B, T] -> [B, T, D]
+        using var scope = NewDisposeScope();
+        long t = inputIds.shape[1];
+        var positions = arange(t, dtype: ScalarType.Int64, device: inputIds.device);   // [T]
+        var h = token_embedding.forward(inputIds) + position_embedding.forward(positions); // [B, T, D] + [T, D]
+        return h.MoveToOuterDisposeScope();
+    }
+}
