@@ -1,0 +1,165 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Latent.Core.Nn;
+
+/// <summary>
+/// diffusers' <c>Attention</c> (attention_processor.Attention run by the classic <c>AttnProcessor</c>):
+/// multi-head softmax(Q K^T / sqrt(dimHead)) V with the projections <c>to_q</c>, <c>to_k</c>, <c>to_v</c>,
+/// <c>to_out.0</c> and an optional <c>group_norm</c> in front, used by the U-Net's transformer blocks (self and
+/// cross attention) and by the VAE's mid-block (single head, group norm, residual).
+/// </summary>
+/// <remarks>
+/// <para>Math, for x: [B, N, C] and context: [B, T, D] (context = normed x for self-attention):
+/// Q = x W_q, K = context W_k, V = context W_v, split into <c>heads</c> heads of width <c>dimHead</c>;
+/// out = concat_h(softmax(Q_h K_h^T / sqrt(dimHead)) V_h) W_out + b_out; then, if <c>residualConnection</c>,
+/// out += x (the input before the norm); finally out /= <c>rescaleOutputFactor</c>.</para>
+/// <para>Two kernels compute the same attention: libtorch's <c>scaled_dot_product_attention</c> and a manual
+/// softmax(Q K^T) V. Which one runs is chosen per call by <see cref="UsesFusedKernel"/> (measured on our 2-core
+/// AVX-512 machines; docs in that method). Both agree within float32 rounding.</para>
+/// <para>Keys: <c>group_norm</c> (only when <c>normGroups</c> is given), <c>to_q</c>, <c>to_k</c>, <c>to_v</c>,
+/// <c>to_out.0</c>. diffusers' <c>to_out.1</c> is a Dropout without weights; it is left out because
+/// inference and our training use no attention dropout.</para>
+/// </remarks>
+public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>
+{
+    /// <summary>
+    /// Below this many keys (T), the manual kernel is used: the fused kernel's fixed cost outweighs its gain for
+    /// short contexts such as CLIP's 77 tokens (measured, see <see cref="UsesFusedKernel"/>).
+    /// </summary>
+    public const long FusedKernelMinKeys = 128;
+
+    private readonly GroupNorm? group_norm;
+    private readonly Linear to_q;
+    private readonly Linear to_k;
+    private readonly Linear to_v;
+    private readonly ModuleList<Linear> to_out;
+
+    private readonly int heads;
+    private readonly long dimHead;
+    private readonly long queryDim;
+    private readonly long contextDim;
+    private readonly bool residualConnection;
+    private readonly double rescaleOutputFactor;
+    private readonly bool upcastAttention;
+
+    /// <summary>Builds the block with diffusers' argument names and defaults.</summary>
+    /// <param name="name">Module name.</param>
+    /// <param name="queryDim">Channels C of the query input x.</param>
+    /// <param name="crossAttentionDim">Width D of the context; null means self-attention (D = C).</param>
+    /// <param name="heads">Number of heads.</param>
+    /// <param name="dimHead">Width of one head; the inner width is heads * dimHead.</param>
+    /// <param name="bias">Whether to_q/to_k/to_v have a bias (false in the U-Net, true in the VAE).</param>
+    /// <param name="outBias">Whether to_out.0 has a bias.</param>
+    /// <param name="normGroups">Groups of the GroupNorm applied to x first; null for none.</param>
+    /// <param name="normEps">Epsilon of that GroupNorm.</param>
+    /// <param name="residualConnection">Whether the input x is added to the output.</param>
+    /// <param name="rescaleOutputFactor">The output is divided by this.</param>
+    /// <param name="upcastAttention">
+    /// diffusers' <c>upcast_attention</c> (SD 2.1): in a half-precision module, compute Q K^T and the softmax in float32,
+    /// then cast the probabilities back (always the manual kernel). No effect in float32.
+    /// </param>
+    /// <exception cref="ArgumentException">A size is not positive, or C is not divisible by normGroups.</exception>
+    public Attention(string name, long queryDim, long? crossAttentionDim = null, int heads = 8, long dimHead = 64,
+        bool bias = false, bool outBias = true, int? normGroups = null, double normEps = 1e-5,
+        bool residualConnection = false, double rescaleOutputFactor = 1.0, bool upcastAttention = false) : base(name)
+    {
+        if (queryDim <= 0) throw new ArgumentException($"queryDim must be > 0; got {queryDim}", nameof(queryDim));
+        if (crossAttentionDim is <= 0)
+            throw new ArgumentException($"crossAttentionDim must be > 0 or null; got {crossAttentionDim}", nameof(crossAttentionDim));
+        if (heads <= 0) throw new ArgumentException($"heads must be > 0; got {heads}", nameof(heads));
+        if (dimHead <= 0) throw new ArgumentException($"dimHead must be > 0; got {dimHead}", nameof(dimHead));
+        if (rescaleOutputFactor == 0)
+            throw new ArgumentException("rescaleOutputFactor must be non-zero; got 0", nameof(rescaleOutputFactor));
+
+        this.queryDim = queryDim;
+        contextDim = crossAttentionDim ?? queryDim;
+        this.heads = heads;
+        this.dimHead = dimHead;
+        this.residualConnection = residualConnection;
+        this.rescaleOutputFactor = rescaleOutputFactor;
+        this.upcastAttention = upcastAttention;
+        long inner = heads * dimHead;
+
+        if (normGroups is int groups) group_norm = Layers.GroupNorm(groups, queryDim, normEps, affine: true);
+        to_q = nn.Linear(queryDim, inner, hasBias: bias);
+        to_k = nn.Linear(contextDim, inner, hasBias: bias);
+        to_v = nn.Linear(contextDim, inner, hasBias: bias);
+        to_out = nn.ModuleList(nn.Linear(inner, queryDim, hasBias: outBias));
+        RegisterComponents();
+    }
+
+    /// <summary>Whether a call uses libtorch's fused scaled_dot_product_attention for this many keys.</summary>
+    /// <remarks>
+    /// The rule: fused when the key length T is at least <see cref="FusedKernelMinKeys"/>, manual otherwise.
+    /// Measured with TorchSharp 0.107 on 2 cores, B = 2, 8 heads of 32 (docs in the U-Net's report): fused is
+    /// 1.6-1.8x faster for self-attention over 16x16 = 256 positions and slower (0.6x) for cross attention to
+    /// 32-77 text tokens, where the softmax is small and the fused kernel's blocking does not pay.
+    /// </remarks>
+    /// <param name="keys">Key/value length T.</param>
+    public static bool UsesFusedKernel(long keys) => keys >= FusedKernelMinKeys;
+
+    /// <summary>Runs attention from x to the context (or to itself).</summary>
+    /// <param name="x">[B, N, C] or [B, C, H, W].</param>
+    /// <param name="context">[B, T, D], or null for self-attention.</param>
+    /// <returns>Same shape as <paramref name="x"/>.</returns>
+    public override Tensor forward(Tensor x, Tensor? context) => Forward(x, context, fused: null);
+
+    /// <summary>As <see cref="forward"/>, with the kernel forced (true: fused, false: manual, null: by rule); for tests and benchmarks.</summary>
+    /// <param name="x">[B, N, C] or [B, C, H, W].</param>
+    /// <param name="context">[B, T, D], or null for self-attention.</param>
+    /// <param name="fused">Kernel choice; null applies <see cref="UsesFusedKernel"/>.</param>
+    /// <returns>Same shape as <paramref name="x"/>.</returns>
+    public Tensor Forward(Tensor x, Tensor? context, bool? fused)
+    {
+        // x: [B, N, C] or [B, C, H, W], context: [B, T, D] or null -> same shape as x
+        bool spatial = x.dim() == 4;
+        if (!spatial && x.dim() != 3)
+            throw new ArgumentException($"Attention expects x as [B, N, C] or [B, C, H, W]; got shape [{string.Join(", ", x.shape)}]", nameof(x));
+        long channelDim = spatial ? x.shape[1] : x.shape[2];
+        if (channelDim != queryDim)
+            throw new ArgumentException($"Attention expects {queryDim} channels in x; got shape [{string.Join(", ", x.shape)}]", nameof(x));
+        if (context is not null && (context.dim() != 3 || context.shape[2] != contextDim || context.shape[0] != x.shape[0]))
+            throw new ArgumentException(
+                $"Attention expects context as [{x.shape[0]}, T, {contextDim}]; got shape [{string.Join(", ", context.shape)}]", nameof(context));
+        if (context is null && contextDim != queryDim)
+            throw new ArgumentException($"This is a cross-attention block (context width {contextDim}); context must not be null", nameof(context));
+
+        using var scope = NewDisposeScope();
+        long b = x.shape[0];
+        // [B, C, H, W] -> [B, C, H*W] -> [B, N, C]
+        var h = spatial ? x.reshape(b, x.shape[1], -1).transpose(1, 2) : x;
+        if (group_norm is not null)
+            h = group_norm.forward(h.transpose(1, 2)).transpose(1, 2); // norm over [B, C, N]
+
+        var ctx = context ?? h;
+        long n = h.shape[1], t = ctx.shape[1];
+        // [B, N, heads*d] -> [B, N, heads, d] -> [B, heads, N, d]
+        var q = to_q.forward(h).view(b, n, heads, dimHead).transpose(1, 2);
+        var k = to_k.forward(ctx).view(b, t, heads, dimHead).transpose(1, 2);
+        var v = to_v.forward(ctx).view(b, t, heads, dimHead).transpose(1, 2);
+
+        bool upcast = upcastAttention && q.dtype != ScalarType.Float32;
+        var o = !upcast && (fused ?? UsesFusedKernel(t))
+            ? nn.functional.scaled_dot_product_attention(q, k, v)
+            : ManualAttention(q, k, v, upcast);
+        // [B, heads, N, d] -> [B, N, heads, d] -> [B, N, heads*d]
+        o = o.transpose(1, 2).reshape(b, n, heads * dimHead);
+        o = to_out[0].forward(o);
+
+        if (spatial) o = o.transpose(1, 2).reshape(x.shape); // [B, N, C] -> [B, C, H, W]
+        if (residualConnection) o = o + x;
+        if (rescaleOutputFactor != 1.0) o = o / rescaleOutputFactor;
+        return o.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>softmax(Q K^T / sqrt(d)) V, as diffusers' AttnProcessor computes it (softmax in the input dtype, or float32 when upcast).</summary>
+    private Tensor ManualAttention(Tensor q, Tensor k, Tensor v, bool upcast)
+    {
+        // q: [B, heads, N, d], k, v: [B, heads, T, d] -> [B, heads, N, d]
+        if (upcast) { q = q.to(ScalarType.Float32); k = k.to(ScalarType.Float32); }
+        var scores = matmul(q, k.transpose(-1, -2)).mul_(1.0 / Math.Sqrt(dimHead)); // [B, heads, N, T]
+        return matmul(scores.softmax(-1).to(v.dtype), v);
+    }
+}
