@@ -1,0 +1,153 @@
+using Latent.Core.Config;
+using Latent.Pipeline.Schedulers;
+
+namespace Latent.Pipeline.Tests.Schedulers;
+
+public class SchedulerConfigTests
+{
+    static string ParityConfig => Path.Combine(TestEnvironment.Parity, "scheduler", "scheduler_config.json");
+
+    [Fact]
+    public void ParityConfig_LoadsAsSdDdim()
+    {
+        ConfigRead<SchedulerConfig> read = NoiseSchedulers.Load(ParityConfig);
+        SchedulerConfig c = read.Config;
+        Assert.Empty(read.UnknownKeys);
+        Assert.Equal(SchedulerConfig.DdimClassName, c.ClassName);
+        Assert.Equal(BetaSchedule.ScaledLinear, c.BetaSchedule);
+        Assert.Equal(0.00085, c.BetaStart);
+        Assert.Equal(0.012, c.BetaEnd);
+        Assert.Equal(1, c.StepsOffset);
+        Assert.False(c.SetAlphaToOne);
+        Assert.False(c.ClipSample);
+        Assert.Equal(TimestepSpacing.Leading, c.TimestepSpacing);
+        Assert.Null(c.TrainedBetas);
+    }
+
+    [Fact]
+    public void ParityConfig_GivesSdDdimTimesteps()
+    {
+        var s = Assert.IsType<DdimScheduler>(NoiseSchedulers.Create(NoiseSchedulers.Load(ParityConfig).Config));
+        s.SetTimesteps(50);
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => 981.0 - 20 * i), s.Timesteps);
+        Assert.Equal(0.99915f, s.FinalAlphaCumprod);   // set_alpha_to_one false: alpha_bar_0
+    }
+
+    [Fact]
+    public void ParityConfig_RoundTripsByteForByte()
+    {
+        string path = Path.Combine(TestEnvironment.NewTempDir(), "scheduler_config.json");
+        ConfigFile.Write(path, NoiseSchedulers.Load(ParityConfig).Config);
+        Assert.Equal(File.ReadAllText(ParityConfig), File.ReadAllText(path));
+    }
+
+    [Fact]
+    public void UnknownKeys_AreKeptAndWrittenBack()
+    {
+        const string json = """
+            {"_class_name": "PNDMScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,
+             "num_train_timesteps": 1000, "skip_prk_steps": true, "steps_offset": 1, "trained_betas": null}
+            """;
+        ConfigRead<SchedulerConfig> read = ConfigFile.ReadText<SchedulerConfig>(json, "pndm.json");
+        Assert.Equal(["skip_prk_steps"], read.UnknownKeys);
+        Assert.Contains("\"skip_prk_steps\": true", ConfigFile.ToJsonText(read.Config));
+    }
+
+    [Fact]
+    public void ForClass_WritesDiffusersKeysOfEachClass()
+    {
+        string ddpm = ConfigFile.ToJsonText(SchedulerConfig.ForClass(SchedulerConfig.DdpmClassName));
+        Assert.Contains("\"variance_type\": \"fixed_small\"", ddpm);
+        Assert.DoesNotContain("set_alpha_to_one", ddpm);
+        string euler = ConfigFile.ToJsonText(SchedulerConfig.ForClass(SchedulerConfig.EulerAncestralClassName));
+        Assert.Contains("\"timestep_spacing\": \"linspace\"", euler);
+        Assert.DoesNotContain("clip_sample", euler);
+        Assert.Contains("\"trained_betas\": null", euler);
+        string dpm = ConfigFile.ToJsonText(SchedulerConfig.ForClass(SchedulerConfig.DpmSolverMultistepClassName));
+        Assert.Contains("\"algorithm_type\": \"dpmsolver++\"", dpm);
+        Assert.Contains("\"lambda_min_clipped\": -Infinity", dpm);
+        Assert.Contains("\"solver_order\": 2", dpm);
+    }
+
+    [Fact]
+    public void DpmConfig_RoundTrips()
+    {
+        SchedulerConfig c = SchedulerConfig.ForClass(SchedulerConfig.DpmSolverMultistepClassName) with { UseKarrasSigmas = true };
+        SchedulerConfig back = ConfigFile.ReadText<SchedulerConfig>(ConfigFile.ToJsonText(c), "dpm.json").Config;
+        Assert.Equal(ConfigFile.ToJsonText(c), ConfigFile.ToJsonText(back));
+        Assert.True(back.UseKarrasSigmas);
+        Assert.Equal(double.NegativeInfinity, back.LambdaMinClipped);
+    }
+
+    [Fact]
+    public void ForClass_ThrowsForUnknownClass()
+    {
+        var e = Assert.Throws<ArgumentException>(() => SchedulerConfig.ForClass("PNDMScheduler"));
+        Assert.Contains("PNDMScheduler", e.Message);
+        Assert.Contains("DDIMScheduler", e.Message);
+    }
+
+    [Fact]
+    public void ConvertTo_KeepsSharedKeysAndDropsForeignOnes()
+    {
+        SchedulerConfig sd = NoiseSchedulers.Load(ParityConfig).Config;
+        SchedulerConfig dpm = sd.ConvertTo(SchedulerConfig.DpmSolverMultistepClassName);
+        Assert.Equal(SchedulerConfig.DpmSolverMultistepClassName, dpm.ClassName);
+        Assert.Equal(BetaSchedule.ScaledLinear, dpm.BetaSchedule);
+        Assert.Equal(TimestepSpacing.Leading, dpm.TimestepSpacing);   // from_config passes the DDIM file's spacing on
+        Assert.Equal(1, dpm.StepsOffset);
+        Assert.Null(dpm.SetAlphaToOne);
+        Assert.Null(dpm.ClipSample);
+        Assert.Equal(2, dpm.SolverOrder);
+        SchedulerConfig euler = sd.ConvertTo(SchedulerConfig.EulerAncestralClassName);
+        Assert.Null(euler.Thresholding);
+        Assert.Null(euler.RescaleBetasZeroSnr);
+    }
+
+    [Fact]
+    public void Create_BuildsTheClassNamedInTheConfig()
+    {
+        Assert.IsType<DdpmScheduler>(NoiseSchedulers.Create(SchedulerConfig.ForClass(SchedulerConfig.DdpmClassName)));
+        Assert.IsType<EulerAncestralDiscreteScheduler>(NoiseSchedulers.Create(SchedulerConfig.ForClass(SchedulerConfig.EulerAncestralClassName)));
+        Assert.IsType<DpmSolverMultistepScheduler>(NoiseSchedulers.Create(SchedulerConfig.ForClass(SchedulerConfig.DpmSolverMultistepClassName)));
+        var ddim = Assert.IsType<DdimScheduler>(NoiseSchedulers.Create(SchedulerConfig.ForClass(SchedulerConfig.DdimClassName), eta: 0.5));
+        Assert.Equal(0.5, ddim.Eta);
+    }
+
+    [Fact]
+    public void Create_ThrowsForUnsupportedClass()
+    {
+        var e = Assert.Throws<NotSupportedException>(() => NoiseSchedulers.Create(new SchedulerConfig { ClassName = "PNDMScheduler" }));
+        Assert.Contains("PNDMScheduler", e.Message);
+    }
+
+    [Theory]
+    [InlineData("ddpm", SchedulerKind.Ddpm)]
+    [InlineData("ddim", SchedulerKind.Ddim)]
+    [InlineData("euler-a", SchedulerKind.EulerAncestral)]
+    [InlineData("dpm++2m", SchedulerKind.DpmPlusPlus2M)]
+    [InlineData("DPM++2M-Karras", SchedulerKind.DpmPlusPlus2MKarras)]
+    public void SchedulerKind_ParsesCliNames(string name, SchedulerKind kind)
+    {
+        Assert.Equal(kind, SchedulerKinds.Parse(name));
+        Assert.Equal(name.ToLowerInvariant(), kind.CliName());
+    }
+
+    [Fact]
+    public void SchedulerKind_ThrowsForUnknownName()
+    {
+        var e = Assert.Throws<ArgumentException>(() => SchedulerKinds.Parse("plms"));
+        Assert.Contains("plms", e.Message);
+        Assert.Contains("dpm++2m-karras", e.Message);
+    }
+
+    [Fact]
+    public void SchedulerKind_Karras_SetsKarrasSigmasOnTheModelSchedule()
+    {
+        SchedulerConfig sd = NoiseSchedulers.Load(ParityConfig).Config;
+        var s = Assert.IsType<DpmSolverMultistepScheduler>(NoiseSchedulers.Create(SchedulerKind.DpmPlusPlus2MKarras, sd));
+        Assert.True(s.Config.UseKarrasSigmas);
+        Assert.Equal(0.99915f, s.Schedule.AlphasCumprod[0]);
+        Assert.False(SchedulerKind.DpmPlusPlus2M.ConfigFor(sd).UseKarrasSigmas);
+    }
+}
