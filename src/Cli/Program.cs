@@ -12,6 +12,7 @@ public static class Program
         var root = new RootCommand("Latent: latent text-to-image (Stable Diffusion family) on a CPU, in C#.");
         root.Options.Add(GlobalOptions.Threads);
         root.Subcommands.Add(DoctorCommand.Create());
+        root.Subcommands.Add(DataCommand.Create());
         ParseResult parsed = root.Parse(args);
         return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }

@@ -1,0 +1,117 @@
+using System.CommandLine;
+using Latent.Cli.Commands;
+using Latent.Core.Imaging;
+using static TorchSharp.torch;
+
+namespace Latent.Cli.Tests;
+
+/// <summary>Runs <c>latent data ...</c> in-process with stdout and stderr captured (one test at a time: Console is global).</summary>
+public class DataCommandTests
+{
+    static readonly object ConsoleLock = new();
+    static readonly RootCommand Root = BuildRoot();
+
+    static RootCommand BuildRoot()
+    {
+        var root = new RootCommand("test");
+        root.Options.Add(GlobalOptions.Threads);
+        root.Subcommands.Add(DataCommand.Create());
+        return root;
+    }
+
+    static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        lock (ConsoleLock)
+        {
+            TextWriter oldOut = Console.Out, oldErr = Console.Error;
+            Console.SetOut(stdout);
+            Console.SetError(stderr);
+            try
+            {
+                int code = Root.Parse(args).Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+                return (code, stdout.ToString(), stderr.ToString());
+            }
+            finally
+            {
+                Console.SetOut(oldOut);
+                Console.SetError(oldErr);
+            }
+        }
+    }
+
+    /// <summary>A folder with two good images and the given metadata lines.</summary>
+    static string Folder(params string[] lines)
+    {
+        string dir = TestEnvironment.NewTempDir();
+        using var image = zeros(3, 8, 8);
+        ImageIO.SavePng(image, Path.Combine(dir, "a.png"));
+        ImageIO.SavePng(image, Path.Combine(dir, "b.png"));
+        File.WriteAllText(Path.Combine(dir, "metadata.jsonl"), string.Join("\n", lines));
+        return dir;
+    }
+
+    [Fact]
+    public void Emoji_RequiresOut()
+    {
+        var r = Run("data", "emoji");
+        Assert.NotEqual(0, r.Code);
+        Assert.Contains("--out", r.Err);
+    }
+
+    [Fact]
+    public void Emoji_RejectsMoreThanTwoJobs_WithTheValue()
+    {
+        var r = Run("data", "emoji", "--out", TestEnvironment.NewTempDir(), "--jobs", "3");
+        Assert.NotEqual(0, r.Code);
+        Assert.Contains("--jobs must be 1 or 2; got 3", r.Err);
+    }
+
+    [Fact]
+    public void Emoji_RejectsAValidationFractionOfOne_WithTheValue()
+    {
+        var r = Run("data", "emoji", "--out", TestEnvironment.NewTempDir(), "--validation-fraction", "1");
+        Assert.NotEqual(0, r.Code);
+        Assert.Contains("--validation-fraction must be in [0, 1); got 1", r.Err);
+    }
+
+    [Fact]
+    public void Check_ReportsImagesCaptionsAndSplits()
+    {
+        string dir = Folder("""{"file_name": "a.png", "text": ["one", "two"]}""", """{"file_name": "b.png", "text": "three", "split": "validation"}""");
+        var r = Run("data", "check", dir);
+        Assert.True(r.Code == 0, r.Err);
+        Assert.Contains("2 images, 3 captions (train 1, validation 1), 0 bad lines skipped", r.Out);
+    }
+
+    [Fact]
+    public void Check_FailsOnABadLine_NamingTheLine()
+    {
+        string dir = Folder("""{"file_name": "a.png", "text": "one"}""", """{"file_name": "gone.png", "text": "two"}""");
+        var r = Run("data", "check", dir);
+        Assert.Equal(CommandRunner.UserError, r.Code);
+        Assert.Contains("metadata.jsonl line 2", r.Err);
+        Assert.Contains("gone.png", r.Err);
+    }
+
+    [Fact]
+    public void Check_SkipBad_CountsAndListsBadLines()
+    {
+        string dir = Folder("""{"file_name": "a.png", "text": "one"}""", "{broken", """{"file_name": "gone.png", "text": "two"}""");
+        var r = Run("data", "check", dir, "--skip-bad");
+        Assert.True(r.Code == 0, r.Err);
+        Assert.Contains("1 images, 1 captions (train 1), 2 bad lines skipped", r.Out);
+        Assert.Contains("skipped line 2: invalid JSON", r.Out);
+        Assert.Contains("skipped line 3: image", r.Out);
+    }
+
+    [Fact]
+    public void Check_FailsForAMissingFolder()
+    {
+        string dir = Path.Combine(TestEnvironment.NewTempDir(), "absent");
+        var r = Run("data", "check", dir);
+        Assert.Equal(CommandRunner.UserError, r.Code);
+        Assert.Contains(dir, r.Err);
+    }
+}
