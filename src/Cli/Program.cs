@@ -13,6 +13,7 @@ public static class Program
         root.Options.Add(GlobalOptions.Threads);
         root.Subcommands.Add(DoctorCommand.Create());
         root.Subcommands.Add(DataCommand.Create());
+        root.Subcommands.Add(TrainCommand.Create());
         ParseResult parsed = root.Parse(args);
         return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }
