@@ -141,6 +141,29 @@ public class AttentionTests
     }
 
     [Fact]
+    public void Forward_UpcastInBFloat16_ReturnsBFloat16NearFloat32()
+    {
+        using var scope = NewDisposeScope();
+        using var reference = new Attention("a", 64, heads: 2, dimHead: 32);
+        using var plain = new Attention("a", 64, heads: 2, dimHead: 32);
+        using var upcast = new Attention("a", 64, heads: 2, dimHead: 32, upcastAttention: true);
+        Randomise(reference, 15);
+        plain.load_state_dict(reference.state_dict());
+        upcast.load_state_dict(reference.state_dict());
+        plain.to(ScalarType.BFloat16);
+        upcast.to(ScalarType.BFloat16);
+        var x = randn(2, 64, 64, generator: new Generator(16));
+        var expected = reference.call(x, null);
+        var xb = x.to(ScalarType.BFloat16);
+        var yUp = upcast.call(xb, null);
+        Assert.Equal(ScalarType.BFloat16, yUp.dtype);
+        float upDiff = MaxDiff(yUp.to(ScalarType.Float32), expected);
+        float plainDiff = MaxDiff(plain.call(xb, null).to(ScalarType.Float32), expected);
+        float scale = expected.abs().max().item<float>();
+        Assert.True(upDiff < 0.03 * scale && plainDiff < 0.03 * scale, $"upcast {upDiff}, plain {plainDiff}, max |y| {scale}");
+    }
+
+    [Fact]
     public void UsesFusedKernel_ForLongKeysOnly()
     {
         Assert.True(Attention.UsesFusedKernel(256));

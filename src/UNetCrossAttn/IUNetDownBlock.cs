@@ -1,0 +1,17 @@
+using static TorchSharp.torch;
+
+namespace Latent.UNetCrossAttn;
+
+/// <summary>A down level of the U-Net (<see cref="DownBlock2D"/> or <see cref="CrossAttnDownBlock2D"/>).</summary>
+public interface IUNetDownBlock
+{
+    /// <summary>Runs the level and returns the states the up path will concatenate.</summary>
+    /// <param name="x">[B, Cin, H, W].</param>
+    /// <param name="temb">[B, Temb] time embedding.</param>
+    /// <param name="context">[B, T, D] text states (ignored by levels without attention).</param>
+    /// <returns>
+    /// One skip per ResNet ([B, Cout, H, W]) and, when the level downsamples, the downsampled state
+    /// ([B, Cout, H/2, W/2]); the last skip is also the level's output. The caller owns them.
+    /// </returns>
+    Tensor[] Forward(Tensor x, Tensor temb, Tensor context);
+}

@@ -1,0 +1,18 @@
+using static TorchSharp.torch;
+
+namespace Latent.UNetCrossAttn;
+
+/// <summary>An up level of the U-Net (<see cref="UpBlock2D"/> or <see cref="CrossAttnUpBlock2D"/>).</summary>
+public interface IUNetUpBlock
+{
+    /// <summary>How many skips the level consumes (its ResNet count, layers_per_block + 1).</summary>
+    int SkipCount { get; }
+
+    /// <summary>Runs the level; each ResNet first concatenates the next skip, popped from the end of <paramref name="skips"/>.</summary>
+    /// <param name="x">[B, Cprev, H, W].</param>
+    /// <param name="skips"><see cref="SkipCount"/> states from the down path, in the order they were produced.</param>
+    /// <param name="temb">[B, Temb] time embedding.</param>
+    /// <param name="context">[B, T, D] text states (ignored by levels without attention).</param>
+    /// <returns>[B, Cout, 2H, 2W] when the level upsamples, else [B, Cout, H, W]; the caller owns it.</returns>
+    Tensor Forward(Tensor x, IReadOnlyList<Tensor> skips, Tensor temb, Tensor context);
+}

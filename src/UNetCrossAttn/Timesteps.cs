@@ -1,0 +1,55 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Latent.UNetCrossAttn;
+
+/// <summary>
+/// diffusers' <c>Timesteps</c>: the sinusoidal embedding of (possibly fractional) timesteps, without weights.
+/// </summary>
+/// <remarks>
+/// With half = dim / 2 and frequencies f_i = exp(-ln(maxPeriod) i / (half - downscaleFreqShift)), i = 0..half-1:
+/// emb = [sin(t f), cos(t f)], or [cos(t f), sin(t f)] when flipSinToCos (SD). Computed in float32 as
+/// diffusers' <c>get_timestep_embedding</c> does, whatever the timesteps' dtype.
+/// </remarks>
+public sealed class Timesteps : nn.Module<Tensor, Tensor>
+{
+    private readonly long dim;
+    private readonly bool flipSinToCos;
+    private readonly double downscaleFreqShift;
+    private readonly double maxPeriod;
+
+    /// <summary>Creates the embedding.</summary>
+    /// <param name="name">Module name.</param>
+    /// <param name="dim">Embedding width (block_out_channels[0] in the U-Net).</param>
+    /// <param name="flipSinToCos">Put the cosines first (true in SD).</param>
+    /// <param name="downscaleFreqShift">diffusers' freq_shift (0 in SD, 1 in some older models).</param>
+    /// <param name="maxPeriod">The longest period, 10000 as in the Transformer paper.</param>
+    /// <exception cref="ArgumentException"><paramref name="dim"/> is below 2.</exception>
+    public Timesteps(string name, long dim, bool flipSinToCos, double downscaleFreqShift, double maxPeriod = 10000) : base(name)
+    {
+        if (dim < 2) throw new ArgumentException($"Timesteps needs dim >= 2; got {dim}", nameof(dim));
+        this.dim = dim;
+        this.flipSinToCos = flipSinToCos;
+        this.downscaleFreqShift = downscaleFreqShift;
+        this.maxPeriod = maxPeriod;
+    }
+
+    /// <summary>Embeds the timesteps.</summary>
+    /// <param name="timesteps">[B] of any numeric dtype.</param>
+    /// <returns>[B, dim] float32.</returns>
+    public override Tensor forward(Tensor timesteps)
+    {
+        // timesteps: [B] -> [B, dim]
+        if (timesteps.dim() != 1)
+            throw new ArgumentException($"Timesteps expects [B]; got shape [{string.Join(", ", timesteps.shape)}]", nameof(timesteps));
+        using var scope = NewDisposeScope();
+        long half = dim / 2;
+        var exponent = arange(0, half, dtype: ScalarType.Float32, device: timesteps.device) * (-Math.Log(maxPeriod));
+        exponent = exponent / (half - downscaleFreqShift);
+        var freqs = exp(exponent);
+        var args = timesteps.unsqueeze(1).to(ScalarType.Float32) * freqs.unsqueeze(0); // [B, 1] * [1, half] -> [B, half]
+        var emb = flipSinToCos ? cat([cos(args), sin(args)], 1) : cat([sin(args), cos(args)], 1); // [B, 2 half]
+        if (dim % 2 == 1) emb = nn.functional.pad(emb, [0, 1, 0, 0]);
+        return emb.MoveToOuterDisposeScope();
+    }
+}

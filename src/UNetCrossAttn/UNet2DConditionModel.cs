@@ -1,0 +1,234 @@
+using Latent.Core.Config;
+using Latent.Core.IO;
+using Latent.Core.Nn;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Latent.UNetCrossAttn;
+
+/// <summary>
+/// diffusers' <c>UNet2DConditionModel</c> (the SD 1.x/2.x denoiser): predicts the noise (or v) of latents
+/// <c>sample</c> at <c>timestep</c>, conditioned on text states through cross-attention.
+/// </summary>
+/// <remarks>
+/// <para>Recipe (diffusers 0.21's forward): 1. timestep -> sinusoidal <c>time_proj</c> -> MLP <c>time_embedding</c> = temb;
+/// 2. <c>conv_in</c>; 3. each down level runs ResNets (+ transformers) and keeps its outputs as skips; 4. the mid block;
+/// 5. each up level concatenates the skips in reverse order; 6. <c>conv_norm_out</c> -> SiLU -> <c>conv_out</c>.</para>
+/// <para>Keys are diffusers': <c>conv_in</c>, <c>time_embedding.linear_{1,2}</c>, <c>down_blocks.{i}</c>, <c>mid_block</c>,
+/// <c>up_blocks.{i}</c>, <c>conv_norm_out</c>, <c>conv_out</c> (<c>time_proj</c> and <c>conv_act</c> have no weights).
+/// Latent sides must be divisible by 2^(levels - 1) (diffusers' odd-size path, upsampling to the skip's size, is not
+/// implemented).</para>
+/// </remarks>
+public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Tensor>
+{
+    /// <summary>The config file inside a model folder.</summary>
+    public const string ConfigFileName = "config.json";
+
+    /// <summary>The weights file inside a model folder.</summary>
+    public const string WeightsFileName = "diffusion_pytorch_model.safetensors";
+
+    private readonly Conv2d conv_in;
+    private readonly Timesteps time_proj;
+    private readonly TimestepEmbedding time_embedding;
+    private readonly ModuleList<nn.Module> down_blocks;
+    private readonly UNetMidBlock2DCrossAttn mid_block;
+    private readonly ModuleList<nn.Module> up_blocks;
+    private readonly GroupNorm conv_norm_out;
+    private readonly Conv2d conv_out;
+
+    /// <summary>Builds the U-Net with fresh weights.</summary>
+    /// <param name="config">The architecture; validated here.</param>
+    /// <exception cref="ConfigException">The config is invalid or selects an unsupported option.</exception>
+    public UNet2DConditionModel(UNetConfig config) : base(nameof(UNet2DConditionModel))
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        Config = config;
+        int levels = config.BlockOutChannels.Length;
+        int[] channels = config.BlockOutChannels;
+        int[] heads = config.HeadsPerBlock;
+        int[] crossDims = config.CrossAttentionDim.PerBlock(levels);
+        int[] layers = config.LayersPerBlock.PerBlock(levels);
+        int[] transformerLayers = config.TransformerLayersPerBlock.PerBlock(levels);
+        long temb = config.TimeEmbedDim;
+        int groups = config.NormNumGroups;
+        double eps = config.NormEps;
+
+        conv_in = nn.Conv2d(config.InChannels, channels[0], config.ConvInKernel, padding: (config.ConvInKernel - 1) / 2);
+        time_proj = new Timesteps("time_proj", channels[0], config.FlipSinToCos, config.FreqShift);
+        time_embedding = new TimestepEmbedding("time_embedding", channels[0], temb);
+
+        var down = new List<nn.Module>();
+        for (int i = 0; i < levels; i++)
+        {
+            long input = i == 0 ? channels[0] : channels[i - 1];
+            bool last = i == levels - 1;
+            down.Add(config.DownBlockTypes[i] == UNetConfig.CrossAttnDownBlock
+                ? new CrossAttnDownBlock2D(i.ToString(), input, channels[i], temb, layers[i], transformerLayers[i], heads[i], crossDims[i],
+                    addDownsample: !last, groups, eps, config.ResnetOutScaleFactor, config.DownsamplePadding,
+                    config.UseLinearProjection, config.OnlyCrossAttention, config.UpcastAttention)
+                : new DownBlock2D(i.ToString(), input, channels[i], temb, layers[i], addDownsample: !last, groups, eps,
+                    config.ResnetOutScaleFactor, config.DownsamplePadding));
+        }
+        down_blocks = nn.ModuleList(down.ToArray());
+
+        mid_block = new UNetMidBlock2DCrossAttn("mid_block", channels[^1], temb, transformerLayers[^1], heads[^1], crossDims[^1],
+            groups, eps, config.MidBlockScaleFactor, config.UseLinearProjection, config.UpcastAttention);
+
+        // Up levels mirror the down levels: level i of the up path is down level (levels - 1 - i).
+        var up = new List<nn.Module>();
+        for (int i = 0; i < levels; i++)
+        {
+            int mirror = levels - 1 - i;
+            long prev = i == 0 ? channels[^1] : channels[mirror + 1];
+            long input = channels[Math.Max(mirror - 1, 0)];
+            bool last = i == levels - 1;
+            up.Add(config.UpBlockTypes[i] == UNetConfig.CrossAttnUpBlock
+                ? new CrossAttnUpBlock2D(i.ToString(), input, prev, channels[mirror], temb, layers[mirror] + 1, transformerLayers[mirror],
+                    heads[mirror], crossDims[mirror], addUpsample: !last, groups, eps, config.ResnetOutScaleFactor,
+                    config.UseLinearProjection, config.OnlyCrossAttention, config.UpcastAttention)
+                : new UpBlock2D(i.ToString(), input, prev, channels[mirror], temb, layers[mirror] + 1, addUpsample: !last, groups, eps,
+                    config.ResnetOutScaleFactor));
+        }
+        up_blocks = nn.ModuleList(up.ToArray());
+
+        conv_norm_out = Layers.GroupNorm(groups, channels[0], eps);
+        conv_out = nn.Conv2d(channels[0], config.OutChannels, config.ConvOutKernel, padding: (config.ConvOutKernel - 1) / 2);
+        RegisterComponents();
+    }
+
+    /// <summary>The architecture this model was built from.</summary>
+    public UNetConfig Config { get; }
+
+    /// <summary>Latent sides must be multiples of this (2^(levels - 1)).</summary>
+    public int SizeMultiple => 1 << (Config.BlockOutChannels.Length - 1);
+
+    /// <summary>Predicts the noise (or v) for the latents.</summary>
+    /// <param name="sample">[B, in_channels, H, W] noisy latents; H and W multiples of <see cref="SizeMultiple"/>.</param>
+    /// <param name="timestep">A 0-dim, [1] or [B] tensor of integer or float timesteps (a scalar or [1] is broadcast to the batch).</param>
+    /// <param name="encoderHiddenStates">[B, T, cross_attention_dim] text states.</param>
+    /// <returns>[B, out_channels, H, W], in the dtype of the module.</returns>
+    public override Tensor forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates) =>
+        Forward(sample, timestep, encoderHiddenStates, trace: null);
+
+    /// <summary>As <see cref="forward"/>, reporting the output of each top-level stage to <paramref name="trace"/> (for parity debugging).</summary>
+    internal Tensor Forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, Action<string, Tensor>? trace)
+    {
+        // sample: [B, Cin, H, W], timestep: [] / [1] / [B], encoderHiddenStates: [B, T, D] -> [B, Cout, H, W]
+        CheckInputs(sample, timestep, encoderHiddenStates);
+        using var scope = NewDisposeScope();
+        long b = sample.shape[0];
+        var x = Config.CenterInputSample ? 2 * sample - 1.0 : sample;
+
+        // 1. Time: [] or [1] -> [B]; [B] -> [B, C0] (float32) -> [B, Temb] in the module's dtype.
+        var timesteps = (timestep.dim() == 0 ? timestep.reshape(1) : timestep).expand(b);
+        var tProj = time_proj.forward(timesteps).to(sample.dtype);
+        trace?.Invoke("time_proj", tProj);
+        var temb = time_embedding.forward(tProj);
+        trace?.Invoke("time_embedding", temb);
+
+        // 2-3. Down path: skips start with conv_in's output.
+        x = conv_in.forward(x);
+        trace?.Invoke("conv_in", x);
+        var skips = new List<Tensor> { x };
+        for (int i = 0; i < down_blocks.Count; i++)
+        {
+            var outputs = ((IUNetDownBlock)down_blocks[i]).Forward(x, temb, encoderHiddenStates);
+            skips.AddRange(outputs);
+            x = outputs[^1];
+            trace?.Invoke($"down_blocks.{i}", x);
+        }
+
+        // 4. Mid block.
+        x = mid_block.call(x, temb, encoderHiddenStates);
+        trace?.Invoke("mid_block", x);
+
+        // 5. Up path: each level takes the last SkipCount skips.
+        for (int i = 0; i < up_blocks.Count; i++)
+        {
+            var block = (IUNetUpBlock)up_blocks[i];
+            var levelSkips = skips.GetRange(skips.Count - block.SkipCount, block.SkipCount);
+            skips.RemoveRange(skips.Count - block.SkipCount, block.SkipCount);
+            x = block.Forward(x, levelSkips, temb, encoderHiddenStates);
+            trace?.Invoke($"up_blocks.{i}", x);
+        }
+
+        // 6. Output: [B, C0, H, W] -> [B, Cout, H, W].
+        x = conv_norm_out.forward(x);
+        trace?.Invoke("conv_norm_out", x);
+        x = conv_out.forward(nn.functional.silu(x));
+        return x.MoveToOuterDisposeScope();
+    }
+
+    private void CheckInputs(Tensor sample, Tensor timestep, Tensor context)
+    {
+        if (sample.dim() != 4 || sample.shape[1] != Config.InChannels
+            || sample.shape[2] % SizeMultiple != 0 || sample.shape[3] % SizeMultiple != 0)
+            throw new ArgumentException(
+                $"UNet2DConditionModel expects sample as [B, {Config.InChannels}, H, W] with H and W multiples of {SizeMultiple}; got shape [{string.Join(", ", sample.shape)}]",
+                nameof(sample));
+        long b = sample.shape[0];
+        bool shapeOk = timestep.dim() == 0 || (timestep.dim() == 1 && (timestep.shape[0] == 1 || timestep.shape[0] == b));
+        if (!shapeOk || timestep.dtype == ScalarType.Bool || timestep.is_complex())
+            throw new ArgumentException(
+                $"UNet2DConditionModel expects timestep as a 0-dim, [1] or [{b}] integer or float tensor; got shape [{string.Join(", ", timestep.shape)}] of {timestep.dtype}",
+                nameof(timestep));
+        int width = Config.CrossAttentionDim.PerBlock(Config.BlockOutChannels.Length)[0];
+        if (context.dim() != 3 || context.shape[0] != b || context.shape[2] != width)
+            throw new ArgumentException(
+                $"UNet2DConditionModel expects encoderHiddenStates as [{b}, T, {width}]; got shape [{string.Join(", ", context.shape)}]",
+                nameof(context));
+    }
+
+    /// <summary>Loads a diffusers U-Net folder (config.json + diffusion_pytorch_model.safetensors), strictly.</summary>
+    /// <param name="directory">The folder, e.g. a pipeline's <c>unet/</c>.</param>
+    /// <returns>The model in eval mode, float32 (the file's dtype is converted).</returns>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="FileNotFoundException">The config or weights file is missing.</exception>
+    /// <exception cref="ConfigException">The config is invalid or unsupported.</exception>
+    /// <exception cref="StateDictMismatchException">A key is missing, unexpected or mis-shaped.</exception>
+    public static UNet2DConditionModel FromPretrained(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        if (!Directory.Exists(directory))
+            throw new DirectoryNotFoundException($"U-Net folder not found: '{Path.GetFullPath(directory)}'.");
+        string configPath = Path.Combine(directory, ConfigFileName);
+        string weightsPath = Path.Combine(directory, WeightsFileName);
+        var config = ConfigFile.Read<UNetConfig>(configPath, UNetConfig.ClassNameValue).Config;
+        config.Validate(configPath);
+        if (!File.Exists(weightsPath))
+            throw new FileNotFoundException($"Weights not found: '{Path.GetFullPath(weightsPath)}'.", weightsPath);
+        var model = new UNet2DConditionModel(config);
+        try
+        {
+            StateDictLoader.LoadFile(model, weightsPath);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        model.eval();
+        return model;
+    }
+
+    /// <summary>Writes the model as a diffusers folder: the weights, then config.json, each file atomically.</summary>
+    /// <param name="directory">The folder; created when missing.</param>
+    /// <param name="dtype">Dtype of the stored weights: Float32, Float16 or BFloat16.</param>
+    /// <exception cref="ArgumentException"><paramref name="dtype"/> is not one of those.</exception>
+    public void SavePretrained(string directory, ScalarType dtype = ScalarType.Float32)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        if (dtype is not (ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16))
+            throw new ArgumentException($"dtype {dtype} is not saved; expected Float32, Float16 or BFloat16.", nameof(dtype));
+        Directory.CreateDirectory(directory);
+        using (var scope = NewDisposeScope())
+        using (no_grad())
+        {
+            var tensors = state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().to(dtype));
+            SafeTensors.Save(Path.Combine(directory, WeightsFileName), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        }
+        ConfigFile.Write(Path.Combine(directory, ConfigFileName), Config with { ClassName = UNetConfig.ClassNameValue });
+    }
+}
