@@ -10,8 +10,8 @@ namespace Latent.Cli;
 /// </summary>
 public static class CommandRunner
 {
-    /// <summary>Exit code for a user error (bad argument, missing or corrupt file).</summary>
-    public const int UserError = 1;
+    /// <summary>Exit code for a user error (bad argument, missing or corrupt file, empty prompt, wrong size): 2, as for usage errors.</summary>
+    public const int UserError = 2;
 
     /// <summary>Exit code for an engine failure (the native library could not load or an op failed).</summary>
     public const int EngineError = 3;

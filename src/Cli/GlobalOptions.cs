@@ -12,14 +12,7 @@ public static class GlobalOptions
         Description = "Engine threads (intra- and inter-op), applied before the first tensor op; default: the number of cores.",
         Recursive = true,
         DefaultValueFactory = _ => Environment.ProcessorCount,
-        Validators =
-        {
-            r =>
-            {
-                int value = r.GetValueOrDefault<int>();
-                if (value < 1) r.AddError($"--threads must be at least 1; got {value}.");
-            },
-        },
+        Validators = { OptionChecks.Rule<int>(v => v < 1 ? $"--threads must be at least 1; got {v}." : null) },
     };
 
     /// <summary>Starts the engine with the parsed <c>--threads</c>.</summary>

@@ -29,15 +29,18 @@ public class DoctorCommandTests
     public void Doctor_RejectsZeroThreadsWithTheValueOnStderr()
     {
         var r = LatentProcess.Run("doctor", "--threads", "0");
-        Assert.NotEqual(0, r.ExitCode);
+        Assert.Equal(2, r.ExitCode);
         Assert.Contains("--threads must be at least 1; got 0", r.Stderr);
+        Assert.Contains("Run 'latent doctor --help' for usage.", r.Stderr);
+        Assert.Equal("", r.Stdout); // no help dump
     }
 
     [Fact]
     public void Doctor_RejectsANonNumberForThreads()
     {
+        // The option's validator must not read a value that did not convert (that used to abort the process).
         var r = LatentProcess.Run("doctor", "--threads", "many");
-        Assert.NotEqual(0, r.ExitCode);
-        Assert.Contains("many", r.Stderr);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("Cannot parse argument 'many' for option '--threads'", r.Stderr);
     }
 }

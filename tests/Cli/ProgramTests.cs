@@ -15,7 +15,7 @@ public class ProgramTests
     public void UnknownCommand_FailsWithAMessageOnStderr()
     {
         var r = LatentProcess.Run("paint-me-a-cat");
-        Assert.NotEqual(0, r.ExitCode);
+        Assert.Equal(2, r.ExitCode);
         Assert.Contains("paint-me-a-cat", r.Stderr);
         Assert.DoesNotContain("   at ", r.Stderr); // no stack trace
     }

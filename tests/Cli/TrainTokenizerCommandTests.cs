@@ -45,7 +45,7 @@ public class TrainTokenizerCommandTests
     {
         string missing = Path.Combine(TestEnvironment.NewTempDir(), "nowhere");
         var r = LatentProcess.Run("train", "tokenizer", "--data", missing, "--out", TestEnvironment.NewTempDir());
-        Assert.NotEqual(0, r.ExitCode);
+        Assert.Equal(2, r.ExitCode);
         Assert.Contains("nowhere", r.Stderr);
         Assert.DoesNotContain("   at ", r.Stderr);
     }
@@ -54,7 +54,7 @@ public class TrainTokenizerCommandTests
     public void TrainTokenizer_RejectsAVocabularyTooSmallForTheByteAlphabet()
     {
         var r = LatentProcess.Run("train", "tokenizer", "--data", DataFolder(), "--out", TestEnvironment.NewTempDir(), "--vocab-size", "100");
-        Assert.NotEqual(0, r.ExitCode);
+        Assert.Equal(2, r.ExitCode);
         Assert.Contains("--vocab-size must be in [514, 49408]; got 100", r.Stderr);
     }
 }

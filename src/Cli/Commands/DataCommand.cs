@@ -23,7 +23,7 @@ public static class DataCommand
     {
         Description = "Images processed at once: 1 or 2 (at most two rsvg-convert processes).",
         DefaultValueFactory = _ => 2,
-        Validators = { r => { int v = r.GetValueOrDefault<int>(); if (v is < 1 or > 2) r.AddError($"--jobs must be 1 or 2; got {v}."); } },
+        Validators = { OptionChecks.Rule<int>(v => v is < 1 or > 2 ? $"--jobs must be 1 or 2; got {v}." : null) },
     };
 
     static readonly Option<double> ValidationFraction = new("--validation-fraction")
@@ -32,11 +32,8 @@ public static class DataCommand
         DefaultValueFactory = _ => EmojiSplit.DefaultFraction,
         Validators =
         {
-            r =>
-            {
-                double v = r.GetValueOrDefault<double>();
-                if (!(v >= 0 && v < 1)) r.AddError($"--validation-fraction must be in [0, 1); got {v.ToString(CultureInfo.InvariantCulture)}.");
-            },
+            OptionChecks.Rule<double>(v => v >= 0 && v < 1 ? null
+                : $"--validation-fraction must be in [0, 1); got {v.ToString(CultureInfo.InvariantCulture)}."),
         },
     };
 

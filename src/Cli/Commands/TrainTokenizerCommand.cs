@@ -25,12 +25,9 @@ public static class TrainTokenizerCommand
         DefaultValueFactory = _ => 4096,
         Validators =
         {
-            r =>
-            {
-                int v = r.GetValueOrDefault<int>();
-                if (v is < ClipBpeTrainerOptions.MinVocabSize or > ClipBpeTrainerOptions.MaxVocabSize)
-                    r.AddError($"--vocab-size must be in [{ClipBpeTrainerOptions.MinVocabSize}, {ClipBpeTrainerOptions.MaxVocabSize}]; got {v}.");
-            },
+            OptionChecks.Rule<int>(v => v is < ClipBpeTrainerOptions.MinVocabSize or > ClipBpeTrainerOptions.MaxVocabSize
+                ? $"--vocab-size must be in [{ClipBpeTrainerOptions.MinVocabSize}, {ClipBpeTrainerOptions.MaxVocabSize}]; got {v}."
+                : null),
         },
     };
 
