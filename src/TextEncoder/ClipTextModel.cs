@@ -24,7 +24,7 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
     public const string WeightsFileName = "model.safetensors";
 
     /// <summary>The config file of a transformers folder.</summary>
-    public const string ConfigFileName = "config.json";
+    public const string ConfigFileName = PretrainedFolder.ConfigFileName;
 
     /// <summary>The buffer many CLIP checkpoints carry (I64 [1, P], arange(P)); transformers 4.33 no longer saves it.</summary>
     public const string PositionIdsKey = "text_model.embeddings.position_ids";
@@ -103,30 +103,9 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
     /// <exception cref="FileNotFoundException">A file is missing.</exception>
     /// <exception cref="ConfigException">The config is unreadable, of another class, or out of range.</exception>
     /// <exception cref="StateDictMismatchException">A weight is missing, unexpected or mis-shaped.</exception>
-    public static ClipTextModel FromPretrained(string directory)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(directory);
-        if (!Directory.Exists(directory))
-            throw new DirectoryNotFoundException($"Text encoder folder not found: '{Path.GetFullPath(directory)}'.");
-        string configPath = Path.Combine(directory, ConfigFileName);
-        string weightsPath = Path.Combine(directory, WeightsFileName);
-        var config = ConfigFile.Read<ClipTextConfig>(configPath, ClipTextConfig.ClassName).Config;
-        config.Validate(configPath);
-        if (!File.Exists(weightsPath))
-            throw new FileNotFoundException($"Weights not found: '{Path.GetFullPath(weightsPath)}'.", weightsPath);
-        var model = new ClipTextModel(config, null);
-        try
-        {
-            StateDictLoader.LoadFile(model, weightsPath, CheckpointLoadOptions);
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
-        model.eval();
-        return model;
-    }
+    public static ClipTextModel FromPretrained(string directory) =>
+        PretrainedFolder.Load<ClipTextConfig, ClipTextModel>(directory, WeightsFileName, ClipTextConfig.ClassName,
+            (config, source) => config.Validate(source), config => new ClipTextModel(config, null), CheckpointLoadOptions);
 
     /// <summary>
     /// Writes <c>model.safetensors</c> (every weight as <paramref name="dtype"/>, no position ids, as transformers 4.33)
@@ -135,30 +114,10 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
     /// <param name="directory">The folder; created when missing.</param>
     /// <param name="dtype">Float32, Float16 or BFloat16.</param>
     /// <exception cref="ArgumentException"><paramref name="dtype"/> is not a floating type we save.</exception>
-    public void SavePretrained(string directory, ScalarType dtype = ScalarType.Float32)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(directory);
-        string dtypeName = dtype switch
-        {
-            ScalarType.Float32 => "float32",
-            ScalarType.Float16 => "float16",
-            ScalarType.BFloat16 => "bfloat16",
-            _ => throw new ArgumentException($"dtype {dtype} is not saved; expected Float32, Float16 or BFloat16.", nameof(dtype)),
-        };
-        using (var scope = NewDisposeScope())
-        using (no_grad())
-        {
-            var tensors = state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().to(dtype));
-            SafeTensors.Save(Path.Combine(directory, WeightsFileName), tensors, new Dictionary<string, string> { ["format"] = "pt" });
-        }
-        var config = Config with
-        {
-            Architectures = [ClipTextConfig.ClassName],
-            ModelType = ClipTextConfig.TypeName,
-            TorchDtype = dtypeName,
-        };
-        ConfigFile.Write(Path.Combine(directory, ConfigFileName), config);
-    }
+    public void SavePretrained(string directory, ScalarType dtype = ScalarType.Float32) =>
+        PretrainedFolder.Save(this, directory, WeightsFileName,
+            Config with { Architectures = [ClipTextConfig.ClassName], ModelType = ClipTextConfig.TypeName, TorchDtype = PretrainedFolder.DtypeName(dtype) },
+            dtype);
 
     /// <summary>Checks token ids against <paramref name="config"/>: [B, T] int64, 1 ≤ T ≤ P, ids in [0, V).</summary>
     internal static void CheckInputIds(Tensor inputIds, ClipTextConfig config)

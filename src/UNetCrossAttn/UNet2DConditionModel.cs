@@ -23,7 +23,7 @@ namespace Latent.UNetCrossAttn;
 public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Tensor>
 {
     /// <summary>The config file inside a model folder.</summary>
-    public const string ConfigFileName = "config.json";
+    public const string ConfigFileName = PretrainedFolder.ConfigFileName;
 
     /// <summary>The weights file inside a model folder.</summary>
     public const string WeightsFileName = "diffusion_pytorch_model.safetensors";
@@ -188,47 +188,14 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
     /// <exception cref="FileNotFoundException">The config or weights file is missing.</exception>
     /// <exception cref="ConfigException">The config is invalid or unsupported.</exception>
     /// <exception cref="StateDictMismatchException">A key is missing, unexpected or mis-shaped.</exception>
-    public static UNet2DConditionModel FromPretrained(string directory)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(directory);
-        if (!Directory.Exists(directory))
-            throw new DirectoryNotFoundException($"U-Net folder not found: '{Path.GetFullPath(directory)}'.");
-        string configPath = Path.Combine(directory, ConfigFileName);
-        string weightsPath = Path.Combine(directory, WeightsFileName);
-        var config = ConfigFile.Read<UNetConfig>(configPath, UNetConfig.ClassNameValue).Config;
-        config.Validate(configPath);
-        if (!File.Exists(weightsPath))
-            throw new FileNotFoundException($"Weights not found: '{Path.GetFullPath(weightsPath)}'.", weightsPath);
-        var model = new UNet2DConditionModel(config);
-        try
-        {
-            StateDictLoader.LoadFile(model, weightsPath);
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
-        model.eval();
-        return model;
-    }
+    public static UNet2DConditionModel FromPretrained(string directory) =>
+        PretrainedFolder.Load<UNetConfig, UNet2DConditionModel>(directory, WeightsFileName, UNetConfig.ClassNameValue,
+            (config, source) => config.Validate(source), config => new UNet2DConditionModel(config));
 
     /// <summary>Writes the model as a diffusers folder: the weights, then config.json, each file atomically.</summary>
     /// <param name="directory">The folder; created when missing.</param>
     /// <param name="dtype">Dtype of the stored weights: Float32, Float16 or BFloat16.</param>
     /// <exception cref="ArgumentException"><paramref name="dtype"/> is not one of those.</exception>
-    public void SavePretrained(string directory, ScalarType dtype = ScalarType.Float32)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(directory);
-        if (dtype is not (ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16))
-            throw new ArgumentException($"dtype {dtype} is not saved; expected Float32, Float16 or BFloat16.", nameof(dtype));
-        Directory.CreateDirectory(directory);
-        using (var scope = NewDisposeScope())
-        using (no_grad())
-        {
-            var tensors = state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().to(dtype));
-            SafeTensors.Save(Path.Combine(directory, WeightsFileName), tensors, new Dictionary<string, string> { ["format"] = "pt" });
-        }
-        ConfigFile.Write(Path.Combine(directory, ConfigFileName), Config with { ClassName = UNetConfig.ClassNameValue });
-    }
+    public void SavePretrained(string directory, ScalarType dtype = ScalarType.Float32) =>
+        PretrainedFolder.Save(this, directory, WeightsFileName, Config with { ClassName = UNetConfig.ClassNameValue }, dtype);
 }

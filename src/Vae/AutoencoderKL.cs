@@ -24,7 +24,7 @@ public sealed class AutoencoderKL : nn.Module<Tensor, Tensor>
     public const string WeightsFileName = "diffusion_pytorch_model.safetensors";
 
     /// <summary>The config file of a diffusers model folder.</summary>
-    public const string ConfigFileName = "config.json";
+    public const string ConfigFileName = PretrainedFolder.ConfigFileName;
 
     /// <summary>The diffusers version our files follow, written as <c>_diffusers_version</c> when the config has none.</summary>
     public const string DiffusersVersion = "0.21.4";
@@ -102,27 +102,9 @@ public sealed class AutoencoderKL : nn.Module<Tensor, Tensor>
     /// <exception cref="FileNotFoundException">A file is missing.</exception>
     /// <exception cref="ConfigException">The config cannot be read, describes another class, or breaks a rule.</exception>
     /// <exception cref="StateDictMismatchException">A weight is missing, unexpected or mis-shaped.</exception>
-    public static AutoencoderKL FromPretrained(string directory)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(directory);
-        string configPath = Path.Combine(directory, ConfigFileName);
-        string weightsPath = Path.Combine(directory, WeightsFileName);
-        var config = ConfigFile.Read<VaeConfig>(configPath, VaeConfig.ClassNameValue).Config;
-        config.Validate(configPath);
-        if (!File.Exists(weightsPath))
-            throw new FileNotFoundException($"VAE weights not found: '{Path.GetFullPath(weightsPath)}'", weightsPath);
-        var model = new AutoencoderKL(config);
-        try
-        {
-            StateDictLoader.LoadFile(model, weightsPath);
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
-        return model;
-    }
+    public static AutoencoderKL FromPretrained(string directory) =>
+        PretrainedFolder.Load<VaeConfig, AutoencoderKL>(directory, WeightsFileName, VaeConfig.ClassNameValue,
+            (config, source) => config.Validate(source), config => new AutoencoderKL(config));
 
     /// <summary>
     /// Writes a diffusers VAE folder: <c>diffusion_pytorch_model.safetensors</c> (each tensor in <paramref name="dtype"/>),
@@ -131,25 +113,9 @@ public sealed class AutoencoderKL : nn.Module<Tensor, Tensor>
     /// <param name="directory">The folder; created when missing.</param>
     /// <param name="dtype">Float32 (exact), Float16 or BFloat16 (half the size; loads back into a float32 model).</param>
     /// <exception cref="ArgumentException"><paramref name="dtype"/> is not one of the three.</exception>
-    public void SavePretrained(string directory, ScalarType dtype = ScalarType.Float32)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(directory);
-        if (dtype is not (ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16))
-            throw new ArgumentException($"SavePretrained writes Float32, Float16 or BFloat16; got {dtype}", nameof(dtype));
-        using (var scope = NewDisposeScope())
-        {
-            var tensors = new Dictionary<string, Tensor>();
-            foreach (var (key, value) in state_dict())
-                tensors[key] = value.detach().to(dtype, CPU);
-            SafeTensors.Save(Path.Combine(directory, WeightsFileName), tensors, new Dictionary<string, string> { ["format"] = "pt" });
-        }
-        var config = Config with
-        {
-            ClassName = VaeConfig.ClassNameValue,
-            DiffusersVersion = Config.DiffusersVersion ?? DiffusersVersion,
-        };
-        ConfigFile.Write(Path.Combine(directory, ConfigFileName), config);
-    }
+    public void SavePretrained(string directory, ScalarType dtype = ScalarType.Float32) =>
+        PretrainedFolder.Save(this, directory, WeightsFileName,
+            Config with { ClassName = VaeConfig.ClassNameValue, DiffusersVersion = Config.DiffusersVersion ?? DiffusersVersion }, dtype);
 
     private static void CheckInput(Tensor t, int channels, int multiple, string name, string what)
     {
