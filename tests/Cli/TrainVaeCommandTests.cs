@@ -1,0 +1,117 @@
+using System.CommandLine;
+using Latent.Cli.Commands;
+using Latent.Core.Imaging;
+using static TorchSharp.torch;
+
+namespace Latent.Cli.Tests;
+
+/// <summary>Runs the tests that swap Console.Out alone, so no other test class writes into our captured output.</summary>
+[CollectionDefinition(TrainVaeCommandTests.ConsoleCollection, DisableParallelization = true)]
+public sealed class TrainVaeConsoleCollection;
+
+/// <summary>Runs <c>latent train vae</c> and <c>latent eval vae</c> in-process with stdout and stderr captured.</summary>
+[Collection(ConsoleCollection)]
+public class TrainVaeCommandTests
+{
+    /// <summary>Console is global: the tests of this class run one at a time.</summary>
+    public const string ConsoleCollection = "Latent.Cli.Tests console (train vae)";
+
+    static readonly RootCommand Root = BuildRoot();
+
+    static RootCommand BuildRoot()
+    {
+        var root = new RootCommand("test");
+        root.Options.Add(GlobalOptions.Threads);
+        var train = new Command("train", "Train a model.");
+        train.Subcommands.Add(TrainVaeCommand.Create());
+        var eval = new Command("eval", "Evaluate a model.");
+        eval.Subcommands.Add(EvalVaeCommand.Create());
+        root.Subcommands.Add(train);
+        root.Subcommands.Add(eval);
+        return root;
+    }
+
+    static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        lock (Root)
+        {
+            TextWriter oldOut = Console.Out, oldErr = Console.Error;
+            Console.SetOut(stdout);
+            Console.SetError(stderr);
+            try
+            {
+                int code = Root.Parse(args).Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+                return (code, stdout.ToString(), stderr.ToString());
+            }
+            finally
+            {
+                Console.SetOut(oldOut);
+                Console.SetError(oldErr);
+            }
+        }
+    }
+
+    /// <summary>A folder of 4 training and 2 validation 16x16 images.</summary>
+    static string Folder()
+    {
+        string dir = TestEnvironment.NewTempDir();
+        var lines = new List<string>();
+        for (int i = 0; i < 6; i++)
+        {
+            using var image = rand(new long[] { 3, 16, 16 }, generator: new Generator((ulong)i + 1)) * 2 - 1;
+            ImageIO.SavePng(image, Path.Combine(dir, $"{i}.png"));
+            lines.Add($"{{\"file_name\": \"{i}.png\", \"text\": \"image\", \"split\": \"{(i < 4 ? "train" : "validation")}\"}}");
+        }
+        File.WriteAllLines(Path.Combine(dir, "metadata.jsonl"), lines);
+        return dir;
+    }
+
+    [Fact]
+    public void Train_MissingDataFolder_OneLineAndNonZeroExit()
+    {
+        string missing = Path.Combine(TestEnvironment.NewTempDir(), "nope");
+        var r = Run("train", "vae", "--data", missing, "--out", TestEnvironment.NewTempDir());
+        Assert.Equal(CommandRunner.UserError, r.Code);
+        Assert.Equal($"error: --data folder '{missing}' does not exist", r.Err.TrimEnd('\n'));
+    }
+
+    [Fact]
+    public void Train_RequiresData()
+    {
+        var r = Run("train", "vae", "--out", TestEnvironment.NewTempDir());
+        Assert.NotEqual(0, r.Code);
+        Assert.Contains("--data", r.Err);
+    }
+
+    [Fact]
+    public void Train_ResumeWithHyperParameter_IsRejected()
+    {
+        var r = Run("train", "vae", "--data", Folder(), "--out", TestEnvironment.NewTempDir(), "--resume", "--lr", "0.1");
+        Assert.Equal(CommandRunner.UserError, r.Code);
+        Assert.Contains("drop --lr", r.Err);
+    }
+
+    [Fact]
+    public void TrainThenEval_TinyPreset_ExportsAndEvaluates()
+    {
+        string data = Folder();
+        string outDir = TestEnvironment.NewTempDir();
+        var train = Run("train", "vae", "--data", data, "--out", outDir, "--preset", "tiny", "--steps", "4", "--warmup", "1", "--batch-size", "2",
+            "--disc-start", "2", "--disc-channels", "8", "--disc-layers", "2", "--eval-every", "2", "--checkpoint-every", "2");
+        Assert.True(train.Code == 0, train.Err);
+        Assert.Contains("scaling_factor", train.Out);
+        Assert.True(File.Exists(Path.Combine(outDir, "vae", "diffusion_pytorch_model.safetensors")));
+
+        var again = Run("train", "vae", "--data", data, "--out", outDir, "--preset", "tiny");
+        Assert.Equal(CommandRunner.UserError, again.Code);
+        Assert.Contains("--resume", again.Err);
+
+        string grid = Path.Combine(outDir, "eval.png");
+        var eval = Run("eval", "vae", "--model", outDir, "--data", data, "--grid", grid);
+        Assert.True(eval.Code == 0, eval.Err);
+        Assert.Contains("PSNR", eval.Out);
+        Assert.True(File.Exists(grid));
+    }
+}

@@ -1,0 +1,131 @@
+using System.Text.Json.Nodes;
+using Latent.Core.Config;
+using Latent.Core.Data;
+using Latent.Vae.Training;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace Latent.Vae.Tests.Training;
+
+[Collection(SerialTrainerCollection.Name)]
+public sealed class VaeTrainerTests(ITestOutputHelper output)
+{
+    static (ImageFolderDataset Train, ImageFolderDataset? Validation) Read(string folder) =>
+        (ImageFolderDataset.Read(folder, new ImageFolderOptions { Split = "train" }),
+         File.ReadAllText(Path.Combine(folder, ImageFolderDataset.MetadataFile)).Contains("\"validation\"")
+             ? ImageFolderDataset.Read(folder, new ImageFolderOptions { Split = "validation" })
+             : null);
+
+    sealed class Collect(List<VaeTrainingProgress> reports) : IProgress<VaeTrainingProgress>
+    {
+        public void Report(VaeTrainingProgress value) => reports.Add(value);
+    }
+
+    static VaeTrainingConfig TinyWithDiscriminator => VaeTrainingConfig.Tiny with { Augment = Augmentations.HorizontalFlip };
+
+    [Fact]
+    public void TrainStep_OverfitsOneBatch_ReconstructionFalls()
+    {
+        string folder = TestImageFolder.Create(train: 2);
+        var (train, _) = Read(folder);
+        var config = VaeTrainingConfig.Tiny with { Steps = 40, DiscriminatorWeight = 0, Augment = Augmentations.None, WarmupSteps = 0 };
+        using var trainer = new VaeTrainer(VaeConfig.Tiny, config, train, null, TestEnvironment.NewTempDir());
+        var losses = Enumerable.Range(0, 40).Select(_ => trainer.TrainStep().Reconstruction).ToList();
+        output.WriteLine($"L1: first {losses[0]:F4}, last {losses[^1]:F4}");
+        Assert.All(losses, l => Assert.True(double.IsFinite(l)));
+        Assert.True(losses.TakeLast(5).Average() < 0.5 * losses.Take(5).Average(),
+            $"reconstruction did not fall enough: {string.Join(", ", losses.Select(l => l.ToString("F3")))}");
+    }
+
+    [Fact]
+    public void Resume_WithDiscriminator_IsBitExact()
+    {
+        string folder = TestImageFolder.Create(train: 6, validation: 2);
+        var (train, validation) = Read(folder);
+        var config = TinyWithDiscriminator;
+        const int k = 3;
+
+        var straightReports = new List<VaeTrainingProgress>();
+        using var straight = new VaeTrainer(VaeConfig.Tiny, config, train, validation, TestEnvironment.NewTempDir());
+        var straightResult = straight.Run(new Collect(straightReports));
+
+        string resumedDir = TestEnvironment.NewTempDir();
+        using (var first = new VaeTrainer(VaeConfig.Tiny, config, train, validation, resumedDir))
+        {
+            Assert.Equal(k, first.Run(stopAfterStep: k).Step);
+        }
+        var resumedReports = new List<VaeTrainingProgress>();
+        using var resumed = new VaeTrainer(VaeConfig.Tiny, config, train, validation, resumedDir);
+        Assert.Equal(k, resumed.Resume());
+        var resumedResult = resumed.Run(new Collect(resumedReports));
+
+        static List<VaeStepLosses> Steps(List<VaeTrainingProgress> r) =>
+            r.Where(p => p.Phase == VaeTrainingPhase.Training).Select(p => p.Losses!).ToList();
+        Assert.True(Steps(straightReports).Skip(k).Any(l => l.Discriminator != 0), "the discriminator never ran after the resume point");
+        Assert.Equal(Steps(straightReports).Skip(k), Steps(resumedReports));
+        AssertSameTensors(straight.Model.state_dict(), resumed.Model.state_dict());
+        AssertSameTensors(straight.Ema.StateTensors(), resumed.Ema.StateTensors());
+        AssertSameTensors(straight.Discriminator!.state_dict(), resumed.Discriminator!.state_dict());
+        Assert.Equal(straightResult.ScalingFactor, resumedResult.ScalingFactor);
+        Assert.Equal(straightResult.Validation, resumedResult.Validation);
+    }
+
+    [Fact]
+    public void Run_Completed_ExportsEmaVaeWithMeasuredScalingFactor_AndLogs()
+    {
+        string folder = TestImageFolder.Create(train: 4, validation: 2);
+        var (train, validation) = Read(folder);
+        string outDir = TestEnvironment.NewTempDir();
+        using var trainer = new VaeTrainer(VaeConfig.Tiny, TinyWithDiscriminator, train, validation, outDir);
+        var result = trainer.Run();
+
+        Assert.True(result.Completed);
+        Assert.True(result.ScalingFactor is > 0 and < 1e3 && result.ScalingFactor != 0.18215, $"scaling factor {result.ScalingFactor}");
+        using var exported = AutoencoderKL.FromPretrained(Path.Combine(outDir, "vae"));
+        Assert.Equal(result.ScalingFactor!.Value, exported.Config.ScalingFactor, 12);
+        using (trainer.Ema.SwapIntoModel())
+        {
+            // The export holds the EMA weights, rounded to float16.
+            var ema = trainer.Model.state_dict();
+            foreach (var (key, value) in exported.state_dict())
+                Assert.True(value.allclose(ema[key].to(ScalarType.Float16).to(ScalarType.Float32)), key);
+        }
+        var entries = new VaeTrainingLog(outDir).Read();
+        Assert.Equal(TinyWithDiscriminator.Steps, entries.Count(e => e["rec"] is not null));
+        Assert.Equal(3, entries.Count(e => e["val_psnr"] is not null));
+        Assert.Equal(3, Directory.GetFiles(Path.Combine(outDir, "samples"), "step-*.png").Length);
+        Assert.True(File.Exists(Path.Combine(outDir, "loss.png")));
+        Assert.True(File.Exists(Path.Combine(outDir, VaeTrainer.TrainingConfigFileName)));
+        var saved = ConfigFile.Read<VaeTrainingConfig>(Path.Combine(outDir, VaeTrainer.TrainingConfigFileName)).Config;
+        Assert.Equal(TinyWithDiscriminator with { ExtensionData = saved.ExtensionData }, saved);
+    }
+
+    [Fact]
+    public void Resume_WithAnotherConfig_Throws()
+    {
+        string folder = TestImageFolder.Create(train: 4);
+        var (train, _) = Read(folder);
+        string outDir = TestEnvironment.NewTempDir();
+        using (var first = new VaeTrainer(VaeConfig.Tiny, VaeTrainingConfig.Tiny, train, null, outDir))
+            first.Run(stopAfterStep: 2);
+        using var other = new VaeTrainer(VaeConfig.Tiny, VaeTrainingConfig.Tiny with { LearningRate = 1e-3 }, train, null, outDir);
+        var e = Assert.Throws<InvalidDataException>(() => other.Resume());
+        Assert.Contains("another config", e.Message);
+    }
+
+    [Fact]
+    public void Constructor_ThrowsForDiscriminatorTooDeepForImageSize()
+    {
+        var (train, _) = Read(TestImageFolder.Create(train: 2));
+        var e = Assert.Throws<ArgumentException>(() =>
+            new VaeTrainer(VaeConfig.Tiny, VaeTrainingConfig.Tiny with { DiscriminatorLayers = 3 }, train, null, TestEnvironment.NewTempDir()));
+        Assert.Contains("discriminator_layers is 3", e.Message);
+    }
+
+    static void AssertSameTensors(IReadOnlyDictionary<string, Tensor> expected, IReadOnlyDictionary<string, Tensor> actual)
+    {
+        Assert.Equal(expected.Keys.OrderBy(k => k), actual.Keys.OrderBy(k => k));
+        foreach (var (key, value) in expected)
+            Assert.True(value.equal(actual[key]).all().item<bool>(), $"{key} differs");
+    }
+}
