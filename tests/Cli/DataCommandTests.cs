@@ -1,45 +1,13 @@
-using System.CommandLine;
-using Latent.Cli.Commands;
 using Latent.Core.Imaging;
 using static TorchSharp.torch;
 
 namespace Latent.Cli.Tests;
 
-/// <summary>Runs <c>latent data ...</c> in-process with stdout and stderr captured (one test at a time: Console is global).</summary>
+/// <summary>Runs <c>latent data ...</c> in-process with stdout and stderr captured.</summary>
+[Collection(InProcessCli.Collection)]
 public class DataCommandTests
 {
-    static readonly object ConsoleLock = new();
-    static readonly RootCommand Root = BuildRoot();
-
-    static RootCommand BuildRoot()
-    {
-        var root = new RootCommand("test");
-        root.Options.Add(GlobalOptions.Threads);
-        root.Subcommands.Add(DataCommand.Create());
-        return root;
-    }
-
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        lock (ConsoleLock)
-        {
-            TextWriter oldOut = Console.Out, oldErr = Console.Error;
-            Console.SetOut(stdout);
-            Console.SetError(stderr);
-            try
-            {
-                int code = Root.Parse(args).Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
-                return (code, stdout.ToString(), stderr.ToString());
-            }
-            finally
-            {
-                Console.SetOut(oldOut);
-                Console.SetError(oldErr);
-            }
-        }
-    }
+    static InProcessCli.Result Run(params string[] args) => InProcessCli.Run(args);
 
     /// <summary>A folder with two good images and the given metadata lines.</summary>
     static string Folder(params string[] lines)

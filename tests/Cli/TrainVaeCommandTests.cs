@@ -1,57 +1,14 @@
-using System.CommandLine;
 using Latent.Cli.Commands;
 using Latent.Core.Imaging;
 using static TorchSharp.torch;
 
 namespace Latent.Cli.Tests;
 
-/// <summary>Runs the tests that swap Console.Out alone, so no other test class writes into our captured output.</summary>
-[CollectionDefinition(TrainVaeCommandTests.ConsoleCollection, DisableParallelization = true)]
-public sealed class TrainVaeConsoleCollection;
-
 /// <summary>Runs <c>latent train vae</c> and <c>latent eval vae</c> in-process with stdout and stderr captured.</summary>
-[Collection(ConsoleCollection)]
+[Collection(InProcessCli.Collection)]
 public class TrainVaeCommandTests
 {
-    /// <summary>Console is global: the tests of this class run one at a time.</summary>
-    public const string ConsoleCollection = "Latent.Cli.Tests console (train vae)";
-
-    static readonly RootCommand Root = BuildRoot();
-
-    static RootCommand BuildRoot()
-    {
-        var root = new RootCommand("test");
-        root.Options.Add(GlobalOptions.Threads);
-        var train = new Command("train", "Train a model.");
-        train.Subcommands.Add(TrainVaeCommand.Create());
-        var eval = new Command("eval", "Evaluate a model.");
-        eval.Subcommands.Add(EvalVaeCommand.Create());
-        root.Subcommands.Add(train);
-        root.Subcommands.Add(eval);
-        return root;
-    }
-
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        lock (Root)
-        {
-            TextWriter oldOut = Console.Out, oldErr = Console.Error;
-            Console.SetOut(stdout);
-            Console.SetError(stderr);
-            try
-            {
-                int code = Root.Parse(args).Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
-                return (code, stdout.ToString(), stderr.ToString());
-            }
-            finally
-            {
-                Console.SetOut(oldOut);
-                Console.SetError(oldErr);
-            }
-        }
-    }
+    static InProcessCli.Result Run(params string[] args) => InProcessCli.Run(args);
 
     /// <summary>A folder of 4 training and 2 validation 16x16 images.</summary>
     static string Folder()
