@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
+using Latent.Core.Config;
 using Latent.Core.Engine;
+using Latent.Core.IO;
 
 namespace Latent.Cli;
 
@@ -28,7 +30,8 @@ public static class CommandRunner
         }
         catch (Exception e) when (e is ArgumentException or FileNotFoundException or DirectoryNotFoundException
                                       or InvalidDataException or FormatException or IOException
-                                      or UnauthorizedAccessException or NotSupportedException)
+                                      or UnauthorizedAccessException or NotSupportedException
+                                      or ConfigException or SafeTensorsFormatException or StateDictMismatchException)
         {
             return Fail($"error: {e.Message}", UserError, e);
         }

@@ -28,6 +28,8 @@ public static class Program
     {
         var root = new RootCommand("Latent: latent text-to-image (Stable Diffusion family) on a CPU, in C#.");
         root.Options.Add(GlobalOptions.Threads);
+        root.Subcommands.Add(TxtToImgCommand.Create());
+        root.Subcommands.Add(ImgToImgCommand.Create());
         root.Subcommands.Add(DoctorCommand.Create());
         root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());

@@ -1,0 +1,256 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Latent.Core.Imaging;
+using Latent.Pipeline;
+using Latent.Pipeline.Schedulers;
+using Spectre.Console;
+using static TorchSharp.torch;
+
+namespace Latent.Cli.Commands;
+
+/// <summary><c>latent txt2img "a cat"</c>: generate images from a prompt with a diffusers pipeline folder.</summary>
+public static class TxtToImgCommand
+{
+    static readonly Argument<string> Prompt = new("prompt") { Description = "What the image should show, e.g. \"a photo of a cat\"." };
+
+    /// <summary>Builds the command (registered as <c>latent txt2img</c>).</summary>
+    public static Command Create()
+    {
+        var command = new Command("txt2img", "Generate images from a prompt; each PNG carries its settings in AUTOMATIC1111's 'parameters' text.");
+        command.Arguments.Add(Prompt);
+        GenerationOptions.AddTo(command, strength: false);
+        command.SetAction(CommandRunner.Wrap(Run));
+        return command;
+    }
+
+    static int Run(ParseResult parsed)
+    {
+        string prompt = GenerationOptions.CheckPrompt(parsed.GetValue(Prompt));
+        string modelDir = GenerationOptions.FindModel(parsed.GetValue(GenerationOptions.Model));
+        GlobalOptions.StartEngine(parsed);
+        using var pipeline = GenerationOptions.LoadPipeline(parsed, modelDir);
+        GenerationRequest request = GenerationOptions.Request(parsed, pipeline, prompt);
+        var clock = Stopwatch.StartNew();
+        using GenerationResult result = GenerationOptions.WithProgress(request.Steps,
+            progress => pipeline.Generate(request, progress));
+        GenerationOptions.Save(parsed, result, clock.Elapsed);
+        return 0;
+    }
+}
+
+/// <summary>The options <c>txt2img</c> and <c>img2img</c> share, and their common steps (model lookup, progress, saving).</summary>
+internal static class GenerationOptions
+{
+    /// <summary>Where the default model lives, relative to the repository root.</summary>
+    public static readonly string DefaultModel = Path.Combine("weights", "emoji-64");
+
+    public static readonly Option<double> Cfg = new("--cfg")
+    {
+        Description = "Classifier-free guidance scale; 1 or less turns guidance off.",
+        DefaultValueFactory = _ => 7.5,
+        Validators = { OptionChecks.Rule<double>(v => double.IsFinite(v) && v >= 0 ? null : $"--cfg must be a finite number >= 0; got {v}.") },
+    };
+
+    public static readonly Option<int> Steps = new("--steps")
+    {
+        Description = "Denoising steps.",
+        DefaultValueFactory = _ => 30,
+        Validators = { OptionChecks.Rule<int>(v => v is >= 1 and <= 1000 ? null : $"--steps must be in [1, 1000]; got {v}.") },
+    };
+
+    public static readonly Option<string?> Scheduler = new("--scheduler")
+    {
+        Description = $"Sampler: {string.Join(", ", SchedulerKinds.CliNames)}; default: the model's own scheduler.",
+        Validators = { OptionChecks.Rule<string?>(v => v is null || SchedulerKinds.CliNames.Contains(v.Trim().ToLowerInvariant()) ? null
+            : $"--scheduler must be one of {string.Join(", ", SchedulerKinds.CliNames)}; got '{v}'.") },
+    };
+
+    public static readonly Option<long> Seed = new("--seed")
+    {
+        Description = "Seed of the noise (one generator for all images); -1 (the default) picks one at random and prints it.",
+        DefaultValueFactory = _ => -1,
+        Validators = { OptionChecks.Rule<long>(v => v >= -1 ? null : $"--seed must be -1 (random) or 0 or more; got {v}.") },
+    };
+
+    public static readonly Option<string> Negative = new("--negative") { Description = "Negative prompt: what the images should not show.", DefaultValueFactory = _ => "" };
+
+    public static readonly Option<int> Count = new("--n")
+    {
+        Description = "Number of images.",
+        DefaultValueFactory = _ => 1,
+        Validators = { OptionChecks.Rule<int>(v => v is >= 1 and <= 64 ? null : $"--n must be in [1, 64]; got {v}.") },
+    };
+
+    public static readonly Option<string?> Size = new("--size")
+    {
+        Description = "Image size: 64 or WIDTHxHEIGHT (64x64); multiples of the model's factor. Default: the model's size.",
+        Validators = { OptionChecks.Rule<string?>(v => v is null || ParseSize(v) is not null ? null : $"--size must be N or WIDTHxHEIGHT with positive integers (e.g. 64 or 64x64); got '{v}'.") },
+    };
+
+    public static readonly Option<string> Out = new("--out")
+    {
+        Description = "A .png file, or a folder for numbered files (created when missing).",
+        DefaultValueFactory = _ => "outputs",
+    };
+
+    public static readonly Option<string?> Model = new("--model")
+    {
+        Description = $"A diffusers pipeline folder (model_index.json, vae/, text_encoder/, tokenizer/, unet/, scheduler/); default: {DefaultModel} of this repository.",
+    };
+
+    public static readonly Option<string> Dtype = new("--dtype")
+    {
+        Description = "The U-Net's compute dtype: fp32, or bf16 (faster on CPUs with bf16 units, images differ slightly).",
+        DefaultValueFactory = _ => "fp32",
+        Validators = { OptionChecks.Rule<string>(v => v is "fp32" or "bf16" ? null : $"--dtype must be fp32 or bf16; got '{v}'.") },
+    };
+
+    public static readonly Option<bool> Grid = new("--grid") { Description = "Save all images as one sheet instead of one file each." };
+
+    public static readonly Option<double> Eta = new("--eta")
+    {
+        Description = "DDIM's eta in [0, 1] (0: deterministic); ignored by the other samplers.",
+        DefaultValueFactory = _ => 0,
+        Validators = { OptionChecks.Rule<double>(v => v is >= 0 and <= 1 ? null : $"--eta must be in [0, 1]; got {v}.") },
+    };
+
+    public static readonly Option<double> Strength = new("--strength")
+    {
+        Description = "How much to change the image, in [0, 1]: 0 keeps it, 1 ignores it.",
+        DefaultValueFactory = _ => 0.75,
+        Validators = { OptionChecks.Rule<double>(v => v is >= 0 and <= 1 ? null : $"--strength must be in [0, 1]; got {v}.") },
+    };
+
+    public static void AddTo(Command command, bool strength)
+    {
+        foreach (Option o in new Option[] { Cfg, Steps, Scheduler, Seed, Negative, Count, Size, Out, Model, Dtype, Grid, Eta })
+            command.Options.Add(o);
+        if (strength) command.Options.Add(Strength);
+    }
+
+    public static string CheckPrompt(string? prompt) => string.IsNullOrWhiteSpace(prompt)
+        ? throw new ArgumentException("the prompt is empty; expected text, e.g. latent txt2img \"a photo of a cat\"")
+        : prompt.Trim();
+
+    /// <summary>--model, or weights/emoji-64 found above the working directory or the app (the repository root).</summary>
+    public static string FindModel(string? model)
+    {
+        if (model is not null)
+            return Directory.Exists(model) ? model : throw new DirectoryNotFoundException($"--model folder '{Path.GetFullPath(model)}' does not exist");
+        string? fallback = null;
+        foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                string candidate = Path.Combine(dir.FullName, DefaultModel);
+                if (File.Exists(Path.Combine(candidate, "model_index.json"))) return candidate;
+                if (fallback is null && Directory.Exists(Path.Combine(dir.FullName, "weights"))) fallback = candidate;
+            }
+        }
+        fallback ??= Path.GetFullPath(DefaultModel);
+        throw new DirectoryNotFoundException($"no model at {fallback}; train one (see README) or pass --model");
+    }
+
+    public static StableDiffusionPipeline LoadPipeline(ParseResult parsed, string modelDir) =>
+        StableDiffusionPipeline.Load(modelDir, new PipelineOptions { Dtype = parsed.GetValue(Dtype) == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32 });
+
+    public static GenerationRequest Request(ParseResult parsed, StableDiffusionPipeline pipeline, string prompt)
+    {
+        (int width, int height) = parsed.GetValue(Size) is { } size ? ParseSize(size)!.Value : (pipeline.DefaultSize, pipeline.DefaultSize);
+        long seed = parsed.GetValue(Seed);
+        return new GenerationRequest
+        {
+            Prompts = [prompt],
+            NegativePrompt = parsed.GetValue(Negative)?.Trim() ?? "",
+            GuidanceScale = parsed.GetValue(Cfg),
+            Steps = parsed.GetValue(Steps),
+            Scheduler = parsed.GetValue(Scheduler) is { } name ? SchedulerKinds.Parse(name) : null,
+            Seed = seed >= 0 ? seed : Random.Shared.NextInt64(0, 1L << 32),
+            Width = width,
+            Height = height,
+            ImagesPerPrompt = parsed.GetValue(Count),
+            Eta = parsed.GetValue(Eta),
+        };
+    }
+
+    /// <summary>Runs <paramref name="generate"/> under a progress bar on a terminal; plain (no bar) when output is redirected.</summary>
+    public static GenerationResult WithProgress(int steps, Func<IProgress<GenerationProgress>?, GenerationResult> generate)
+    {
+        if (!AnsiConsole.Profile.Capabilities.Interactive || Console.IsOutputRedirected)
+            return generate(null);
+        GenerationResult? result = null;
+        AnsiConsole.Progress().AutoClear(true)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(context =>
+            {
+                ProgressTask task = context.AddTask("denoising", maxValue: steps);
+                result = generate(new Callback(p => { task.MaxValue = p.TotalSteps; task.Value = p.Step; }));
+            });
+        return result!;
+    }
+
+    /// <summary>Writes the images (or one grid) as PNGs with their parameters, and says where.</summary>
+    public static void Save(ParseResult parsed, GenerationResult result, TimeSpan elapsed)
+    {
+        string output = parsed.GetValue(Out)!;
+        bool toFile = output.EndsWith(".png", StringComparison.OrdinalIgnoreCase);
+        int count = (int)result.Images.shape[0];
+        var written = new List<string>();
+        if (parsed.GetValue(Grid) && count > 1)
+        {
+            using Tensor sheet = ImageGrid.Tile(result.Images, columns: (int)Math.Ceiling(Math.Sqrt(count)));
+            string path = toFile ? output : NextFree(output, $"grid-{result.Seeds[0]}");
+            GenerationParameters first = result.Parameters[0];
+            Write(sheet, first with { Extras = first.Extras?.Where(e => e.Key != "Batch pos").ToArray() }, path);
+            written.Add(path);
+        }
+        else
+        {
+            for (int i = 0; i < count; i++)
+            {
+                string path = toFile
+                    ? (count == 1 ? output : Path.ChangeExtension(output, null) + $"-{i + 1}.png")
+                    : NextFree(output, result.Seeds[i].ToString(CultureInfo.InvariantCulture));
+                using Tensor image = result.Images[i];
+                Write(image, result.Parameters[i], path);
+                written.Add(path);
+            }
+        }
+        foreach (string path in written) Console.WriteLine($"wrote {Path.GetFullPath(path)}");
+        Console.WriteLine($"{count} image{(count == 1 ? "" : "s")}, seed {result.Seeds[0]}, in {elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s");
+    }
+
+    static void Write(Tensor image, GenerationParameters parameters, string path)
+    {
+        ImageIO.SavePng(image, path);
+        parameters.WriteToPng(path);
+    }
+
+    // AUTOMATIC1111's naming: 00000-SEED.png, the next number not yet used in the folder.
+    static string NextFree(string folder, string suffix)
+    {
+        Directory.CreateDirectory(folder);
+        int next = Directory.EnumerateFiles(folder, "*.png")
+            .Select(f => Path.GetFileName(f))
+            .Select(n => n.Length >= 5 && int.TryParse(n.AsSpan(0, 5), NumberStyles.None, CultureInfo.InvariantCulture, out int k) ? k + 1 : 0)
+            .DefaultIfEmpty(0).Max();
+        return Path.Combine(folder, $"{next:D5}-{suffix}.png");
+    }
+
+    /// <summary>"64" or "64x48" (width x height); null when malformed.</summary>
+    public static (int Width, int Height)? ParseSize(string text)
+    {
+        string[] parts = text.Trim().ToLowerInvariant().Split('x');
+        if (parts.Length is < 1 or > 2) return null;
+        var sides = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out sides[i]) || sides[i] <= 0) return null;
+        return (sides[0], sides[^1]);
+    }
+
+    sealed class Callback(Action<GenerationProgress> action) : IProgress<GenerationProgress>
+    {
+        public void Report(GenerationProgress value) => action(value);
+    }
+}

@@ -1,0 +1,101 @@
+using Latent.Core.Config;
+using Latent.Core.IO;
+using Latent.Pipeline.Schedulers;
+using Latent.TextEncoder;
+using Latent.TextEncoder.Tokenization;
+using Latent.UNetCrossAttn;
+using Latent.Vae;
+
+namespace Latent.Pipeline;
+
+/// <summary>The components read from a diffusers pipeline folder; the caller owns the modules.</summary>
+internal sealed record PipelineComponents(
+    AutoencoderKL Vae, ClipTextModel TextEncoder, ClipTokenizer Tokenizer, UNet2DConditionModel UNet, SchedulerConfig Scheduler);
+
+/// <summary>
+/// Reads a diffusers <c>StableDiffusionPipeline</c> folder strictly: <c>model_index.json</c>, then <c>vae/</c>,
+/// <c>text_encoder/</c>, <c>tokenizer/</c>, <c>unet/</c> and <c>scheduler/</c>, each with its own strict loader.
+/// </summary>
+/// <remarks>
+/// Components the index lists as <c>[null, null]</c> or that we do not use (<c>safety_checker</c>,
+/// <c>feature_extractor</c>, also with real classes) are ignored. A component we need that is missing or of another
+/// class, a missing file, a config that does not fit, or a weight that is missing, unexpected or mis-shaped fails the
+/// whole load with one message that names the component folder; the modules loaded before are disposed.
+/// </remarks>
+internal static class PipelineFolder
+{
+    /// <summary>The pipeline's index file.</summary>
+    public const string ModelIndexFileName = "model_index.json";
+
+    /// <summary>The pipeline class the index must name (when it names one).</summary>
+    public const string PipelineClassName = "StableDiffusionPipeline";
+
+    // The components we need and the classes that load them (the tokenizer's files are the same for the fast class).
+    static readonly (string Name, string[] Classes)[] Needed =
+    [
+        ("vae", ["AutoencoderKL"]),
+        ("text_encoder", ["CLIPTextModel"]),
+        ("tokenizer", ["CLIPTokenizer", "CLIPTokenizerFast"]),
+        ("unet", ["UNet2DConditionModel"]),
+        ("scheduler", []), // any *Scheduler: unsupported ones can still be converted with SchedulerKind
+    ];
+
+    /// <summary>Loads every component of <paramref name="directory"/> in float32.</summary>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="FileNotFoundException">A file is missing (the message has its full path).</exception>
+    /// <exception cref="InvalidDataException">The index, a config or a weights file does not fit (the inner exception has the details).</exception>
+    public static PipelineComponents Load(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        string root = Path.GetFullPath(directory);
+        if (!Directory.Exists(root))
+            throw new DirectoryNotFoundException($"pipeline folder not found: '{root}'; expected a diffusers folder with {ModelIndexFileName}");
+
+        // 1. The index names the components and their classes.
+        ModelIndex index = Wrap("model_index.json", root, () => ConfigFile.Read<ModelIndex>(Path.Combine(root, ModelIndexFileName), PipelineClassName).Config);
+        foreach (var (name, classes) in Needed)
+        {
+            PipelineComponent? c = index.Find(name);
+            if (c?.ClassName is null)
+                throw new InvalidDataException($"{Path.Combine(root, ModelIndexFileName)}: the pipeline has no \"{name}\" component; expected [\"library\", \"class\"] for it");
+            bool ok = classes.Length == 0 ? c.ClassName.EndsWith("Scheduler", StringComparison.Ordinal) : classes.Contains(c.ClassName);
+            if (!ok)
+                throw new InvalidDataException(
+                    $"{Path.Combine(root, ModelIndexFileName)}: component \"{name}\" is a {c.ClassName}, which is not supported; expected " +
+                    (classes.Length == 0 ? "a scheduler class (e.g. DDIMScheduler)" : string.Join(" or ", classes)));
+        }
+
+        // 2. Each component from its folder, strictly; on failure the ones already loaded are freed.
+        AutoencoderKL? vae = null;
+        ClipTextModel? textEncoder = null;
+        try
+        {
+            vae = Wrap("vae", root, () => AutoencoderKL.FromPretrained(Path.Combine(root, "vae")));
+            textEncoder = Wrap("text_encoder", root, () => ClipTextModel.FromPretrained(Path.Combine(root, "text_encoder")));
+            ClipTokenizer tokenizer = Wrap("tokenizer", root, () => ClipTokenizer.FromPretrained(Path.Combine(root, "tokenizer")));
+            SchedulerConfig scheduler = Wrap("scheduler", root, () => NoiseSchedulers.Load(Path.Combine(root, "scheduler", "scheduler_config.json")).Config);
+            UNet2DConditionModel unet = Wrap("unet", root, () => UNet2DConditionModel.FromPretrained(Path.Combine(root, "unet")));
+            return new PipelineComponents(vae, textEncoder, tokenizer, unet, scheduler);
+        }
+        catch
+        {
+            vae?.Dispose();
+            textEncoder?.Dispose();
+            throw;
+        }
+    }
+
+    // Missing files keep their own exception (it names the path); a file that does not fit becomes InvalidDataException.
+    static T Wrap<T>(string component, string root, Func<T> load)
+    {
+        try
+        {
+            return load();
+        }
+        catch (Exception e) when (e is ConfigException or StateDictMismatchException or FormatException or SafeTensorsFormatException
+                                       or (ArgumentException and not ArgumentNullException))
+        {
+            throw new InvalidDataException($"pipeline '{root}', {component}: {e.Message}", e);
+        }
+    }
+}

@@ -1,0 +1,19 @@
+using static TorchSharp.torch;
+
+namespace Latent.Pipeline;
+
+/// <summary>How <see cref="StableDiffusionPipeline.Load"/> prepares the models.</summary>
+public sealed record PipelineOptions
+{
+    /// <summary>
+    /// The U-Net's compute dtype: <see cref="ScalarType.Float32"/> (the default) or <see cref="ScalarType.BFloat16"/>
+    /// (about 1.5x faster per step on CPUs with bf16 units; images differ by about 1e-2). The weights files may be fp32,
+    /// fp16 or bf16 either way. The text encoder and the VAE stay float32: each runs once per image, so bf16 would save
+    /// little there and cost accuracy (the VAE decoder's large activations). There is no autocast: the module and its
+    /// inputs are converted, the latents and the scheduler stay float32.
+    /// </summary>
+    public ScalarType Dtype { get; init; } = ScalarType.Float32;
+
+    /// <summary>The model name written to the images' parameters (<c>Model:</c>); null takes the folder's name.</summary>
+    public string? ModelName { get; init; }
+}

@@ -1,0 +1,383 @@
+using System.Globalization;
+using Latent.Core.Imaging;
+using Latent.Pipeline.Schedulers;
+using Latent.TextEncoder;
+using Latent.TextEncoder.Tokenization;
+using Latent.UNetCrossAttn;
+using Latent.Vae;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Latent.Pipeline;
+
+/// <summary>
+/// Text-to-image and image-to-image with a latent diffusion model, as diffusers' <c>StableDiffusionPipeline</c> (0.21):
+/// CLIP encodes the prompt, the U-Net denoises seeded latents under classifier-free guidance, the VAE decodes them.
+/// </summary>
+/// <remarks>
+/// <para>Thread safety: one call runs at a time. <see cref="Generate"/> and <see cref="ImageToImage"/> take a lock, so
+/// concurrent callers queue and each gets exactly the images it would get alone (the engine already uses every core
+/// for one call). Do not use the modules elsewhere while a call runs.</para>
+/// <para>A call switches the modules to evaluation mode and restores their mode afterwards, runs without gradients,
+/// and frees every step's temporaries in a dispose scope.</para>
+/// </remarks>
+public sealed class StableDiffusionPipeline : IDisposable
+{
+    readonly AutoencoderKL vae;
+    readonly ClipTextModel textEncoder;
+    readonly ClipTokenizer tokenizer;
+    readonly UNet2DConditionModel unet;
+    readonly bool ownsModules;
+    readonly object gate = new();
+    bool disposed;
+
+    /// <summary>Builds a pipeline on existing modules (e.g. a trainer's), which it does not own: <see cref="Dispose"/> leaves them alone.</summary>
+    /// <param name="vae">The VAE; its latent channels must equal the U-Net's in and out channels.</param>
+    /// <param name="textEncoder">The text encoder; its hidden size must equal the U-Net's cross-attention width.</param>
+    /// <param name="tokenizer">The tokenizer; its vocabulary and max length must fit the text encoder.</param>
+    /// <param name="unet">The U-Net; any dtype (inputs are converted to it).</param>
+    /// <param name="schedulerConfig">The model's noise schedule and default sampler (a <c>scheduler_config.json</c>).</param>
+    /// <exception cref="ArgumentException">The components do not fit together; the message names both values.</exception>
+    public StableDiffusionPipeline(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet, SchedulerConfig schedulerConfig)
+        : this(vae, textEncoder, tokenizer, unet, schedulerConfig, ownsModules: false) { }
+
+    StableDiffusionPipeline(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet, SchedulerConfig schedulerConfig, bool ownsModules)
+    {
+        ArgumentNullException.ThrowIfNull(vae);
+        ArgumentNullException.ThrowIfNull(textEncoder);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        ArgumentNullException.ThrowIfNull(unet);
+        ArgumentNullException.ThrowIfNull(schedulerConfig);
+        CheckFit(vae, textEncoder, tokenizer, unet);
+        (this.vae, this.textEncoder, this.tokenizer, this.unet, SchedulerConfig, this.ownsModules) =
+            (vae, textEncoder, tokenizer, unet, schedulerConfig, ownsModules);
+    }
+
+    /// <summary>The model's scheduler config: its noise schedule, and the sampler used when a request names none.</summary>
+    public SchedulerConfig SchedulerConfig { get; }
+
+    /// <summary>The name written as <c>Model:</c> into the images' parameters (the folder's name after <see cref="Load"/>); null leaves it out.</summary>
+    public string? ModelName { get; init; }
+
+    /// <summary>Image pixels per latent pixel: 2^(VAE levels - 1) (8 for SD 1.x).</summary>
+    public int VaeScaleFactor => vae.Config.DownsampleFactor;
+
+    /// <summary>Image sides must be multiples of this: the VAE factor times 2^(U-Net levels - 1).</summary>
+    public int SizeMultiple => VaeScaleFactor * unet.SizeMultiple;
+
+    /// <summary>The default image side: the U-Net's sample_size times the VAE factor (else the VAE's sample_size).</summary>
+    public int DefaultSize => unet.Config.SampleSize is int s ? s * VaeScaleFactor : vae.Config.SampleSize;
+
+    /// <summary>Test hook: called with the sample's shape before each U-Net evaluation.</summary>
+    internal Action<long[]>? UNetCalled { get; set; }
+
+    /// <summary>
+    /// Loads a diffusers pipeline folder (<c>model_index.json</c>, <c>vae/</c>, <c>text_encoder/</c>, <c>tokenizer/</c>,
+    /// <c>unet/</c>, <c>scheduler/</c>) strictly; fp32, fp16 and bf16 weight files load. The pipeline owns the modules.
+    /// </summary>
+    /// <param name="directory">The folder (e.g. <c>weights/emoji-64</c>, or a Stable Diffusion 1.x download).</param>
+    /// <param name="options">The U-Net's compute dtype and the model name; null for float32 and the folder's name.</param>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="FileNotFoundException">A file is missing; the message has its path.</exception>
+    /// <exception cref="InvalidDataException">The index names a class we cannot load, or a config or weights file does not fit (a missing, unexpected or mis-shaped key); the message names the component.</exception>
+    /// <exception cref="ArgumentException">The dtype is not Float32 or BFloat16, or the components do not fit together.</exception>
+    public static StableDiffusionPipeline Load(string directory, PipelineOptions? options = null)
+    {
+        options ??= new PipelineOptions();
+        if (options.Dtype is not (ScalarType.Float32 or ScalarType.BFloat16))
+            throw new ArgumentException($"PipelineOptions.Dtype is {options.Dtype}; expected Float32 or BFloat16", nameof(options));
+        PipelineComponents c = PipelineFolder.Load(directory);
+        try
+        {
+            c.Vae.eval();
+            if (options.Dtype != ScalarType.Float32) c.UNet.to(options.Dtype);
+            string name = options.ModelName ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));
+            return new StableDiffusionPipeline(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, c.Scheduler, ownsModules: true) { ModelName = name };
+        }
+        catch
+        {
+            c.Vae.Dispose();
+            c.TextEncoder.Dispose();
+            c.UNet.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Generates images from text: diffusers' <c>StableDiffusionPipeline.__call__</c>.</summary>
+    /// <param name="request">The prompts and settings.</param>
+    /// <param name="progress">Told after each denoising step, synchronously on this thread.</param>
+    /// <param name="cancellationToken">Checked before each step: a cancelled call stops within one step.</param>
+    /// <returns>B = prompts x images per prompt images; the caller disposes the result.</returns>
+    /// <exception cref="ArgumentException">A setting is out of range (an empty prompt, a size that is not a multiple of <see cref="SizeMultiple"/>, ...); the message names the value and what is expected.</exception>
+    /// <exception cref="NotSupportedException">No scheduler is named and the folder's scheduler class is not implemented.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        lock (gate)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            // 1. Validate the request and resolve its defaults (size, scheduler).
+            var (width, height) = Validate(request);
+            SchedulerConfig schedulerConfig = SchedulerFor(request);
+            int batch = request.Prompts.Count * request.ImagesPerPrompt;
+            long[] latentShape = [batch, unet.Config.InChannels, height / VaeScaleFactor, width / VaeScaleFactor];
+            if (request.Latents is { } given && !given.shape.SequenceEqual(latentShape))
+                throw new ArgumentException($"Latents has shape [{string.Join(", ", given.shape)}]; expected [{string.Join(", ", latentShape)}] for {batch} images of {width}x{height}", nameof(request));
+
+            using var inference = new InferenceMode(vae, textEncoder, unet);
+            using var scope = NewDisposeScope();
+            using var generator = new Generator((ulong)request.Seed);
+            using var scheduler = new SchedulerLease(NoiseSchedulers.Create(schedulerConfig, request.Eta));
+
+            // 2. Guidance: with s > 1 each step evaluates [uncond; cond] in one batch.
+            bool guided = request.GuidanceScale > 1.0;
+
+            // 3. Encode the prompts (and the negative prompt): [B, T, D], or [2B, T, D] = [uncond; cond].
+            Tensor embeddings = EncodePrompts(request.Prompts, request.ImagesPerPrompt, guided ? request.NegativePrompt : null);
+
+            // 4. Prepare the timesteps.
+            scheduler.Value.SetTimesteps(request.Steps);
+
+            // 5. Prepare the latents: x_T = InitNoiseSigma * N(0, I), one draw of [B, C, h, w] from the one generator.
+            Tensor latents = request.Latents is { } l
+                ? l.to(ScalarType.Float32, Device).clone()
+                : randn(latentShape, ScalarType.Float32, generator: generator).to(Device);
+            latents = latents.mul(scheduler.Value.InitNoiseSigma);
+
+            // 6-7. Denoising loop, then decode with the VAE.
+            latents = Denoise(scheduler.Value, scheduler.Value.Timesteps, latents, embeddings, request.GuidanceScale, generator, progress, cancellationToken);
+            Tensor images = DecodeLatents(latents).MoveToOuterDisposeScope();
+            return Result(images, request, width, height, schedulerConfig, extras: []);
+        }
+    }
+
+    /// <summary>Changes an image as the prompt says (SDEdit): diffusers' <c>StableDiffusionImg2ImgPipeline.__call__</c>.</summary>
+    /// <param name="request">The image, the strength, and the prompts and settings.</param>
+    /// <param name="progress">Told after each denoising step, synchronously on this thread.</param>
+    /// <param name="cancellationToken">Checked before each step.</param>
+    /// <returns>B = prompts x images per prompt images of the input's size; the caller disposes the result.</returns>
+    /// <exception cref="ArgumentException">A setting or the image is out of range; the message names the value and what is expected.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public GenerationResult ImageToImage(ImageToImageRequest request, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(request.Generation, nameof(request.Generation));
+        ArgumentNullException.ThrowIfNull(request.Image, nameof(request.Image));
+        lock (gate)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            // 1. Validate: the image fixes the size; the strength is in [0, 1].
+            Tensor image = request.Image;
+            if (!(image.dim() == 3 || (image.dim() == 4 && image.shape[0] == 1)) || image.shape[^3] != 3)
+                throw new ArgumentException($"Image has shape [{string.Join(", ", image.shape)}]; expected [3, H, W] or [1, 3, H, W]", nameof(request));
+            int height = (int)image.shape[^2], width = (int)image.shape[^1];
+            GenerationRequest g = request.Generation;
+            if ((g.Width != 0 && g.Width != width) || (g.Height != 0 && g.Height != height))
+                throw new ArgumentException($"Width x Height is {g.Width}x{g.Height} but the image is {width}x{height}; expected 0 or the image's size", nameof(request));
+            if (g.Latents is not null)
+                throw new ArgumentException("Latents is set; image-to-image starts from the image, expected null", nameof(request));
+            if (!(request.Strength >= 0 && request.Strength <= 1))
+                throw new ArgumentException($"Strength is {request.Strength}; expected a value in [0, 1]", nameof(request));
+            g = g with { Width = width, Height = height };
+            Validate(g);
+            SchedulerConfig schedulerConfig = SchedulerFor(g);
+            int batch = g.Prompts.Count * g.ImagesPerPrompt;
+
+            using var inference = new InferenceMode(vae, textEncoder, unet);
+            using var scope = NewDisposeScope();
+            using var generator = new Generator((ulong)g.Seed);
+            using var scheduler = new SchedulerLease(NoiseSchedulers.Create(schedulerConfig, g.Eta));
+            bool guided = g.GuidanceScale > 1.0;
+
+            // 2. Encode the prompts: [B, T, D] or [2B, T, D] = [uncond; cond].
+            Tensor embeddings = EncodePrompts(g.Prompts, g.ImagesPerPrompt, guided ? g.NegativePrompt : null);
+
+            // 3. Timesteps: the last floor(steps * strength) of the schedule.
+            scheduler.Value.SetTimesteps(g.Steps);
+            IReadOnlyList<double> timesteps = scheduler.Value.TimestepsForStrength(request.Strength);
+
+            // 4. Latents: z_0 = scaling_factor * a posterior sample of the image, [1, C, h, w] -> [B, C, h, w];
+            //    noised to the first timestep with one draw of [B, C, h, w] from the same generator.
+            Tensor pixels = image.reshape(1, 3, height, width).to(VaeDtype, Device);
+            using var posterior = vae.Encode(pixels);
+            Tensor latents = posterior.Sample(generator).to(ScalarType.Float32).mul(vae.Config.ScalingFactor).expand(batch, -1, -1, -1).contiguous();
+            if (timesteps.Count > 0)
+            {
+                Tensor noise = randn(latents.shape, ScalarType.Float32, generator: generator).to(Device);
+                latents = scheduler.Value.AddNoise(latents, noise, TimestepTensor(scheduler.Value, timesteps[0]));
+            }
+
+            // 5-6. Denoise the remaining steps, then decode.
+            latents = Denoise(scheduler.Value, timesteps, latents, embeddings, g.GuidanceScale, generator, progress, cancellationToken);
+            Tensor images = DecodeLatents(latents).MoveToOuterDisposeScope();
+            var strength = new KeyValuePair<string, string>("Denoising strength", request.Strength.ToString("R", CultureInfo.InvariantCulture));
+            return Result(images, g, width, height, schedulerConfig, extras: [strength]);
+        }
+    }
+
+    /// <summary>Disposes the modules when <see cref="Load"/> created them; a pipeline built on given modules leaves them alone.</summary>
+    public void Dispose()
+    {
+        lock (gate)
+        {
+            if (disposed) return;
+            disposed = true;
+            if (!ownsModules) return;
+            vae.Dispose();
+            textEncoder.Dispose();
+            unet.Dispose();
+        }
+    }
+
+    /// <summary>The denoising loop: per step scale the input, one U-Net call, guidance, one scheduler step.</summary>
+    Tensor Denoise(INoiseScheduler scheduler, IReadOnlyList<double> timesteps, Tensor latents, Tensor embeddings, double guidanceScale,
+        Generator generator, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
+    {
+        bool guided = guidanceScale > 1.0;
+        ScalarType dtype = UNetDtype;
+        for (int i = 0; i < timesteps.Count; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            double t = timesteps[i];
+            using (var step = NewDisposeScope())
+            {
+                // latents: [B, C, h, w] -> model input [2B, C, h, w] with guidance (uncond first), else [B, C, h, w]
+                Tensor input = guided ? cat([latents, latents]) : latents;
+                input = scheduler.ScaleModelInput(input, t);
+                UNetCalled?.Invoke(input.shape);
+                Tensor noise = unet.forward(input.to(dtype), TimestepTensor(scheduler, t), embeddings).to(ScalarType.Float32);
+                if (guided)
+                {
+                    // noise: [2B, C, h, w] -> uncond, cond [B, C, h, w]; eps = uncond + s (cond - uncond)
+                    Tensor[] parts = noise.chunk(2);
+                    noise = parts[0] + guidanceScale * (parts[1] - parts[0]);
+                }
+                Tensor next = scheduler.Step(noise, t, latents, generator).MoveToOuterDisposeScope();
+                latents.Dispose();
+                latents = next;
+            }
+            progress?.Report(new GenerationProgress(i + 1, timesteps.Count, t));
+        }
+        return latents;
+    }
+
+    /// <summary>The prompts' text states, each repeated per image, with the negative prompt's first when guiding: [B, T, D] or [2B, T, D].</summary>
+    Tensor EncodePrompts(IReadOnlyList<string> prompts, int imagesPerPrompt, string? negativePrompt)
+    {
+        // prompts -> [P, T, D] -> [P * n, T, D] (each prompt's images together, as diffusers' repeat + view)
+        Tensor cond = EncodeText(prompts).repeat_interleave(imagesPerPrompt, dim: 0);
+        if (negativePrompt is null) return cond;
+        // negative -> [1, T, D] -> [B, T, D]; then [uncond; cond]: [2B, T, D]
+        Tensor uncond = EncodeText([negativePrompt]).expand(cond.shape[0], -1, -1);
+        return cat([uncond, cond]);
+    }
+
+    // SD 1.x: pad with the tokenizer's pad token (eos) to model_max_length, truncate; the last hidden state.
+    Tensor EncodeText(IReadOnlyList<string> texts)
+    {
+        var (ids, mask) = tokenizer.EncodeBatch(texts);
+        using (ids)
+        using (mask)
+            return textEncoder.forward(ids.to(Device)).to(UNetDtype);
+    }
+
+    // images = vae.decode(z / scaling_factor), clamped to [-1, 1]: [B, C, h, w] -> [B, 3, H, W] float32.
+    Tensor DecodeLatents(Tensor latents) =>
+        vae.Decode(latents.div(vae.Config.ScalingFactor).to(VaeDtype)).to(ScalarType.Float32).clamp(-1, 1);
+
+    GenerationResult Result(Tensor images, GenerationRequest request, int width, int height, SchedulerConfig scheduler, KeyValuePair<string, string>[] extras)
+    {
+        int batch = request.Prompts.Count * request.ImagesPerPrompt;
+        string sampler = SamplerNames.For(scheduler);
+        var parameters = new GenerationParameters[batch];
+        for (int i = 0; i < batch; i++)
+        {
+            var keys = new List<KeyValuePair<string, string>>();
+            if (request.Eta != 0 && scheduler.ClassName == SchedulerConfig.DdimClassName)
+                keys.Add(new("Eta DDIM", request.Eta.ToString("R", CultureInfo.InvariantCulture)));
+            keys.AddRange(extras);
+            if (batch > 1)
+            {
+                keys.Add(new("Batch size", batch.ToString(CultureInfo.InvariantCulture)));
+                keys.Add(new("Batch pos", i.ToString(CultureInfo.InvariantCulture)));
+            }
+            parameters[i] = new GenerationParameters(request.Prompts[i / request.ImagesPerPrompt], request.NegativePrompt, request.Steps,
+                sampler, request.GuidanceScale, request.Seed, width, height, ModelName, keys);
+        }
+        return new GenerationResult(images, Enumerable.Repeat(request.Seed, batch).ToArray(), parameters);
+    }
+
+    (int Width, int Height) Validate(GenerationRequest r)
+    {
+        if (r.Prompts is null || r.Prompts.Count == 0)
+            throw new ArgumentException("Prompts is empty; expected at least one prompt", nameof(r.Prompts));
+        for (int i = 0; i < r.Prompts.Count; i++)
+            if (string.IsNullOrWhiteSpace(r.Prompts[i]))
+                throw new ArgumentException($"prompt {i} is empty; expected text (e.g. \"a photo of a cat\")", nameof(r.Prompts));
+        ArgumentNullException.ThrowIfNull(r.NegativePrompt, nameof(r.NegativePrompt));
+        int maxSteps = SchedulerConfig.NumTrainTimesteps;
+        if (r.Steps < 1 || r.Steps > maxSteps)
+            throw new ArgumentException($"steps is {r.Steps}; expected 1 to {maxSteps}", nameof(r.Steps));
+        if (!double.IsFinite(r.GuidanceScale))
+            throw new ArgumentException($"guidance scale is {r.GuidanceScale}; expected a finite number (e.g. 7.5; at most 1 turns guidance off)", nameof(r.GuidanceScale));
+        if (r.Seed < 0)
+            throw new ArgumentException($"seed is {r.Seed}; expected 0 or more", nameof(r.Seed));
+        if (r.ImagesPerPrompt < 1)
+            throw new ArgumentException($"images per prompt is {r.ImagesPerPrompt}; expected at least 1", nameof(r.ImagesPerPrompt));
+        if (!(r.Eta >= 0 && r.Eta <= 1))
+            throw new ArgumentException($"eta is {r.Eta}; expected a value in [0, 1]", nameof(r.Eta));
+        int width = r.Width == 0 ? DefaultSize : r.Width, height = r.Height == 0 ? DefaultSize : r.Height;
+        CheckSide("width", width);
+        CheckSide("height", height);
+        return (width, height);
+    }
+
+    void CheckSide(string name, int value)
+    {
+        int m = SizeMultiple;
+        if (value <= 0 || value % m != 0)
+        {
+            int lower = Math.Max(value / m * m, m);
+            throw new ArgumentException(
+                $"{name} {value} is not a positive multiple of {m} (VAE factor {VaeScaleFactor} x 2^{unet.Config.BlockOutChannels.Length - 1} for the U-Net's levels); " +
+                $"expected e.g. {lower} or {lower + m}", name);
+        }
+    }
+
+    SchedulerConfig SchedulerFor(GenerationRequest request)
+    {
+        if (request.Scheduler is { } kind) return kind.ConfigFor(SchedulerConfig);
+        if (!SchedulerConfig.SupportedClassNames.Contains(SchedulerConfig.ClassName))
+            throw new NotSupportedException(
+                $"the model's scheduler {SchedulerConfig.ClassName ?? "(no _class_name)"} is not implemented; choose a sampler: {string.Join(", ", SchedulerKinds.CliNames)}");
+        return SchedulerConfig;
+    }
+
+    static Tensor TimestepTensor(INoiseScheduler scheduler, double t) =>
+        scheduler.TimestepDtype == ScalarType.Int64 ? tensor((long)t) : tensor(t);
+
+    Device Device => unet.parameters().First().device;
+    ScalarType UNetDtype => unet.parameters().First().dtype;
+    ScalarType VaeDtype => vae.parameters().First().dtype;
+
+    static void CheckFit(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet)
+    {
+        int latent = vae.Config.LatentChannels, width = unet.Config.CrossAttentionDim.PerBlock(unet.Config.BlockOutChannels.Length)[0];
+        if (unet.Config.InChannels != latent || unet.Config.OutChannels != latent)
+            throw new ArgumentException($"the U-Net takes {unet.Config.InChannels} and gives {unet.Config.OutChannels} channels but the VAE's latents have {latent}; expected equal", nameof(unet));
+        if (textEncoder.Config.HiddenSize != width)
+            throw new ArgumentException($"the text encoder's hidden_size is {textEncoder.Config.HiddenSize} but the U-Net's cross_attention_dim is {width}; expected equal", nameof(textEncoder));
+        if (tokenizer.ModelMaxLength > textEncoder.Config.MaxPositionEmbeddings)
+            throw new ArgumentException($"the tokenizer's model_max_length is {tokenizer.ModelMaxLength} but the text encoder has {textEncoder.Config.MaxPositionEmbeddings} positions; expected at most that", nameof(tokenizer));
+        if (tokenizer.VocabSize > textEncoder.Config.VocabSize)
+            throw new ArgumentException($"the tokenizer has {tokenizer.VocabSize} tokens but the text encoder's vocab_size is {textEncoder.Config.VocabSize}; expected at most that", nameof(tokenizer));
+    }
+
+    /// <summary>Disposes a scheduler that holds tensors (DPM-Solver's history) when the call ends.</summary>
+    readonly struct SchedulerLease(INoiseScheduler value) : IDisposable
+    {
+        public INoiseScheduler Value { get; } = value;
+        public void Dispose() => (Value as IDisposable)?.Dispose();
+    }
+}

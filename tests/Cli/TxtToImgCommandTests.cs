@@ -1,0 +1,129 @@
+using System.CommandLine;
+using Latent.Cli.Commands;
+using Latent.Core.Imaging;
+using static TorchSharp.torch;
+
+namespace Latent.Cli.Tests;
+
+/// <summary>Runs <c>latent txt2img</c> and <c>latent img2img</c> in-process on the parity pipeline, with stdout and stderr captured.</summary>
+public class TxtToImgCommandTests
+{
+    static readonly RootCommand Root = BuildRoot();
+
+    static RootCommand BuildRoot()
+    {
+        var root = new RootCommand("test");
+        root.Options.Add(GlobalOptions.Threads);
+        root.Subcommands.Add(TxtToImgCommand.Create());
+        root.Subcommands.Add(ImgToImgCommand.Create());
+        return root;
+    }
+
+    static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        lock (typeof(Console))
+        {
+            TextWriter oldOut = Console.Out, oldErr = Console.Error;
+            Console.SetOut(stdout);
+            Console.SetError(stderr);
+            try
+            {
+                int code = Root.Parse(args).Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+                return (code, stdout.ToString(), stderr.ToString());
+            }
+            finally
+            {
+                Console.SetOut(oldOut);
+                Console.SetError(oldErr);
+            }
+        }
+    }
+
+    [Fact]
+    public void TxtToImg_WritesAPngWhoseParametersParseBack()
+    {
+        string png = Path.Combine(TestEnvironment.NewTempDir(), "X.png");
+        var r = Run("txt2img", "a photo of a cat", "--model", TestEnvironment.Parity, "--size", "32", "--steps", "2", "--seed", "1", "--out", png);
+        Assert.True(r.Code == 0, r.Err);
+        GenerationParameters p = GenerationParameters.ReadPng(png)!;
+        Assert.Equal(new GenerationParameters("a photo of a cat", "", 2, "DDIM", 7.5, 1, 32, 32, "parity", []), p);
+        using var image = ImageIO.Load(png);
+        Assert.Equal(new long[] { 3, 32, 32 }, image.shape);
+        Assert.Contains("wrote", r.Out);
+    }
+
+    [Fact]
+    public void TxtToImg_SeveralImagesIntoAFolder_NumbersThem_OrTilesAGrid()
+    {
+        string dir = TestEnvironment.NewTempDir();
+        string[] common = ["a photo of a cat", "--model", TestEnvironment.Parity, "--steps", "1", "--seed", "3", "--n", "2", "--scheduler", "euler-a", "--out", dir];
+        Assert.Equal(0, Run(["txt2img", .. common]).Code);
+        Assert.Equal(new[] { "00000-3.png", "00001-3.png" }, Directory.GetFiles(dir).Select(f => Path.GetFileName(f)).Order().ToArray());
+        Assert.Equal("Euler a", GenerationParameters.ReadPng(Path.Combine(dir, "00001-3.png"))!.Sampler);
+        Assert.Equal(0, Run(["txt2img", .. common, "--grid"]).Code);
+        using var grid = ImageIO.Load(Path.Combine(dir, "00002-grid-3.png"));
+        Assert.Equal(new long[] { 3, 36, 70 }, grid.shape); // 2 cells of 32 with 2 px padding
+    }
+
+    [Fact]
+    public void ImgToImg_WritesTheImageWithItsStrength()
+    {
+        string dir = TestEnvironment.NewTempDir();
+        string input = Path.Combine(dir, "in.png");
+        using (var image = zeros(3, 40, 40)) ImageIO.SavePng(image, input);
+        string png = Path.Combine(dir, "out.png");
+        var r = Run("img2img", input, "a photo of a cat", "--model", TestEnvironment.Parity, "--strength", "0.5", "--steps", "2", "--seed", "2", "--out", png);
+        Assert.True(r.Code == 0, r.Err);
+        GenerationParameters p = GenerationParameters.ReadPng(png)!;
+        Assert.Equal((32, 32), (p.Width, p.Height)); // resized to the model's size
+        Assert.Contains(new KeyValuePair<string, string>("Denoising strength", "0.5"), p.Extras!);
+    }
+
+    [Fact]
+    public void MissingModel_ExitsTwo_WithOneLine()
+    {
+        string missing = Path.Combine(TestEnvironment.NewTempDir(), "none");
+        var r = Run("txt2img", "a cat", "--model", missing);
+        Assert.Equal(2, r.Code);
+        Assert.Contains(missing, r.Err);
+        Assert.Single(r.Err.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public void DefaultModelAbsent_SaysWhereAndWhatToDo()
+    {
+        try { GenerationOptions.FindModel(null); return; } catch (DirectoryNotFoundException) { } // once trained, there is nothing to report
+        var r = Run("txt2img", "a cat");
+        Assert.Equal(2, r.Code);
+        Assert.Matches(@"^error: no model at .*weights.emoji-64; train one \(see README\) or pass --model\s*$", r.Err);
+    }
+
+    [Fact]
+    public void EmptyPrompt_ExitsTwo()
+    {
+        var r = Run("txt2img", "  ", "--model", TestEnvironment.Parity);
+        Assert.Equal(2, r.Code);
+        Assert.Contains("the prompt is empty", r.Err);
+    }
+
+    [Fact]
+    public void SizeNotAMultiple_ExitsTwo_NamingTheValueAndTheMultiple()
+    {
+        var r = Run("txt2img", "a cat", "--model", TestEnvironment.Parity, "--size", "30x32", "--steps", "1");
+        Assert.Equal(2, r.Code);
+        Assert.Contains("width 30 is not a positive multiple of 4", r.Err);
+    }
+
+    [Theory]
+    [InlineData("--size", "big", "--size must be N or WIDTHxHEIGHT")]
+    [InlineData("--scheduler", "plms", "--scheduler must be one of")]
+    [InlineData("--dtype", "fp16", "--dtype must be fp32 or bf16; got 'fp16'")]
+    public void BadOptionValue_IsRejected_WithTheValue(string option, string value, string message)
+    {
+        var r = Run("txt2img", "a cat", "--model", TestEnvironment.Parity, option, value);
+        Assert.NotEqual(0, r.Code);
+        Assert.Contains(message, r.Err);
+    }
+}

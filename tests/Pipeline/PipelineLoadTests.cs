@@ -1,0 +1,168 @@
+using Latent.Core.Config;
+using Latent.Pipeline.Schedulers;
+using Latent.TextEncoder;
+using Latent.TextEncoder.Tokenization;
+using Latent.UNetCrossAttn;
+using Latent.Vae;
+using static TorchSharp.torch;
+
+namespace Latent.Pipeline.Tests;
+
+public class PipelineLoadTests
+{
+    static readonly GenerationRequest Small = new() { Prompts = ["a photo of a cat"], Steps = 2, Seed = 1 };
+
+    /// <summary>A copy of the parity folder to damage.</summary>
+    static string CopyOfParity()
+    {
+        string dir = Path.Combine(TestEnvironment.NewTempDir(), "model");
+        foreach (string file in Directory.GetFiles(TestEnvironment.Parity, "*", SearchOption.AllDirectories))
+        {
+            string relative = Path.GetRelativePath(TestEnvironment.Parity, file);
+            if (relative.StartsWith("vectors")) continue;
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(dir, relative))!);
+            File.Copy(file, Path.Combine(dir, relative));
+        }
+        return dir;
+    }
+
+    [Fact]
+    public void MissingFolder_ThrowsDirectoryNotFound_WithThePath()
+    {
+        string dir = Path.Combine(TestEnvironment.NewTempDir(), "nothing-here");
+        var e = Assert.Throws<DirectoryNotFoundException>(() => StableDiffusionPipeline.Load(dir));
+        Assert.Contains(dir, e.Message);
+    }
+
+    [Theory]
+    [InlineData("unet/diffusion_pytorch_model.safetensors")]
+    [InlineData("tokenizer/merges.txt")]
+    [InlineData("scheduler/scheduler_config.json")]
+    [InlineData("model_index.json")]
+    public void MissingComponentFile_ThrowsFileNotFound_NamingIt(string file)
+    {
+        string dir = CopyOfParity();
+        File.Delete(Path.Combine(dir, file));
+        var e = Assert.Throws<FileNotFoundException>(() => StableDiffusionPipeline.Load(dir));
+        Assert.Contains(Path.GetFileName(file), e.Message);
+    }
+
+    [Fact]
+    public void WeightsOfAnotherShape_ThrowInvalidData_NamingTheComponentAndKey()
+    {
+        string dir = CopyOfParity();
+        string config = Path.Combine(dir, "unet", "config.json");
+        File.WriteAllText(config, File.ReadAllText(config).Replace("\"layers_per_block\": 2", "\"layers_per_block\": 1"));
+        var e = Assert.Throws<InvalidDataException>(() => StableDiffusionPipeline.Load(dir));
+        Assert.Contains("unet", e.Message);
+        Assert.Contains("down_blocks.0.resnets.1", e.Message);
+    }
+
+    [Fact]
+    public void UnsupportedClassForANeededComponent_ThrowsInvalidData()
+    {
+        string dir = CopyOfParity();
+        string index = Path.Combine(dir, "model_index.json");
+        File.WriteAllText(index, File.ReadAllText(index).Replace("\"AutoencoderKL\"", "\"VQModel\""));
+        var e = Assert.Throws<InvalidDataException>(() => StableDiffusionPipeline.Load(dir));
+        Assert.Contains("\"vae\" is a VQModel", e.Message);
+    }
+
+    [Fact]
+    public void RealSafetyCheckerEntry_IsIgnored()
+    {
+        string dir = CopyOfParity();
+        string index = Path.Combine(dir, "model_index.json");
+        string text = File.ReadAllText(index);
+        int at = text.IndexOf("\"safety_checker\"", StringComparison.Ordinal);
+        int end = text.IndexOf(']', at);
+        text = text[..at] + "\"safety_checker\": [\"stable_diffusion\", \"StableDiffusionSafetyChecker\"" + text[end..];
+        File.WriteAllText(index, text);
+        using var pipe = StableDiffusionPipeline.Load(dir);
+        Assert.Equal("model", pipe.ModelName);
+    }
+
+    [Fact]
+    public void HalfPrecisionWeights_LoadAndGiveNearlyTheSameImages()
+    {
+        string dir = CopyOfParity();
+        using (var unet = UNet2DConditionModel.FromPretrained(Path.Combine(dir, "unet"))) unet.SavePretrained(Path.Combine(dir, "unet"), ScalarType.Float16);
+        using (var vae = AutoencoderKL.FromPretrained(Path.Combine(dir, "vae"))) vae.SavePretrained(Path.Combine(dir, "vae"), ScalarType.BFloat16);
+        using var half = StableDiffusionPipeline.Load(dir);
+        using var full = StableDiffusionPipeline.Load(TestEnvironment.Parity);
+        using var a = half.Generate(Small);
+        using var b = full.Generate(Small);
+        Assert.True(a.Images.isfinite().all().item<bool>());
+        Assert.True(a.Images.sub(b.Images).abs().mean().item<float>() < 0.05f);
+    }
+
+    [Fact]
+    public void Bf16Compute_GivesNearlyTheFp32Images()
+    {
+        using var bf16 = StableDiffusionPipeline.Load(TestEnvironment.Parity, new PipelineOptions { Dtype = ScalarType.BFloat16 });
+        using var fp32 = StableDiffusionPipeline.Load(TestEnvironment.Parity);
+        using var a = bf16.Generate(Small);
+        using var b = fp32.Generate(Small);
+        Assert.Equal(ScalarType.Float32, a.Images.dtype);
+        double diff = a.Images.sub(b.Images).abs().mean().item<float>();
+        Assert.True(diff > 0 && diff < 0.05, $"mean |bf16 - fp32| = {diff}");
+    }
+
+    [Fact]
+    public void Float16Compute_IsRejected()
+    {
+        var e = Assert.Throws<ArgumentException>(() => StableDiffusionPipeline.Load(TestEnvironment.Parity, new PipelineOptions { Dtype = ScalarType.Float16 }));
+        Assert.Contains("Float16", e.Message);
+    }
+
+    [Fact]
+    public void Constructor_OnTinyModels_GeneratesAndLeavesTheModulesUsableAndInTrainingMode()
+    {
+        manual_seed(0);
+        using var vae = new AutoencoderKL(VaeConfig.Tiny);
+        using var text = new ClipTextModel(ClipTextConfig.Tiny with { HiddenSize = 16, IntermediateSize = 32 });
+        using var unet = new UNet2DConditionModel(UNetConfig.Tiny);
+        var tokenizer = ClipTokenizer.FromPretrained(Path.Combine(TestEnvironment.Parity, "tokenizer"));
+        unet.train();
+        var scheduler = ConfigFile.Read<SchedulerConfig>(Path.Combine(TestEnvironment.Parity, "scheduler", "scheduler_config.json")).Config;
+        using (var pipe = new StableDiffusionPipeline(vae, text, tokenizer, unet, scheduler))
+        {
+            Assert.Equal(16, pipe.DefaultSize);              // Tiny U-Net sample_size 8 x VAE factor 2
+            using var result = pipe.Generate(Small with { Width = 16, Height = 16 });
+            Assert.Equal(new long[] { 1, 3, 16, 16 }, result.Images.shape);
+            Assert.Null(result.Parameters[0].Model);
+        }
+        Assert.True(unet.training);                          // the mode is restored
+        using var z = zeros(1, 4, 8, 8);
+        using var decoded = vae.Decode(z);                   // not disposed by the pipeline
+        Assert.Equal(new long[] { 1, 3, 16, 16 }, decoded.shape);
+    }
+
+    [Fact]
+    public void Constructor_TextWidthNotTheCrossAttentionWidth_NamesBoth()
+    {
+        using var vae = new AutoencoderKL(VaeConfig.Tiny);
+        using var text = new ClipTextModel(ClipTextConfig.Tiny);
+        using var unet = new UNet2DConditionModel(UNetConfig.Tiny);
+        var tokenizer = ClipTokenizer.FromPretrained(Path.Combine(TestEnvironment.Parity, "tokenizer"));
+        var e = Assert.Throws<ArgumentException>(() => new StableDiffusionPipeline(vae, text, tokenizer, unet, SchedulerConfig.ForClass(SchedulerConfig.DdimClassName)));
+        Assert.Contains("hidden_size is 32", e.Message);
+        Assert.Contains("cross_attention_dim is 16", e.Message);
+    }
+
+    [Fact]
+    public void UnsupportedFolderScheduler_NeedsAChosenSampler()
+    {
+        string dir = CopyOfParity();
+        foreach (string file in new[] { "model_index.json", "scheduler/scheduler_config.json" })
+        {
+            string path = Path.Combine(dir, file);
+            File.WriteAllText(path, File.ReadAllText(path).Replace("DDIMScheduler", "PNDMScheduler"));
+        }
+        using var pipe = StableDiffusionPipeline.Load(dir);
+        var e = Assert.Throws<NotSupportedException>(() => pipe.Generate(Small));
+        Assert.Contains("PNDMScheduler", e.Message);
+        using var result = pipe.Generate(Small with { Scheduler = SchedulerKind.Ddim });
+        Assert.Equal("DDIM", result.Parameters[0].Sampler);
+    }
+}
