@@ -1,4 +1,3 @@
-using System.CommandLine;
 using Latent.Cli.Commands;
 using Latent.Core.Imaging;
 using static TorchSharp.torch;
@@ -6,40 +5,10 @@ using static TorchSharp.torch;
 namespace Latent.Cli.Tests;
 
 /// <summary>Runs <c>latent txt2img</c> and <c>latent img2img</c> in-process on the parity pipeline, with stdout and stderr captured.</summary>
+[Collection(InProcessCli.Collection)]
 public class TxtToImgCommandTests
 {
-    static readonly RootCommand Root = BuildRoot();
-
-    static RootCommand BuildRoot()
-    {
-        var root = new RootCommand("test");
-        root.Options.Add(GlobalOptions.Threads);
-        root.Subcommands.Add(TxtToImgCommand.Create());
-        root.Subcommands.Add(ImgToImgCommand.Create());
-        return root;
-    }
-
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        lock (typeof(Console))
-        {
-            TextWriter oldOut = Console.Out, oldErr = Console.Error;
-            Console.SetOut(stdout);
-            Console.SetError(stderr);
-            try
-            {
-                int code = Root.Parse(args).Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
-                return (code, stdout.ToString(), stderr.ToString());
-            }
-            finally
-            {
-                Console.SetOut(oldOut);
-                Console.SetError(oldErr);
-            }
-        }
-    }
+    static InProcessCli.Result Run(params string[] args) => InProcessCli.Run(args);
 
     [Fact]
     public void TxtToImg_WritesAPngWhoseParametersParseBack()

@@ -10,6 +10,7 @@ public static class EvalCommand
     {
         var command = new Command("eval", "Evaluate trained models on the validation split.");
         command.Subcommands.Add(EvalVaeCommand.Create());
+        command.Subcommands.Add(EvalTextEncoderCommand.Create());
         return command;
     }
 }

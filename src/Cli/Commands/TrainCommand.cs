@@ -11,6 +11,7 @@ public static class TrainCommand
         var command = new Command("train", "Train the models: the tokenizer, the VAE (then the text encoder and the U-Net).");
         command.Subcommands.Add(TrainTokenizerCommand.Create());
         command.Subcommands.Add(TrainVaeCommand.Create());
+        command.Subcommands.Add(TrainTextEncoderCommand.Create());
         return command;
     }
 }

@@ -1,0 +1,287 @@
+using System.CommandLine;
+using System.Globalization;
+using Latent.Core.Config;
+using Latent.Core.Data;
+using Latent.TextEncoder;
+using Latent.TextEncoder.Tokenization;
+using Latent.TextEncoder.Training;
+using Spectre.Console;
+
+namespace Latent.Cli.Commands;
+
+/// <summary>
+/// <c>latent train text-encoder</c>: contrastive (CLIP) training of the text encoder with an image tower on an image
+/// folder's pairs; exports <c>OUT/text_encoder/</c>, <c>OUT/image_encoder/</c> and <c>OUT/tokenizer/</c>.
+/// </summary>
+public static class TrainTextEncoderCommand
+{
+    static readonly ClipTrainingConfig Defaults = new();
+
+    static readonly Option<string> Data = new("--data") { Description = "Image folder with metadata.jsonl (its train split is trained on, its validation split validates).", Required = true };
+    static readonly Option<string> Out = new("--out") { Description = "Run folder: configs, tokenizer/, log.jsonl, checkpoints/ and at the end text_encoder/, image_encoder/, eval.json.", Required = true };
+    static readonly Option<bool> Resume = new("--resume") { Description = "Continue the run in --out from its newest checkpoint, with its saved configs and tokenizer." };
+    static readonly Option<string> Tokenizer = new("--tokenizer") { Description = "A CLIP tokenizer folder (vocab.json, merges.txt); default: learn one from the training captions first." };
+    static readonly Option<int> VocabSize = new("--vocab-size")
+    {
+        Description = "Vocabulary of the tokenizer learnt when --tokenizer is not given.",
+        DefaultValueFactory = _ => 4096,
+        Validators =
+        {
+            OptionChecks.Rule<int>(v => v is < ClipBpeTrainerOptions.MinVocabSize or > ClipBpeTrainerOptions.MaxVocabSize
+                ? $"--vocab-size must be in [{ClipBpeTrainerOptions.MinVocabSize}, {ClipBpeTrainerOptions.MaxVocabSize}]; got {v}." : null),
+        },
+    };
+    static readonly Option<string> Preset = new("--preset")
+    {
+        Description = "Model size: default (text D=256, 4 layers; 64px ResNet tower 32-256) or tiny (tests: D=32, 16px tower).",
+        DefaultValueFactory = _ => "default",
+        Validators = { OptionChecks.Rule<string>(v => ModelPreset(v) is null ? $"--preset must be default or tiny; got '{v}'." : null) },
+    };
+    static readonly Option<long> Steps = new("--steps")
+    {
+        Description = "Total optimizer steps.",
+        DefaultValueFactory = _ => Defaults.Steps,
+        Validators = { OptionChecks.Rule<long>(v => v < 1 ? $"--steps must be at least 1; got {v}." : null) },
+    };
+    static readonly Option<int> BatchSize = new("--batch-size")
+    {
+        Description = "Pairs per step (each pair is a negative for the others).",
+        DefaultValueFactory = _ => Defaults.BatchSize,
+        Validators = { OptionChecks.Rule<int>(v => v < 2 ? $"--batch-size must be at least 2 (a contrastive batch needs negatives); got {v}." : null) },
+    };
+    static readonly Option<double> LearningRate = new("--lr")
+    {
+        Description = "Peak AdamW learning rate (warm-up, then cosine to 10%).",
+        DefaultValueFactory = _ => Defaults.LearningRate,
+        Validators = { OptionChecks.Rule<double>(v => !(v > 0) || double.IsInfinity(v) ? $"--lr must be a positive number; got {v.ToString(CultureInfo.InvariantCulture)}." : null) },
+    };
+    static readonly Option<long> Warmup = new("--warmup")
+    {
+        Description = "Warm-up steps.",
+        DefaultValueFactory = _ => Defaults.WarmupSteps,
+        Validators = { OptionChecks.Rule<long>(v => v < 0 ? $"--warmup must be 0 or more; got {v}." : null) },
+    };
+    static readonly Option<double> WeightDecay = new("--weight-decay")
+    {
+        Description = "AdamW weight decay (matrices only).",
+        DefaultValueFactory = _ => Defaults.WeightDecay,
+        Validators = { OptionChecks.Rule<double>(v => !(v >= 0) ? $"--weight-decay must be 0 or more; got {v.ToString(CultureInfo.InvariantCulture)}." : null) },
+    };
+    static readonly Option<double> EmaDecay = new("--ema-decay")
+    {
+        Description = "Largest EMA decay (validation and the export use the EMA weights).",
+        DefaultValueFactory = _ => Defaults.EmaDecay,
+        Validators = { OptionChecks.Rule<double>(v => v is < 0 or > 1 or double.NaN ? $"--ema-decay must be in [0, 1]; got {v.ToString(CultureInfo.InvariantCulture)}." : null) },
+    };
+    static readonly Option<long> EvalEvery = new("--eval-every")
+    {
+        Description = "Validate (recall@1/5, zero-shot) every N steps (0: at the end only).",
+        DefaultValueFactory = _ => Defaults.EvalInterval,
+        Validators = { OptionChecks.Rule<long>(v => v < 0 ? $"--eval-every must be 0 or more; got {v}." : null) },
+    };
+    static readonly Option<int> EvalPairs = new("--eval-pairs")
+    {
+        Description = "At most this many validation pairs in the retrieval pool.",
+        DefaultValueFactory = _ => Defaults.EvalPairs,
+        Validators = { OptionChecks.Rule<int>(v => v < 2 ? $"--eval-pairs must be at least 2; got {v}." : null) },
+    };
+    static readonly Option<long> CheckpointEvery = new("--checkpoint-every")
+    {
+        Description = "Save a checkpoint every N steps (0: at the end only).",
+        DefaultValueFactory = _ => Defaults.CheckpointInterval,
+        Validators = { OptionChecks.Rule<long>(v => v < 0 ? $"--checkpoint-every must be 0 or more; got {v}." : null) },
+    };
+    static readonly Option<ulong> Seed = new("--seed") { Description = "Seed of the weights, data order and caption draws.", DefaultValueFactory = _ => Defaults.Seed };
+
+    static readonly Option[] HyperParameters =
+        [Tokenizer, VocabSize, Preset, Steps, BatchSize, LearningRate, Warmup, WeightDecay, EmaDecay, EvalEvery, EvalPairs, CheckpointEvery, Seed];
+
+    /// <summary>Builds the command (registered as <c>latent train text-encoder</c>).</summary>
+    public static Command Create()
+    {
+        var command = new Command("text-encoder",
+            "Train the text encoder contrastively (CLIP InfoNCE with an image tower, same-emoji pairs masked): AdamW, warm-up + cosine, EMA, " +
+            "recall validation, checkpoints, --resume; exports OUT/text_encoder/, OUT/image_encoder/ and OUT/tokenizer/.");
+        command.Options.Add(Data);
+        command.Options.Add(Out);
+        command.Options.Add(Resume);
+        foreach (var option in HyperParameters) command.Options.Add(option);
+        command.SetAction(CommandRunner.Wrap(Run));
+        return command;
+    }
+
+    static int Run(ParseResult parsed)
+    {
+        // 1. Arguments, configs and the tokenizer, before the engine starts.
+        string data = parsed.GetValue(Data)!;
+        string outDir = Path.GetFullPath(parsed.GetValue(Out)!);
+        if (!Directory.Exists(data)) throw new DirectoryNotFoundException($"--data folder '{Path.GetFullPath(data)}' does not exist");
+        bool resume = parsed.GetValue(Resume);
+        var training = resume ? SavedTraining(parsed, outDir) : NewTraining(parsed, outDir);
+        var trainSet = ImageFolderDataset.Read(data, new ImageFolderOptions { Split = training.TrainSplit });
+        var (text, image, tokenizer, tokenizerNote) = resume ? SavedModel(outDir) : NewModel(parsed, trainSet);
+        if (tokenizerNote is not null) Console.WriteLine(tokenizerNote);
+
+        // 2. Data and trainer.
+        GlobalOptions.StartEngine(parsed);
+        ImageFolderDataset? validationSet = ReadOptionalSplit(data, training.ValidationSplit);
+        using var trainer = new ClipTrainer(text, image, training, tokenizer, trainSet, validationSet, outDir);
+        long? resumed = resume ? trainer.Resume() : null;
+        long parameters = trainer.Model.parameters().Sum(p => p.numel());
+        Console.WriteLine($"training a CLIP text encoder ({(parameters / 1e6).ToString("F2", CultureInfo.InvariantCulture)} M parameters with the image tower, " +
+                          $"vocabulary {tokenizer.VocabSize}) on {trainSet.Count} pairs, validating on {trainer.ValidationCount}" +
+                          (validationSet is null ? " training pairs (no validation split)" : "") +
+                          (resumed is null ? "" : $"; resumed at step {resumed}") + $"; run folder {outDir}");
+
+        // 3. Train, with Ctrl+C saving a checkpoint.
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        ClipTrainingResult result;
+        try
+        {
+            result = AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected
+                ? AnsiConsole.Progress().AutoClear(false).HideCompleted(false)
+                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn())
+                    .Start(ctx =>
+                    {
+                        var task = ctx.AddTask("starting", maxValue: training.Steps);
+                        task.Value = trainer.Step;
+                        return trainer.Run(new Reporter(p => { task.Value = p.Step; task.Description = Markup.Escape(Describe(p)); }), cancellation: cancel.Token);
+                    })
+                : trainer.Run(PlainReporter(training), cancellation: cancel.Token);
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+
+        // 4. Summary.
+        string validation = result.Validation is { } v ? EvalTextEncoderCommand.Summary(v) : "no validation yet";
+        if (!result.Completed)
+        {
+            Console.WriteLine($"stopped at step {result.Step}/{training.Steps} ({validation}); continue with --resume --out {outDir}");
+            return 0;
+        }
+        Console.WriteLine($"done: {result.Step} steps; {validation}; wrote text_encoder/, image_encoder/, tokenizer/, eval.json, log.jsonl and charts in {outDir}");
+        return 0;
+    }
+
+    static ClipTrainingConfig NewTraining(ParseResult parsed, string outDir)
+    {
+        string checkpoints = Path.Combine(outDir, "checkpoints");
+        if (Directory.Exists(checkpoints) && Directory.EnumerateFiles(checkpoints, "*.safetensors").Any())
+            throw new ArgumentException($"--out '{outDir}' already holds a run (checkpoints/); pass --resume to continue it, or choose a new --out");
+        var training = new ClipTrainingConfig
+        {
+            Steps = parsed.GetValue(Steps),
+            BatchSize = parsed.GetValue(BatchSize),
+            LearningRate = parsed.GetValue(LearningRate),
+            WarmupSteps = parsed.GetValue(Warmup),
+            WeightDecay = parsed.GetValue(WeightDecay),
+            EmaDecay = parsed.GetValue(EmaDecay),
+            EvalInterval = parsed.GetValue(EvalEvery),
+            EvalPairs = parsed.GetValue(EvalPairs),
+            CheckpointInterval = parsed.GetValue(CheckpointEvery),
+            Seed = parsed.GetValue(Seed),
+        };
+        training.Validate();
+        return training;
+    }
+
+    static ClipTrainingConfig SavedTraining(ParseResult parsed, string outDir)
+    {
+        var given = HyperParameters.Where(o => parsed.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
+        if (given.Count > 0)
+            throw new ArgumentException($"--resume continues with the configs saved in '{outDir}'; drop {string.Join(", ", given)} (or edit {ClipTrainer.TrainingConfigFileName} there)");
+        string path = Path.Combine(outDir, ClipTrainer.TrainingConfigFileName);
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"--resume: '{outDir}' holds no run to continue (no {ClipTrainer.TrainingConfigFileName})", path);
+        var training = ConfigFile.Read<ClipTrainingConfig>(path).Config;
+        training.Validate();
+        return training;
+    }
+
+    static (ClipTextConfig, ClipImageTowerConfig, ClipTokenizer, string?) NewModel(ParseResult parsed, ImageFolderDataset train)
+    {
+        var (textPreset, imagePreset) = ModelPreset(parsed.GetValue(Preset))!.Value;
+        ClipTokenizer tokenizer;
+        string? note = null;
+        if (parsed.GetValue(Tokenizer) is { } dir)
+        {
+            if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"--tokenizer folder '{Path.GetFullPath(dir)}' does not exist");
+            tokenizer = ClipTokenizer.FromPretrained(dir);
+        }
+        else
+        {
+            var captions = train.Records.SelectMany(r => r.Captions).ToList();
+            tokenizer = ClipBpeTrainer.Train(captions, new ClipBpeTrainerOptions { VocabSize = parsed.GetValue(VocabSize) });
+            note = $"learnt a tokenizer of {tokenizer.VocabSize} tokens from {captions.Count} training captions";
+        }
+        return (ClipTrainer.TextConfigFor(textPreset, tokenizer), imagePreset, tokenizer, note);
+    }
+
+    static (ClipTextConfig, ClipImageTowerConfig, ClipTokenizer, string?) SavedModel(string outDir)
+    {
+        string textPath = Path.Combine(outDir, ClipTrainer.TextConfigFileName);
+        string imagePath = Path.Combine(outDir, ClipTrainer.ImageConfigFileName);
+        string tokenizerDir = Path.Combine(outDir, ClipModelFolder.TokenizerFolder);
+        foreach (string path in new[] { textPath, imagePath })
+            if (!File.Exists(path)) throw new FileNotFoundException($"--resume: '{outDir}' lacks {Path.GetFileName(path)}", path);
+        if (!Directory.Exists(tokenizerDir)) throw new DirectoryNotFoundException($"--resume: '{outDir}' lacks tokenizer/");
+        var text = ConfigFile.Read<ClipTextConfig>(textPath, ClipTextConfig.ClassName).Config;
+        var image = ConfigFile.Read<ClipImageEncoderConfig>(imagePath, ClipImageEncoderConfig.ClassNameValue).Config.ToTower();
+        return (text, image, ClipTokenizer.FromPretrained(tokenizerDir), null);
+    }
+
+    static (ClipTextConfig Text, ClipImageTowerConfig Image)? ModelPreset(string? name) => name?.ToLowerInvariant() switch
+    {
+        "default" => (ClipTextConfig.Default, ClipImageTowerConfig.Default),
+        "tiny" => (ClipTextConfig.Tiny, ClipImageTowerConfig.Tiny),
+        _ => null,
+    };
+
+    static ImageFolderDataset? ReadOptionalSplit(string data, string split)
+    {
+        try
+        {
+            return ImageFolderDataset.Read(data, new ImageFolderOptions { Split = split });
+        }
+        catch (InvalidDataException e) when (e.Message.Contains("holds no usable records", StringComparison.Ordinal))
+        {
+            return null;
+        }
+    }
+
+    /// <summary>One line: step, loss, temperature, batch accuracy, speed, ETA and the last validation.</summary>
+    internal static string Describe(ClipTrainingProgress p)
+    {
+        var c = CultureInfo.InvariantCulture;
+        string text = $"step {p.Step}/{p.TotalSteps}";
+        if (p.Losses is { } l)
+            text += $" loss {l.Loss.ToString("F4", c)} scale {l.LogitScale.ToString("F1", c)} acc {l.BatchAccuracy.ToString("F2", c)} lr {l.LearningRate.ToString("G2", c)}";
+        if (p.StepsPerSecond > 0) text += $" | {p.StepsPerSecond.ToString("F2", c)} it/s";
+        if (p.Eta is { } eta) text += $" ETA {(int)eta.TotalHours}:{eta.Minutes:D2}:{eta.Seconds:D2}";
+        if (p.Validation is { } v)
+            text += $" | val t2i R@1 {v.TextToImageRecall1.ToString("F3", c)} R@5 {v.TextToImageRecall5.ToString("F3", c)}";
+        if (p.Phase == ClipTrainingPhase.Exporting) text += " | exporting";
+        return text;
+    }
+
+    /// <summary>Without a terminal: a line per validation and checkpoint, and about every 2% of the steps.</summary>
+    static Reporter PlainReporter(ClipTrainingConfig training)
+    {
+        long every = Math.Max(1, training.Steps / 50);
+        return new Reporter(p =>
+        {
+            if (p.Phase != ClipTrainingPhase.Training || p.Step % every == 0 || p.Step == 1)
+                Console.WriteLine((p.Phase == ClipTrainingPhase.Training ? "" : p.Phase.ToString().ToLowerInvariant() + ": ") + Describe(p));
+        });
+    }
+
+    /// <summary>Calls an action synchronously on the training thread (<see cref="Progress{T}"/> would post it elsewhere).</summary>
+    sealed class Reporter(Action<ClipTrainingProgress> action) : IProgress<ClipTrainingProgress>
+    {
+        public void Report(ClipTrainingProgress value) => action(value);
+    }
+}

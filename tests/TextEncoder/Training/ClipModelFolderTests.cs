@@ -1,0 +1,68 @@
+using Latent.Core.Config;
+using Latent.TextEncoder.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Latent.TextEncoder.Tests.Training;
+
+public class ClipModelFolderTests
+{
+    static ClipModel NewModel()
+    {
+        var model = new ClipModel(ClipTextConfig.Tiny, ClipImageTowerConfig.Tiny);
+        using (no_grad()) model.LogitScale.fill_(3.25f);
+        return model;
+    }
+
+    [Fact]
+    public void SaveLoad_RoundTrip_SameWeightsAndEmbeddings_AndTextEncoderLoadsAlone()
+    {
+        using var model = NewModel();
+        string root = TestEnvironment.NewTempDir();
+        ClipModelFolder.Save(model, root);
+        using var loaded = ClipModelFolder.Load(root);
+        ClipTrainerTests.AssertSameTensors(model.state_dict(), loaded.state_dict());
+
+        using var ids = tensor(new long[,] { { 998, 5, 6, 999 } });
+        using var generator = new Generator(1);
+        using var pixels = rand(new long[] { 2, 3, 16, 16 }, generator: generator) * 2 - 1;
+        using (no_grad())
+        {
+            Assert.True(model.EncodeText(ids).equal(loaded.EncodeText(ids)).all().item<bool>());
+            Assert.True(model.EncodeImage(pixels).equal(loaded.EncodeImage(pixels)).all().item<bool>());
+        }
+        using var text = ClipTextModel.FromPretrained(Path.Combine(root, ClipModelFolder.TextEncoderFolder));
+        Assert.Equal(ClipTextConfig.Tiny.HiddenSize, text.Config.HiddenSize);
+        Assert.DoesNotContain(SafeKeys(Path.Combine(root, "image_encoder", "model.safetensors")), k => k.StartsWith("text_model.", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Load_ProjectionWidthsDiffer_ThrowsNamingBoth()
+    {
+        using var model = NewModel();
+        string root = TestEnvironment.NewTempDir();
+        ClipModelFolder.Save(model, root);
+        string configPath = Path.Combine(root, "image_encoder", "config.json");
+        var config = ConfigFile.Read<ClipImageEncoderConfig>(configPath).Config;
+        ConfigFile.Write(configPath, config with { ProjectionDim = 16 });
+        var e = Assert.Throws<ConfigException>(() => ClipModelFolder.Load(root));
+        Assert.Contains("16", e.Message);
+        Assert.Contains("projection_dim = 32", e.Message);
+    }
+
+    [Fact]
+    public void Load_MissingImageEncoder_Throws()
+    {
+        using var model = NewModel();
+        string root = TestEnvironment.NewTempDir();
+        model.CreateTextModel().SavePretrained(Path.Combine(root, ClipModelFolder.TextEncoderFolder));
+        var e = Assert.Throws<DirectoryNotFoundException>(() => ClipModelFolder.Load(root));
+        Assert.Contains("image_encoder", e.Message);
+    }
+
+    static IEnumerable<string> SafeKeys(string path)
+    {
+        using var file = Latent.Core.IO.SafeTensors.Open(path);
+        return file.Tensors.Select(t => t.Name).ToList();
+    }
+}

@@ -1,0 +1,127 @@
+using System.Text.Json.Nodes;
+using Latent.TextEncoder.Training;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace Latent.TextEncoder.Tests.Training;
+
+[Collection(SerialTrainerCollection.Name)]
+public sealed class ClipTrainerTests(ITestOutputHelper output)
+{
+    sealed class Collect(List<ClipTrainingProgress> reports) : IProgress<ClipTrainingProgress>
+    {
+        public void Report(ClipTrainingProgress value) => reports.Add(value);
+    }
+
+    [Fact]
+    public void TrainStep_OverfitsOneBatch_LossFalls()
+    {
+        string folder = TestClipFolder.Create(emoji: 4);
+        var train = TestClipFolder.Read(folder);
+        var tokenizer = TestClipFolder.Tokenizer(train);
+        var config = ClipTrainingConfig.Tiny with { Steps = 40, WarmupSteps = 0, BatchSize = 4 };
+        using var trainer = new ClipTrainer(TestClipFolder.TextConfig(tokenizer), ClipImageTowerConfig.Tiny, config, tokenizer, train, null,
+            TestEnvironment.NewTempDir());
+        var steps = Enumerable.Range(0, 40).Select(_ => trainer.TrainStep()).ToList();
+        output.WriteLine($"loss: first {steps[0].Loss:F4}, last {steps[^1].Loss:F4}; batch accuracy last {steps[^1].BatchAccuracy:F2}");
+        Assert.All(steps, s => Assert.True(double.IsFinite(s.Loss)));
+        Assert.True(steps.TakeLast(5).Average(s => s.Loss) < 0.5 * steps.Take(5).Average(s => s.Loss),
+            $"loss did not fall enough: {string.Join(", ", steps.Select(s => s.Loss.ToString("F3")))}");
+        Assert.Equal(1.0, steps[^1].BatchAccuracy);
+    }
+
+    [Fact]
+    public void TrainStep_SameEmojiInBatch_IsMasked_AndLogitScaleIsClamped()
+    {
+        // Two renderings of each of 2 emoji and batch 4: every batch holds both renderings of both emoji.
+        string folder = TestClipFolder.Create(emoji: 2, renderings: 2);
+        var train = TestClipFolder.Read(folder);
+        var tokenizer = TestClipFolder.Tokenizer(train);
+        var config = ClipTrainingConfig.Tiny with { Steps = 3, BatchSize = 4, MaxLogitScale = 1.0 };
+        using var trainer = new ClipTrainer(TestClipFolder.TextConfig(tokenizer), ClipImageTowerConfig.Tiny, config, tokenizer, train, null,
+            TestEnvironment.NewTempDir());
+        var step = trainer.TrainStep();
+        Assert.Equal(4, step.MaskedPairs);                          // (0,1), (1,0), (2,3), (3,2)
+        Assert.True(double.IsFinite(step.Loss));
+        Assert.Equal(Math.E, step.LogitScale, 5);                   // ln(1/0.07) = 2.66 clamped to 1
+    }
+
+    [Fact]
+    public void Resume_IsBitExact()
+    {
+        string folder = TestClipFolder.Create(emoji: 5, renderings: 2, validation: 3);
+        var train = TestClipFolder.Read(folder);
+        var validation = TestClipFolder.Read(folder, "validation");
+        var tokenizer = TestClipFolder.Tokenizer(train);
+        var text = TestClipFolder.TextConfig(tokenizer);
+        var config = ClipTrainingConfig.Tiny;
+        const int k = 3;
+
+        var straightReports = new List<ClipTrainingProgress>();
+        using var straight = new ClipTrainer(text, ClipImageTowerConfig.Tiny, config, tokenizer, train, validation, TestEnvironment.NewTempDir());
+        var straightResult = straight.Run(new Collect(straightReports));
+
+        string resumedDir = TestEnvironment.NewTempDir();
+        using (var first = new ClipTrainer(text, ClipImageTowerConfig.Tiny, config, tokenizer, train, validation, resumedDir))
+            Assert.Equal(k, first.Run(stopAfterStep: k).Step);
+        var resumedReports = new List<ClipTrainingProgress>();
+        using var resumed = new ClipTrainer(text, ClipImageTowerConfig.Tiny, config, tokenizer, train, validation, resumedDir);
+        Assert.Equal(k, resumed.Resume());
+        var resumedResult = resumed.Run(new Collect(resumedReports));
+
+        static List<ClipStepLosses> Steps(List<ClipTrainingProgress> r) =>
+            r.Where(p => p.Phase == ClipTrainingPhase.Training).Select(p => p.Losses!).ToList();
+        Assert.Equal(config.Steps - k, Steps(resumedReports).Count);
+        Assert.Equal(Steps(straightReports).Skip(k), Steps(resumedReports));
+        AssertSameTensors(straight.Model.state_dict(), resumed.Model.state_dict());
+        AssertSameTensors(straight.Ema.StateTensors(), resumed.Ema.StateTensors());
+        Assert.Equal(straightResult.Validation, resumedResult.Validation);
+    }
+
+    [Fact]
+    public void Run_Completed_ExportsEmaModel_TokenizerAndLogs()
+    {
+        string folder = TestClipFolder.Create(emoji: 4, renderings: 2, validation: 2);
+        var train = TestClipFolder.Read(folder);
+        var validation = TestClipFolder.Read(folder, "validation");
+        var tokenizer = TestClipFolder.Tokenizer(train);
+        string outDir = TestEnvironment.NewTempDir();
+        using var trainer = new ClipTrainer(TestClipFolder.TextConfig(tokenizer), ClipImageTowerConfig.Tiny, ClipTrainingConfig.Tiny, tokenizer,
+            train, validation, outDir);
+        var result = trainer.Run();
+
+        Assert.True(result.Completed);
+        Assert.Equal(2, result.Validation!.Pairs);
+        foreach (string file in new[] { "text_encoder/config.json", "text_encoder/model.safetensors", "image_encoder/config.json",
+                     "image_encoder/model.safetensors", "tokenizer/vocab.json", "tokenizer/merges.txt", "eval.json", "log.jsonl", "loss.png" })
+            Assert.True(File.Exists(Path.Combine(outDir, file)), $"missing {file}");
+        using var loaded = ClipModelFolder.Load(outDir);
+        using (trainer.Ema.SwapIntoModel())
+            AssertSameTensors(trainer.Model.state_dict(), loaded.state_dict());
+        var log = new ClipTrainingLog(outDir).Read();
+        Assert.Equal(ClipTrainingConfig.Tiny.Steps, log.Count(e => e.ContainsKey("loss")));
+        Assert.Equal(3, log.Count(e => e.ContainsKey("val_t2i_r1")));   // steps 2, 4, 6
+        var eval = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "eval.json")))!;
+        Assert.Equal(2, (int)eval["pairs"]!);
+    }
+
+    [Fact]
+    public void Constructor_EosIdDiffersFromTokenizer_Throws()
+    {
+        string folder = TestClipFolder.Create(emoji: 2);
+        var train = TestClipFolder.Read(folder);
+        var tokenizer = TestClipFolder.Tokenizer(train);
+        var text = TestClipFolder.TextConfig(tokenizer) with { EosTokenId = tokenizer.EosId - 1 };
+        var e = Assert.Throws<ArgumentException>(() =>
+            new ClipTrainer(text, ClipImageTowerConfig.Tiny, ClipTrainingConfig.Tiny, tokenizer, train, null, TestEnvironment.NewTempDir()));
+        Assert.Contains($"eos id is {tokenizer.EosId}", e.Message);
+        Assert.Contains($"eos_token_id is {tokenizer.EosId - 1}", e.Message);
+    }
+
+    internal static void AssertSameTensors(IReadOnlyDictionary<string, Tensor> expected, IReadOnlyDictionary<string, Tensor> actual)
+    {
+        Assert.Equal(expected.Keys.OrderBy(k => k), actual.Keys.OrderBy(k => k));
+        foreach (var (key, tensor) in expected)
+            Assert.True(tensor.equal(actual[key]).all().item<bool>(), $"'{key}' differs");
+    }
+}
