@@ -12,6 +12,7 @@ public static class TrainCommand
         command.Subcommands.Add(TrainTokenizerCommand.Create());
         command.Subcommands.Add(TrainVaeCommand.Create());
         command.Subcommands.Add(TrainTextEncoderCommand.Create());
+        command.Subcommands.Add(TrainUNetCommand.Create());
         return command;
     }
 }

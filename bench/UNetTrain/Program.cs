@@ -1,0 +1,45 @@
+// U-Net training-step throughput of TorchSharp for bench/unet_train.sh, which runs the same model in PyTorch
+// (bench/unet_train.py) alternately. Same method on both sides: one warm-up step, then the median of N timed steps of
+// zero_grad + forward + mean-square loss + backward (no optimizer) on random [B, 4, 16, 16] latents, [B] timesteps and
+// [B, 77, 256] context, fp32, training mode.
+//   latent-bench-unet-train [threads] [batches=16,32] [iterations=5]
+using System.Diagnostics;
+using System.Globalization;
+using Latent.Core.Engine;
+using Latent.UNetCrossAttn;
+using static TorchSharp.torch;
+
+int threads = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : Environment.ProcessorCount;
+int[] batches = (args.Length > 1 ? args[1] : "16,32").Split(',').Select(b => int.Parse(b, CultureInfo.InvariantCulture)).ToArray();
+int iterations = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 5;
+TorchEngine.Initialize(threads);
+manual_seed(0);
+
+using var model = new UNet2DConditionModel(UNetConfig.Default);
+model.train();
+long parameters = model.parameters().Sum(p => p.numel());
+Console.Error.WriteLine($"# torchsharp: {parameters} parameters ({parameters / 1e6:F2} M), {threads} threads");
+
+foreach (int b in batches)
+{
+    using var x = randn(b, 4, 16, 16);                                // [B, 4, 16, 16]
+    using var t = randint(0, 1000, new long[] { b }, dtype: ScalarType.Int64);   // [B]
+    using var context = randn(b, 77, 256);                            // [B, T, D]
+    void Step()
+    {
+        using var scope = NewDisposeScope();
+        model.zero_grad();
+        model.forward(x, t, context).square().mean().backward();
+    }
+    Step();   // warm-up
+    var times = new List<double>();
+    for (int i = 0; i < iterations; i++)
+    {
+        var clock = Stopwatch.StartNew();
+        Step();
+        times.Add(clock.Elapsed.TotalMilliseconds);
+    }
+    double ms = times.Order().ElementAt(times.Count / 2);
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"{{\"impl\": \"torchsharp\", \"batch\": {b}, \"params\": {parameters}, \"ms_per_step\": {ms:F2}, \"samples_per_s\": {b / ms * 1000:F2}}}"));
+}

@@ -1,0 +1,226 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using Latent.Core.Config;
+using Latent.Core.Data;
+using Latent.Core.Imaging;
+using Latent.Pipeline.Schedulers;
+using Latent.Pipeline.Training;
+using Latent.TextEncoder;
+using Latent.TextEncoder.Tokenization;
+using Latent.UNetCrossAttn;
+using Latent.Vae;
+using Latent.Vae.Training;
+using Spectre.Console;
+
+namespace Latent.Cli.Commands;
+
+/// <summary><c>latent train unet</c>: trains the text-conditioned U-Net on cached latents and exports a diffusers pipeline folder.</summary>
+public static class TrainUNetCommand
+{
+    static readonly UNetTrainingConfig Defaults = new();
+
+    static readonly Option<string> Data = new("--data") { Description = "Image folder with metadata.jsonl (its train split is trained on; every caption of an image is used).", Required = true };
+    static readonly Option<string> Out = new("--out") { Description = "Run folder: configs, cache/, log.jsonl, checkpoints/, samples/ and at the end a complete diffusers pipeline.", Required = true };
+    static readonly Option<string> Vae = new("--vae") { Description = "The frozen VAE's folder (diffusers AutoencoderKL, e.g. OUT/vae of `latent train vae`).", Required = true };
+    static readonly Option<string> TextEncoderDir = new("--text-encoder") { Description = "The frozen text encoder's folder (transformers CLIPTextModel).", Required = true };
+    static readonly Option<string> TokenizerDir = new("--tokenizer") { Description = "The tokenizer's folder (vocab.json, merges.txt).", Required = true };
+    static readonly Option<bool> Resume = new("--resume") { Description = "Continue the run in --out from its newest checkpoint, with its saved configs." };
+    static readonly Option<string> Preset = new("--preset")
+    {
+        Description = "U-Net size: default (22.6M parameters, SD 1.x layout) or tiny (tests); cross_attention_dim and sample_size follow the text encoder and the latents.",
+        DefaultValueFactory = _ => "default",
+        Validators = { OptionChecks.Rule<string>(v => ModelPreset(v) is null ? $"--preset must be default or tiny; got '{v}'." : null) },
+    };
+    static readonly Option<long> Steps = new("--steps") { Description = "Total optimizer steps.", DefaultValueFactory = _ => Defaults.Steps };
+    static readonly Option<int> BatchSize = new("--batch-size") { Description = "Latents per step.", DefaultValueFactory = _ => Defaults.BatchSize };
+    static readonly Option<double> LearningRate = new("--lr") { Description = "Peak AdamW learning rate (warm-up, then cosine to 10%).", DefaultValueFactory = _ => Defaults.LearningRate };
+    static readonly Option<long> Warmup = new("--warmup") { Description = "Warm-up steps.", DefaultValueFactory = _ => Defaults.WarmupSteps };
+    static readonly Option<double> WeightDecay = new("--weight-decay") { Description = "AdamW weight decay (kernels and matrices only).", DefaultValueFactory = _ => Defaults.WeightDecay };
+    static readonly Option<double> MaxGradNorm = new("--max-grad-norm") { Description = "Clip the total gradient norm (0: off).", DefaultValueFactory = _ => Defaults.MaxGradNorm };
+    static readonly Option<double> EmaDecay = new("--ema-decay") { Description = "Largest EMA decay (grids and the export use the EMA weights).", DefaultValueFactory = _ => Defaults.EmaDecay };
+    static readonly Option<double> CaptionDropoutRate = new("--caption-dropout")
+    {
+        Description = "Probability of training on the empty prompt instead of the caption (classifier-free guidance).",
+        DefaultValueFactory = _ => Defaults.CaptionDropout,
+        Validators = { OptionChecks.Rule<double>(v => v is >= 0 and <= 1 ? null : $"--caption-dropout must be in [0, 1]; got {v.ToString(CultureInfo.InvariantCulture)}.") },
+    };
+    static readonly Option<string> Prediction = new("--prediction")
+    {
+        Description = "What the U-Net predicts: epsilon or v_prediction.",
+        DefaultValueFactory = _ => "epsilon",
+        Validators = { OptionChecks.Rule<string>(v => ParsePrediction(v) is null ? $"--prediction must be epsilon or v_prediction; got '{v}'." : null) },
+    };
+    static readonly Option<double> MinSnrGamma = new("--min-snr-gamma") { Description = "γ of min-SNR loss weighting (0: off).", DefaultValueFactory = _ => Defaults.MinSnrGamma };
+    static readonly Option<double> NoiseOffset = new("--noise-offset") { Description = "Per-channel noise offset (0: off; 0.05-0.1 for very dark or bright images).", DefaultValueFactory = _ => Defaults.NoiseOffset };
+    static readonly Option<long> SampleEvery = new("--sample-every") { Description = "Save a grid of samples every N steps (0: at the end only).", DefaultValueFactory = _ => Defaults.SampleInterval };
+    static readonly Option<long> CheckpointEvery = new("--checkpoint-every") { Description = "Save a checkpoint every N steps (0: when stopping only).", DefaultValueFactory = _ => Defaults.CheckpointInterval };
+    static readonly Option<string[]> Prompts = new("--prompt") { Description = "A validation prompt of the sample grids (repeat the option for several).", AllowMultipleArgumentsPerToken = false };
+    static readonly Option<ulong> Seed = new("--seed") { Description = "Seed of the weights, data order, caption choices, noise and grids.", DefaultValueFactory = _ => Defaults.Seed };
+    static readonly Option<ExportPrecision> ExportDtype = new("--export-dtype") { Description = "Dtype of the exported weights: Float16, BFloat16 or Float32.", DefaultValueFactory = _ => Defaults.ExportPrecision };
+
+    static readonly Option[] HyperParameters =
+        [Preset, Steps, BatchSize, LearningRate, Warmup, WeightDecay, MaxGradNorm, EmaDecay, CaptionDropoutRate, Prediction, MinSnrGamma,
+         NoiseOffset, SampleEvery, CheckpointEvery, Prompts, Seed, ExportDtype];
+
+    /// <summary>Builds the command (registered as <c>latent train unet</c>).</summary>
+    public static Command Create()
+    {
+        var command = new Command("unet", "Train the text-conditioned U-Net on latents of a frozen VAE and text encoder (cached on disk): caption dropout, " +
+                                          "epsilon/v, min-SNR, EMA, sample grids, checkpoints, --resume; OUT becomes a diffusers pipeline folder.");
+        foreach (var option in new Option[] { Data, Out, Vae, TextEncoderDir, TokenizerDir, Resume }) command.Options.Add(option);
+        foreach (var option in HyperParameters) command.Options.Add(option);
+        command.SetAction(CommandRunner.Wrap(Run));
+        return command;
+    }
+
+    static int Run(ParseResult parsed)
+    {
+        // 1. Arguments and configs, before the engine starts.
+        string data = parsed.GetValue(Data)!;
+        string outDir = Path.GetFullPath(parsed.GetValue(Out)!);
+        foreach (var (option, dir) in new[] { (Data, data), (Vae, parsed.GetValue(Vae)!), (TextEncoderDir, parsed.GetValue(TextEncoderDir)!), (TokenizerDir, parsed.GetValue(TokenizerDir)!) })
+            if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"{option.Name} folder '{Path.GetFullPath(dir)}' does not exist");
+        var (preset, training) = parsed.GetValue(Resume) ? SavedConfigs(parsed, outDir) : NewConfigs(parsed, outDir);
+
+        // 2. Frozen models, data and cache.
+        GlobalOptions.StartEngine(parsed);
+        using var vae = AutoencoderKL.FromPretrained(parsed.GetValue(Vae)!);
+        using var textEncoder = ClipTextModel.FromPretrained(parsed.GetValue(TextEncoderDir)!);
+        var tokenizer = ClipTokenizer.FromPretrained(parsed.GetValue(TokenizerDir)!);
+        var trainSet = ImageFolderDataset.Read(data, new ImageFolderOptions { Split = training.TrainSplit });
+        var size = new ImageSize(vae.Config.SampleSize, vae.Config.SampleSize);
+        Console.WriteLine($"caching latents and text states of {trainSet.Count} images in {Path.Combine(outDir, "cache")}");
+        using var cache = LatentCache.Build(Path.Combine(outDir, "cache"), trainSet, size, vae, textEncoder, tokenizer,
+            progress: new Reporter<LatentCacheProgress>(p => { if (p.Done == p.Total) Console.WriteLine($"  encoded {p.Total} {p.Part}"); }));
+        if (cache.EncodedImages == 0 && cache.EncodedCaptions == 0) Console.WriteLine("  reused the cache (models and data unchanged)");
+        // A new run's U-Net takes the text encoder's width and the latents' size; a resumed run keeps its saved config.
+        var model = parsed.GetValue(Resume) ? preset : preset with { CrossAttentionDim = (int)cache.TextShape[1], SampleSize = (int)cache.LatentShape[1] };
+        using var trainer = new UNetTrainer(model, training, cache, vae, textEncoder, tokenizer, outDir);
+        long? resumed = parsed.GetValue(Resume) ? trainer.Resume() : null;
+        long parameters = trainer.Model.parameters().Sum(p => p.numel());
+        Console.WriteLine($"training a U-Net ({(parameters / 1e6).ToString("F1", CultureInfo.InvariantCulture)} M parameters) on {cache.Count} images " +
+                          $"({cache.Captions.Count} captions), latents {string.Join("x", cache.LatentShape)}" +
+                          (resumed is null ? "" : $"; resumed at step {resumed}") + $"; run folder {outDir}");
+
+        // 3. Train, with Ctrl+C saving a checkpoint.
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        UNetTrainingResult result;
+        try
+        {
+            result = AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected
+                ? AnsiConsole.Progress().AutoClear(false).HideCompleted(false)
+                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn())
+                    .Start(ctx =>
+                    {
+                        var task = ctx.AddTask("starting", maxValue: training.Steps);
+                        task.Value = trainer.Step;
+                        return trainer.Run(new Reporter<UNetTrainingProgress>(p => { task.Value = p.Step; task.Description = Markup.Escape(Describe(p)); }),
+                            cancellation: cancel.Token);
+                    })
+                : trainer.Run(PlainReporter(training), cancellation: cancel.Token);
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+
+        // 4. Summary.
+        string loss = double.IsFinite(result.LastLoss) ? result.LastLoss.ToString("F4", CultureInfo.InvariantCulture) : "n/a";
+        if (!result.Completed)
+        {
+            Console.WriteLine($"stopped at step {result.Step}/{training.Steps} (loss {loss}); continue with --resume --out {outDir}");
+            return 0;
+        }
+        Console.WriteLine($"done: {result.Step} steps, loss {loss}; {outDir} is a diffusers pipeline (unet/ with the EMA weights in " +
+                          $"{training.ExportPrecision}, scheduler/, vae/, text_encoder/, tokenizer/, model_index.json); log.jsonl, loss.png and samples/ beside");
+        return 0;
+    }
+
+    static (UNetConfig, UNetTrainingConfig) NewConfigs(ParseResult parsed, string outDir)
+    {
+        string checkpoints = Path.Combine(outDir, "checkpoints");
+        if (Directory.Exists(checkpoints) && Directory.EnumerateFiles(checkpoints, "*.safetensors").Any())
+            throw new ArgumentException($"--out '{outDir}' already holds a run (checkpoints/); pass --resume to continue it, or choose a new --out");
+        string[] prompts = parsed.GetValue(Prompts) ?? [];
+        var training = new UNetTrainingConfig
+        {
+            Steps = parsed.GetValue(Steps),
+            BatchSize = parsed.GetValue(BatchSize),
+            LearningRate = parsed.GetValue(LearningRate),
+            WarmupSteps = parsed.GetValue(Warmup),
+            WeightDecay = parsed.GetValue(WeightDecay),
+            MaxGradNorm = parsed.GetValue(MaxGradNorm),
+            EmaDecay = parsed.GetValue(EmaDecay),
+            CaptionDropout = parsed.GetValue(CaptionDropoutRate),
+            PredictionType = ParsePrediction(parsed.GetValue(Prediction)!)!.Value,
+            MinSnrGamma = parsed.GetValue(MinSnrGamma),
+            NoiseOffset = parsed.GetValue(NoiseOffset),
+            SampleInterval = parsed.GetValue(SampleEvery),
+            CheckpointInterval = parsed.GetValue(CheckpointEvery),
+            Seed = parsed.GetValue(Seed),
+            ExportPrecision = parsed.GetValue(ExportDtype),
+        };
+        if (prompts.Length > 0) training = training with { ValidationPrompts = prompts };
+        training.Validate();
+        return (ModelPreset(parsed.GetValue(Preset)!)!, training);
+    }
+
+    static (UNetConfig, UNetTrainingConfig) SavedConfigs(ParseResult parsed, string outDir)
+    {
+        var given = HyperParameters.Where(o => parsed.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
+        if (given.Count > 0)
+            throw new ArgumentException($"--resume continues with the configs saved in '{outDir}'; drop {string.Join(", ", given)} (or edit {UNetTrainer.TrainingConfigFileName} there)");
+        string trainingPath = Path.Combine(outDir, UNetTrainer.TrainingConfigFileName);
+        string modelPath = Path.Combine(outDir, UNetTrainer.ModelConfigFileName);
+        if (!File.Exists(trainingPath) || !File.Exists(modelPath))
+            throw new FileNotFoundException($"--resume: '{outDir}' holds no run to continue (no {UNetTrainer.TrainingConfigFileName} or {UNetTrainer.ModelConfigFileName})");
+        return (ConfigFile.Read<UNetConfig>(modelPath, UNetConfig.ClassNameValue).Config, ConfigFile.Read<UNetTrainingConfig>(trainingPath).Config);
+    }
+
+    static UNetConfig? ModelPreset(string? name) => name?.ToLowerInvariant() switch
+    {
+        "default" => UNetConfig.Default,
+        "tiny" => UNetConfig.Tiny,
+        _ => null,
+    };
+
+    static PredictionType? ParsePrediction(string? name) => name?.ToLowerInvariant() switch
+    {
+        "epsilon" => PredictionType.Epsilon,
+        "v_prediction" or "v" => PredictionType.VPrediction,
+        _ => null,
+    };
+
+    /// <summary>One line: step, loss, learning rate, speed and ETA.</summary>
+    internal static string Describe(UNetTrainingProgress p)
+    {
+        var c = CultureInfo.InvariantCulture;
+        string text = $"step {p.Step}/{p.TotalSteps}";
+        if (p.Last is { } l) text += $" loss {l.Loss.ToString("F4", c)} lr {l.LearningRate.ToString("G2", c)}" + (l.Skipped ? " (skipped: non-finite gradient)" : "");
+        if (p.StepsPerSecond > 0) text += $" | {p.StepsPerSecond.ToString("F2", c)} it/s";
+        if (p.Eta is { } eta) text += $" ETA {(int)eta.TotalHours}:{eta.Minutes:D2}:{eta.Seconds:D2}";
+        if (p.SamplePath is { } path) text += $" | samples {Path.GetFileName(path)}";
+        if (p.Phase == UNetTrainingPhase.Exporting) text += " | exporting";
+        return text;
+    }
+
+    /// <summary>Without a terminal: a line per grid and checkpoint, and about every 2% of the steps.</summary>
+    static Reporter<UNetTrainingProgress> PlainReporter(UNetTrainingConfig training)
+    {
+        long every = Math.Max(1, training.Steps / 50);
+        return new Reporter<UNetTrainingProgress>(p =>
+        {
+            if (p.Phase != UNetTrainingPhase.Training || p.Step % every == 0 || p.Step == 1)
+                Console.WriteLine((p.Phase == UNetTrainingPhase.Training ? "" : p.Phase.ToString().ToLowerInvariant() + ": ") + Describe(p));
+        });
+    }
+
+    /// <summary>Calls an action synchronously on the calling thread (<see cref="Progress{T}"/> would post it elsewhere).</summary>
+    sealed class Reporter<T>(Action<T> action) : IProgress<T>
+    {
+        public void Report(T value) => action(value);
+    }
+}

@@ -1,0 +1,405 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Latent.Core.Config;
+using Latent.Core.Imaging;
+using Latent.Core.Training;
+using Latent.Pipeline.Schedulers;
+using Latent.TextEncoder;
+using Latent.TextEncoder.Tokenization;
+using Latent.UNetCrossAttn;
+using Latent.Vae;
+using Latent.Vae.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Latent.Pipeline.Training;
+
+/// <summary>
+/// Trains a text-conditioned <see cref="UNet2DConditionModel"/> from scratch on cached VAE latents and text states
+/// (<see cref="LatentCache"/>): caption dropout, ε- or v-prediction with optional min-SNR-γ weights and noise offset,
+/// AdamW with warm-up + cosine, clipping, EMA, periodic sample grids and atomic checkpoints, and at the end a complete
+/// diffusers pipeline folder. The objective is written out in <see cref="UNetTrainingConfig"/>.
+/// </summary>
+/// <remarks>
+/// <para>The run folder OUT holds <c>training_config.json</c>, <c>model_config.json</c> (the U-Net's), <c>log.jsonl</c>,
+/// <c>checkpoints/</c> (U-Net, EMA, optimizer, data position and RNG), <c>samples/step-NNNNNN.png</c>, and at the end
+/// <c>unet/</c> (EMA weights), <c>scheduler/</c>, copies of <c>vae/</c>, <c>text_encoder/</c>, <c>tokenizer/</c> and
+/// <c>model_index.json</c>, so OUT loads as a <c>StableDiffusionPipeline</c>.</para>
+/// <para>Every random draw of a step comes from one seeded generator in a fixed order (caption dropout, posterior sample,
+/// noise, timesteps), saved in checkpoints: a run resumed with <see cref="Resume"/> continues bit for bit. The trainer
+/// writes nothing to the console; it reports through <see cref="IProgress{T}"/>. It does not own the frozen models or
+/// the cache.</para>
+/// </remarks>
+public sealed class UNetTrainer : IDisposable
+{
+    /// <summary>The training config's file name in OUT.</summary>
+    public const string TrainingConfigFileName = "training_config.json";
+
+    /// <summary>The U-Net config's file name in OUT (diffusers' <c>config.json</c> of the model being trained).</summary>
+    public const string ModelConfigFileName = "model_config.json";
+
+    /// <summary>The diffusers version written into exported configs.</summary>
+    public const string DiffusersVersion = "0.21.4";
+
+    const string NoiseGenerator = "noise";
+
+    readonly UNetTrainingConfig config;
+    readonly LatentCache cache;
+    readonly AutoencoderKL vae;
+    readonly ClipTextModel textEncoder;
+    readonly ClipTokenizer tokenizer;
+    readonly UNet2DConditionModel unet;
+    readonly AdamWOptimizer optimizer;
+    readonly ExponentialMovingAverage ema;
+    readonly CaptionedSampler sampler;
+    readonly Generator noise;
+    readonly CosineWarmupSchedule schedule;
+    readonly NoiseSchedule noiseSchedule;
+    readonly CheckpointDirectory checkpoints;
+    readonly UNetTrainingLog log;
+    readonly string configJson;
+
+    /// <summary>Builds the U-Net (seeded), the optimizer, the EMA and the data order, and writes the configs to OUT.</summary>
+    /// <param name="modelConfig">The U-Net to train (e.g. <see cref="UNetConfig.Default"/>); must fit the cache's latents and text states.</param>
+    /// <param name="config">The hyper-parameters; validated.</param>
+    /// <param name="cache">The cached latents and text states of the training data.</param>
+    /// <param name="vae">The frozen VAE (sample grids decode with it; copied into OUT at the end).</param>
+    /// <param name="textEncoder">The frozen text encoder (sample grids; copied into OUT).</param>
+    /// <param name="tokenizer">Its tokenizer (sample grids; copied into OUT).</param>
+    /// <param name="outDir">The run folder (created when missing).</param>
+    /// <exception cref="ArgumentException">A config value is out of range, or the U-Net does not fit the cache.</exception>
+    public UNetTrainer(UNetConfig modelConfig, UNetTrainingConfig config, LatentCache cache, AutoencoderKL vae,
+        ClipTextModel textEncoder, ClipTokenizer tokenizer, string outDir)
+    {
+        ArgumentNullException.ThrowIfNull(modelConfig);
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(cache);
+        ArgumentNullException.ThrowIfNull(vae);
+        ArgumentNullException.ThrowIfNull(textEncoder);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        ArgumentException.ThrowIfNullOrEmpty(outDir);
+        modelConfig.Validate();
+        config.Validate();
+        CheckFits(modelConfig, cache);
+        this.config = config;
+        this.cache = cache;
+        this.vae = vae;
+        this.textEncoder = textEncoder;
+        this.tokenizer = tokenizer;
+        OutDir = Path.GetFullPath(outDir);
+        Directory.CreateDirectory(OutDir);
+        ConfigFile.Write(Path.Combine(OutDir, TrainingConfigFileName), config);
+        ConfigFile.Write(Path.Combine(OutDir, ModelConfigFileName), modelConfig with { ClassName = UNetConfig.ClassNameValue });
+        configJson = new JsonObject
+        {
+            ["model"] = JsonNode.Parse(ConfigFile.ToJsonText(modelConfig with { ClassName = UNetConfig.ClassNameValue })),
+            ["training"] = JsonNode.Parse(ConfigFile.ToJsonText(config)),
+            ["data"] = new JsonObject { ["images"] = cache.Count, ["captions"] = cache.Captions.Count },
+        }.ToJsonString();
+
+        // 1. The model, seeded: the same seed gives the same initial weights.
+        manual_seed((long)(config.Seed % long.MaxValue));
+        unet = new UNet2DConditionModel(modelConfig);
+        unet.train();
+        var adamW = new AdamWConfig(config.LearningRate, config.Beta1, config.Beta2, WeightDecay: config.WeightDecay);
+        optimizer = new AdamWOptimizer(unet.named_parameters(), adamW, AdamWOptimizer.DecayMatricesOnly);
+        ema = new ExponentialMovingAverage(unet.named_parameters(), new EmaConfig(Decay: config.EmaDecay, UseWarmup: true));
+        schedule = new CosineWarmupSchedule(config.LearningRate, config.WarmupSteps, config.Steps, config.MinLearningRateRatio);
+        noiseSchedule = new NoiseSchedule(SchedulerConfigFor(config.PredictionType));
+
+        // 2. Data order and randomness.
+        sampler = new CaptionedSampler(cache.ImageCaptions, config.Seed);
+        noise = new Generator(config.Seed);
+
+        // 3. Run folder.
+        checkpoints = new CheckpointDirectory(Path.Combine(OutDir, "checkpoints"), config.KeepCheckpoints);
+        log = new UNetTrainingLog(OutDir);
+    }
+
+    /// <summary>The run folder.</summary>
+    public string OutDir { get; }
+
+    /// <summary>Completed optimizer steps.</summary>
+    public long Step { get; private set; }
+
+    /// <summary>The U-Net being trained (its live training weights).</summary>
+    public UNet2DConditionModel Model => unet;
+
+    /// <summary>The EMA of the weights (what grids and the export use).</summary>
+    public ExponentialMovingAverage Ema => ema;
+
+    /// <summary>
+    /// The scheduler config of training and of the exported <c>scheduler/</c>: a DDPMScheduler with SD's schedule
+    /// (scaled_linear, β from 0.00085 to 0.012, 1000 steps, steps_offset 1, no sample clipping).
+    /// </summary>
+    public static SchedulerConfig SchedulerConfigFor(PredictionType prediction) =>
+        SchedulerConfig.ForClass(SchedulerConfig.DdpmClassName) with
+        {
+            DiffusersVersion = DiffusersVersion,
+            NumTrainTimesteps = 1000,
+            BetaStart = 0.00085,
+            BetaEnd = 0.012,
+            BetaSchedule = BetaSchedule.ScaledLinear,
+            PredictionType = prediction,
+            StepsOffset = 1,
+            ClipSample = false,
+        };
+
+    TrainingState State => new()
+    {
+        Model = unet,
+        Optimizer = optimizer,
+        Ema = ema,
+        Sampler = sampler.Sampler,
+        Generators = new Dictionary<string, Generator> { [NoiseGenerator] = noise },
+    };
+
+    /// <summary>Loads the newest checkpoint of OUT, so that <see cref="Run"/> continues exactly where it was saved; log
+    /// entries after it are dropped.</summary>
+    /// <returns>The step resumed at, or null when OUT has no checkpoint (a fresh run).</returns>
+    /// <exception cref="InvalidDataException">The checkpoint belongs to another config or data set, or does not fit the model.</exception>
+    public long? Resume()
+    {
+        string? latest = checkpoints.Latest();
+        if (latest is null) return null;
+        var info = TrainingCheckpoint.ReadInfo(latest);
+        if (!JsonNode.DeepEquals(JsonNode.Parse(info.ConfigJson), JsonNode.Parse(configJson)))
+            throw new InvalidDataException(
+                $"checkpoint '{latest}' was written by a run with another config or data set; resume with the configs in {OutDir} " +
+                $"({TrainingConfigFileName}, {ModelConfigFileName}) and the same data, or use a new --out folder");
+        TrainingCheckpoint.Load(latest, State);
+        Step = info.Step;
+        log.TruncateAfter(Step);
+        return Step;
+    }
+
+    /// <summary>
+    /// Trains until the config's last step (or <paramref name="stopAfterStep"/>, or cancellation), logging, drawing grids
+    /// and checkpointing on the way, then saves a checkpoint; a completed run also draws a last grid and exports OUT.
+    /// </summary>
+    /// <param name="progress">Receives a report after every step and event (called on the training thread).</param>
+    /// <param name="stopAfterStep">Stop (with a checkpoint) after this many completed steps; null: the config's total.</param>
+    /// <param name="cancellation">Stops after the current step, with a checkpoint (a clean Ctrl+C).</param>
+    public UNetTrainingResult Run(IProgress<UNetTrainingProgress>? progress = null, long? stopAfterStep = null, CancellationToken cancellation = default)
+    {
+        long stop = Math.Min(stopAfterStep ?? config.Steps, config.Steps);
+        double lossSum = 0, normSum = 0, lrSum = 0, lastLoss = double.NaN, secondsPerStep = 0;
+        int summed = 0;
+        UNetStepResult? last = null;
+        long checkpointed = -1, sampled = -1;
+        void Report(UNetTrainingPhase phase, string? samplePath = null)
+        {
+            double sps = secondsPerStep > 0 ? 1.0 / secondsPerStep : 0;
+            TimeSpan? eta = secondsPerStep > 0 ? TimeSpan.FromSeconds(secondsPerStep * (config.Steps - Step)) : null;
+            progress?.Report(new UNetTrainingProgress(Step, config.Steps, phase, last, sps, eta, samplePath));
+        }
+
+        while (Step < stop && !cancellation.IsCancellationRequested)
+        {
+            var clock = Stopwatch.StartNew();
+            last = TrainStep();
+            double seconds = clock.Elapsed.TotalSeconds;
+            secondsPerStep = secondsPerStep == 0 ? seconds : 0.9 * secondsPerStep + 0.1 * seconds;
+            lossSum += last.Loss;
+            normSum += last.GradNorm;
+            lrSum += last.LearningRate;
+            summed++;
+            Report(UNetTrainingPhase.Training);
+
+            if (Step % config.LogInterval == 0)
+            {
+                lastLoss = lossSum / summed;
+                log.Append(new JsonObject
+                {
+                    ["step"] = Step,
+                    ["loss"] = UNetTrainingLog.Number(lastLoss),
+                    ["grad_norm"] = UNetTrainingLog.Number(normSum / summed),
+                    ["lr"] = UNetTrainingLog.Number(lrSum / summed),
+                    ["sec_per_step"] = UNetTrainingLog.Number(secondsPerStep),
+                });
+                lossSum = normSum = lrSum = 0;
+                summed = 0;
+            }
+            if (config.SampleInterval > 0 && Step % config.SampleInterval == 0)
+            {
+                Report(UNetTrainingPhase.Sampled, SaveSamples());
+                sampled = Step;
+            }
+            if (config.CheckpointInterval > 0 && Step % config.CheckpointInterval == 0)
+            {
+                SaveCheckpoint();
+                checkpointed = Step;
+                Report(UNetTrainingPhase.Checkpointed);
+            }
+        }
+        if (checkpointed != Step)
+        {
+            SaveCheckpoint();
+            Report(UNetTrainingPhase.Checkpointed);
+        }
+        if (summed > 0) lastLoss = lossSum / summed;
+        if (Step < config.Steps) return new UNetTrainingResult(Step, false, lastLoss, null);
+
+        // The end: the final EMA weights' grid, the chart and the pipeline folder.
+        if (sampled != Step) Report(UNetTrainingPhase.Sampled, SaveSamples());
+        Report(UNetTrainingPhase.Exporting);
+        log.SaveCharts();
+        return new UNetTrainingResult(Step, true, lastLoss, Export());
+    }
+
+    /// <summary>One optimizer step on the next batch; returns its loss.</summary>
+    public UNetStepResult TrainStep()
+    {
+        using var scope = NewDisposeScope();
+        double lr = schedule.At(Step);
+        optimizer.LearningRate = lr;
+        optimizer.ZeroGrad();
+
+        // 1. Batch: images, one caption each, some replaced by the empty prompt (-1).
+        var batch = sampler.Next(config.BatchSize);
+        bool[] dropped = CaptionDropout.Sample(config.BatchSize, config.CaptionDropout, noise);
+        int[] captions = batch.Captions.Select((c, b) => dropped[b] ? -1 : c).ToArray();
+        var context = cache.TextStates(captions);                                 // [B, T, D]
+
+        // 2. z0 = scaling_factor * (mean + std * eps'), a fresh posterior sample of the cached posterior.
+        var (mean, logVar) = cache.Posterior(batch.Images);                       // [B, C, h, w] each
+        var posteriorNoise = randn(mean.shape, generator: noise);
+        var z0 = (mean + (0.5 * logVar).exp() * posteriorNoise) * vae.Config.ScalingFactor;
+
+        // 3. Forward process: eps (+ offset), t ~ U{0..T-1}, z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps.
+        var eps = DiffusionObjective.Noise(z0.shape, config.NoiseOffset, noise);  // [B, C, h, w]
+        var t = randint(0, noiseSchedule.NumTrainTimesteps, new long[] { config.BatchSize }, dtype: ScalarType.Int64, generator: noise); // [B]
+        long[] timesteps = t.data<long>().ToArray();
+        var zt = noiseSchedule.AddNoise(z0, eps, t);
+        var target = DiffusionObjective.Target(noiseSchedule, z0, eps, timesteps, config.PredictionType);
+
+        // 4. Loss: per-sample MSE [B], weighted, averaged.
+        var prediction = unet.forward(zt, t, context);                            // [B, C, h, w]
+        var perSample = (prediction - target).pow(2).mean(new long[] { 1, 2, 3 }); // [B]
+        var loss = perSample;
+        if (config.MinSnrGamma > 0)
+        {
+            var weights = timesteps.Select(s => (float)DiffusionObjective.MinSnrWeight(noiseSchedule, s, config.MinSnrGamma, config.PredictionType)).ToArray();
+            loss = perSample * tensor(weights);
+        }
+        loss = loss.mean();
+
+        // 5. Update: clip, step (skipped on a non-finite gradient), EMA.
+        loss.backward();
+        var norm = config.MaxGradNorm > 0
+            ? GradientClipping.ClipByTotalNorm(optimizer.Parameters, config.MaxGradNorm)
+            : new GradientNorm(double.NaN, false);
+        bool skip = config.MaxGradNorm > 0 && !norm.IsFinite;
+        if (!skip) optimizer.Step();
+        ema.Update();
+        Step++;
+        return new UNetStepResult(loss.item<float>(), norm.TotalNorm, lr, skip);
+    }
+
+    /// <summary>
+    /// Writes <c>samples/step-NNNNNN.png</c>: one image per validation prompt from the EMA weights, at the config's seed,
+    /// with DDIM and classifier-free guidance, so grids of different steps compare.
+    /// </summary>
+    /// <returns>The file written.</returns>
+    public string SaveSamples()
+    {
+        string path = Path.Combine(OutDir, "samples", $"step-{Step.ToString("D6", CultureInfo.InvariantCulture)}.png");
+        using var images = Sample(config.ValidationPrompts, (long)(config.Seed % long.MaxValue), config.SampleSteps, config.SampleGuidanceScale);
+        using var grid = ImageGrid.Tile(images, columns: Math.Min(8, config.ValidationPrompts.Length));
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        ImageIO.SavePng(grid, path);
+        return path;
+    }
+
+    /// <summary>Generates one image per prompt with the EMA weights (DDIM, CFG); the training weights are put back after.</summary>
+    /// <returns>[P, 3, H, W] in [-1, 1]; the caller owns it.</returns>
+    public Tensor Sample(IReadOnlyList<string> prompts, long seed, int steps, double guidanceScale)
+    {
+        int size = (int)cache.LatentShape[1] * vae.Config.DownsampleFactor;
+        using (ema.SwapIntoModel())
+        {
+            unet.eval();
+            try
+            {
+                using var pipeline = new StableDiffusionPipeline(vae, textEncoder, tokenizer, unet, SchedulerConfigFor(config.PredictionType));
+                using var result = pipeline.Generate(new GenerationRequest
+                {
+                    Prompts = prompts,
+                    Seed = seed,
+                    Steps = steps,
+                    GuidanceScale = guidanceScale,
+                    Scheduler = SchedulerKind.Ddim,
+                    Width = size,
+                    Height = size,
+                });
+                return result.Images.detach().clone();
+            }
+            finally
+            {
+                unet.train();
+            }
+        }
+    }
+
+    /// <summary>Writes a checkpoint of the current step.</summary>
+    public void SaveCheckpoint() => checkpoints.Save(State, Step, configJson);
+
+    /// <summary>
+    /// Makes OUT a diffusers <c>StableDiffusionPipeline</c> folder: <c>unet/</c> (the EMA weights), <c>scheduler/</c>,
+    /// copies of the VAE, text encoder and tokenizer, and <c>model_index.json</c>.
+    /// </summary>
+    /// <returns>OUT.</returns>
+    public string Export()
+    {
+        var dtype = config.ExportPrecision.ToScalarType();
+        using (ema.SwapIntoModel()) unet.SavePretrained(Path.Combine(OutDir, "unet"), dtype);
+        string schedulerDir = Path.Combine(OutDir, "scheduler");
+        Directory.CreateDirectory(schedulerDir);
+        ConfigFile.Write(Path.Combine(schedulerDir, "scheduler_config.json"), SchedulerConfigFor(config.PredictionType));
+        vae.SavePretrained(Path.Combine(OutDir, "vae"), dtype);
+        textEncoder.SavePretrained(Path.Combine(OutDir, "text_encoder"), dtype);
+        tokenizer.SavePretrained(Path.Combine(OutDir, "tokenizer"));
+        ConfigFile.Write(Path.Combine(OutDir, "model_index.json"), new ModelIndex
+        {
+            ClassName = "StableDiffusionPipeline",
+            DiffusersVersion = DiffusersVersion,
+            RequiresSafetyChecker = false,
+            Components =
+            [
+                new PipelineComponent("feature_extractor", null, null),
+                new PipelineComponent("safety_checker", null, null),
+                new PipelineComponent("scheduler", "diffusers", SchedulerConfig.DdpmClassName),
+                new PipelineComponent("text_encoder", "transformers", ClipTextConfig.ClassName),
+                new PipelineComponent("tokenizer", "transformers", "CLIPTokenizer"),
+                new PipelineComponent("unet", "diffusers", UNetConfig.ClassNameValue),
+                new PipelineComponent("vae", "diffusers", VaeConfig.ClassNameValue),
+            ],
+        });
+        return OutDir;
+    }
+
+    static void CheckFits(UNetConfig model, LatentCache cache)
+    {
+        long channels = cache.LatentShape[0], size = cache.LatentShape[1], width = cache.TextShape[1];
+        if (model.InChannels != channels || model.OutChannels != channels)
+            throw new ArgumentException($"the U-Net has in_channels {model.InChannels} and out_channels {model.OutChannels}; " +
+                                        $"the VAE's latents have {channels} channels, expected both equal to it", nameof(model));
+        int multiple = 1 << (model.BlockOutChannels.Length - 1);
+        if (size % multiple != 0 || cache.LatentShape[2] % multiple != 0)
+            throw new ArgumentException($"latents of {size}x{cache.LatentShape[2]} do not fit a U-Net with {model.BlockOutChannels.Length} levels; " +
+                                        $"expected multiples of {multiple}", nameof(model));
+        if (model.CrossAttentionDim.Values.Any(d => d != width))
+            throw new ArgumentException($"the U-Net has cross_attention_dim {model.CrossAttentionDim}; the text encoder's states are " +
+                                        $"{width} wide, expected them equal", nameof(model));
+    }
+
+    /// <summary>Frees the U-Net, optimizer, EMA and generator (not the frozen models or the cache).</summary>
+    public void Dispose()
+    {
+        ema.Dispose();
+        optimizer.Dispose();
+        unet.Dispose();
+        noise.Dispose();
+    }
+}
