@@ -134,27 +134,9 @@ public static class TrainTextEncoderCommand
                           (resumed is null ? "" : $"; resumed at step {resumed}") + $"; run folder {outDir}");
 
         // 3. Train, with Ctrl+C saving a checkpoint.
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
-        Console.CancelKeyPress += onCancel;
-        ClipTrainingResult result;
-        try
-        {
-            result = AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected
-                ? AnsiConsole.Progress().AutoClear(false).HideCompleted(false)
-                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn())
-                    .Start(ctx =>
-                    {
-                        var task = ctx.AddTask("starting", maxValue: training.Steps);
-                        task.Value = trainer.Step;
-                        return trainer.Run(new Reporter(p => { task.Value = p.Step; task.Description = Markup.Escape(Describe(p)); }), cancellation: cancel.Token);
-                    })
-                : trainer.Run(PlainReporter(training), cancellation: cancel.Token);
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
+        ClipTrainingResult result = TrainingConsole.Run<ClipTrainingProgress, ClipTrainingResult>(training.Steps, trainer.Step,
+            (progress, token) => trainer.Run(progress, cancellation: token),
+            p => p.Step, p => p.Phase == ClipTrainingPhase.Training ? null : p.Phase.ToString().ToLowerInvariant(), Describe);
 
         // 4. Summary.
         string validation = result.Validation is { } v ? EvalTextEncoderCommand.Summary(v) : "no validation yet";
@@ -266,22 +248,5 @@ public static class TrainTextEncoderCommand
             text += $" | val t2i R@1 {v.TextToImageRecall1.ToString("F3", c)} R@5 {v.TextToImageRecall5.ToString("F3", c)}";
         if (p.Phase == ClipTrainingPhase.Exporting) text += " | exporting";
         return text;
-    }
-
-    /// <summary>Without a terminal: a line per validation and checkpoint, and about every 2% of the steps.</summary>
-    static Reporter PlainReporter(ClipTrainingConfig training)
-    {
-        long every = Math.Max(1, training.Steps / 50);
-        return new Reporter(p =>
-        {
-            if (p.Phase != ClipTrainingPhase.Training || p.Step % every == 0 || p.Step == 1)
-                Console.WriteLine((p.Phase == ClipTrainingPhase.Training ? "" : p.Phase.ToString().ToLowerInvariant() + ": ") + Describe(p));
-        });
-    }
-
-    /// <summary>Calls an action synchronously on the training thread (<see cref="Progress{T}"/> would post it elsewhere).</summary>
-    sealed class Reporter(Action<ClipTrainingProgress> action) : IProgress<ClipTrainingProgress>
-    {
-        public void Report(ClipTrainingProgress value) => action(value);
     }
 }

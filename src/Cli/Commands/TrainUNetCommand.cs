@@ -92,7 +92,7 @@ public static class TrainUNetCommand
         var size = new ImageSize(vae.Config.SampleSize, vae.Config.SampleSize);
         Console.WriteLine($"caching latents and text states of {trainSet.Count} images in {Path.Combine(outDir, "cache")}");
         using var cache = LatentCache.Build(Path.Combine(outDir, "cache"), trainSet, size, vae, textEncoder, tokenizer,
-            progress: new Reporter<LatentCacheProgress>(p => { if (p.Done == p.Total) Console.WriteLine($"  encoded {p.Total} {p.Part}"); }));
+            progress: new SyncProgress<LatentCacheProgress>(p => { if (p.Done == p.Total) Console.WriteLine($"  encoded {p.Total} {p.Part}"); }));
         if (cache.EncodedImages == 0 && cache.EncodedCaptions == 0) Console.WriteLine("  reused the cache (models and data unchanged)");
         // A new run's U-Net takes the text encoder's width and the latents' size; a resumed run keeps its saved config.
         var model = parsed.GetValue(Resume) ? preset : preset with { CrossAttentionDim = (int)cache.TextShape[1], SampleSize = (int)cache.LatentShape[1] };
@@ -104,28 +104,9 @@ public static class TrainUNetCommand
                           (resumed is null ? "" : $"; resumed at step {resumed}") + $"; run folder {outDir}");
 
         // 3. Train, with Ctrl+C saving a checkpoint.
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
-        Console.CancelKeyPress += onCancel;
-        UNetTrainingResult result;
-        try
-        {
-            result = AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected
-                ? AnsiConsole.Progress().AutoClear(false).HideCompleted(false)
-                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn())
-                    .Start(ctx =>
-                    {
-                        var task = ctx.AddTask("starting", maxValue: training.Steps);
-                        task.Value = trainer.Step;
-                        return trainer.Run(new Reporter<UNetTrainingProgress>(p => { task.Value = p.Step; task.Description = Markup.Escape(Describe(p)); }),
-                            cancellation: cancel.Token);
-                    })
-                : trainer.Run(PlainReporter(training), cancellation: cancel.Token);
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
+        UNetTrainingResult result = TrainingConsole.Run<UNetTrainingProgress, UNetTrainingResult>(training.Steps, trainer.Step,
+            (progress, token) => trainer.Run(progress, cancellation: token),
+            p => p.Step, p => p.Phase == UNetTrainingPhase.Training ? null : p.Phase.ToString().ToLowerInvariant(), Describe);
 
         // 4. Summary.
         string loss = double.IsFinite(result.LastLoss) ? result.LastLoss.ToString("F4", CultureInfo.InvariantCulture) : "n/a";
@@ -205,22 +186,5 @@ public static class TrainUNetCommand
         if (p.SamplePath is { } path) text += $" | samples {Path.GetFileName(path)}";
         if (p.Phase == UNetTrainingPhase.Exporting) text += " | exporting";
         return text;
-    }
-
-    /// <summary>Without a terminal: a line per grid and checkpoint, and about every 2% of the steps.</summary>
-    static Reporter<UNetTrainingProgress> PlainReporter(UNetTrainingConfig training)
-    {
-        long every = Math.Max(1, training.Steps / 50);
-        return new Reporter<UNetTrainingProgress>(p =>
-        {
-            if (p.Phase != UNetTrainingPhase.Training || p.Step % every == 0 || p.Step == 1)
-                Console.WriteLine((p.Phase == UNetTrainingPhase.Training ? "" : p.Phase.ToString().ToLowerInvariant() + ": ") + Describe(p));
-        });
-    }
-
-    /// <summary>Calls an action synchronously on the calling thread (<see cref="Progress{T}"/> would post it elsewhere).</summary>
-    sealed class Reporter<T>(Action<T> action) : IProgress<T>
-    {
-        public void Report(T value) => action(value);
     }
 }

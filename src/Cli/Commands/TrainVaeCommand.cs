@@ -78,27 +78,9 @@ public static class TrainVaeCommand
                           (resumed is null ? "" : $"; resumed at step {resumed}") + $"; run folder {outDir}");
 
         // 3. Train, with Ctrl+C saving a checkpoint.
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
-        Console.CancelKeyPress += onCancel;
-        VaeTrainingResult result;
-        try
-        {
-            result = AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected
-                ? AnsiConsole.Progress().AutoClear(false).HideCompleted(false)
-                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn())
-                    .Start(ctx =>
-                    {
-                        var task = ctx.AddTask("starting", maxValue: training.Steps);
-                        task.Value = trainer.Step;
-                        return trainer.Run(new Reporter(p => { task.Value = p.Step; task.Description = Markup.Escape(Describe(p)); }), cancellation: cancel.Token);
-                    })
-                : trainer.Run(PlainReporter(training), cancellation: cancel.Token);
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
+        VaeTrainingResult result = TrainingConsole.Run<VaeTrainingProgress, VaeTrainingResult>(training.Steps, trainer.Step,
+            (progress, token) => trainer.Run(progress, cancellation: token),
+            p => p.Step, p => p.Phase == VaeTrainingPhase.Training ? null : p.Phase.ToString().ToLowerInvariant(), Describe);
 
         // 4. Summary.
         string validation = result.Validation is { } v
@@ -197,22 +179,5 @@ public static class TrainVaeCommand
         if (p.Validation is { } v) text += $" | val {v.Psnr.ToString("F2", c)} dB";
         if (p.Phase == VaeTrainingPhase.Exporting) text += " | exporting";
         return text;
-    }
-
-    /// <summary>Without a terminal: a line per validation and checkpoint, and about every 2% of the steps.</summary>
-    static Reporter PlainReporter(VaeTrainingConfig training)
-    {
-        long every = Math.Max(1, training.Steps / 50);
-        return new Reporter(p =>
-        {
-            if (p.Phase != VaeTrainingPhase.Training || p.Step % every == 0 || p.Step == 1)
-                Console.WriteLine((p.Phase == VaeTrainingPhase.Training ? "" : p.Phase.ToString().ToLowerInvariant() + ": ") + Describe(p));
-        });
-    }
-
-    /// <summary>Calls an action synchronously on the training thread (<see cref="Progress{T}"/> would post it elsewhere).</summary>
-    sealed class Reporter(Action<VaeTrainingProgress> action) : IProgress<VaeTrainingProgress>
-    {
-        public void Report(VaeTrainingProgress value) => action(value);
     }
 }
