@@ -7,14 +7,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 rounds="${1:-5}"; threads="${2:-$(nproc)}"; scale="${3:-1}"
 
-bash "$root/scripts/setup.sh"
-# python3-torch alone pulls Debian's reference BLAS (matmul ~40x slower); libopenblas0-pthread takes over libblas.so.3.
-if ! /usr/bin/python3 -c 'import torch' 2>/dev/null || ! dpkg-query -W -f='${Status}' libopenblas0-pthread 2>/dev/null | grep -q "ok installed"; then
-  echo "bench: installing Debian's python3-torch with OpenBLAS" >&2
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-torch libopenblas0-pthread >/dev/null
-fi
+bash "$root/bench/setup-pytorch.sh"
 dotnet build "$root/bench/Ops/Latent.Bench.Ops.csproj" -c Release --artifacts-path "$root/artifacts" -nologo -v quiet >/dev/null
 cs="$root/artifacts/bin/Latent.Bench.Ops/release_linux-x64/latent-bench-ops"
 

@@ -12,14 +12,7 @@ presets="${1:-light,default}"; rounds="${2:-3}"; steps="${3:-20}"; threads="${4:
 warmup="${LATENT_BENCH_WARMUP:-3}"                        # warm-up steps per process
 artifacts="${LATENT_BENCH_ARTIFACTS:-$root/artifacts}"   # where the C# side is built (override for parallel builds)
 
-bash "$root/scripts/setup.sh"
-# python3-torch alone pulls Debian's reference BLAS (matmul ~40x slower); libopenblas0-pthread takes over libblas.so.3.
-if ! /usr/bin/python3 -c 'import torch' 2>/dev/null || ! dpkg-query -W -f='${Status}' libopenblas0-pthread 2>/dev/null | grep -q "ok installed"; then
-  echo "bench: installing Debian's python3-torch with OpenBLAS" >&2
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-torch libopenblas0-pthread >/dev/null
-fi
+bash "$root/bench/setup-pytorch.sh"
 dotnet build "$root/bench/VaeTrain/Latent.Bench.VaeTrain.csproj" -c Release --artifacts-path "$artifacts" -nologo -v quiet >/dev/null
 cs="$artifacts/bin/Latent.Bench.VaeTrain/release_linux-x64/latent-bench-vae-train"
 
