@@ -57,4 +57,22 @@ public class TrainTokenizerCommandTests
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("--vocab-size must be in [514, 49408]; got 100", r.Stderr);
     }
+
+    [Fact]
+    public void TrainTokenizer_SkipBadCountsAndListsBadLinesInsteadOfFailing()
+    {
+        string data = DataFolder();
+        File.AppendAllText(Path.Combine(data, "metadata.jsonl"), "{not json\n" + """{"file_name": "missing.png", "text": "ghost"}""" + "\n");
+
+        var failing = LatentProcess.Run("train", "tokenizer", "--data", data, "--out", TestEnvironment.NewTempDir(), "--vocab-size", "600");
+        Assert.Equal(2, failing.ExitCode);
+        Assert.Contains("line 6", failing.Stderr);
+
+        var skipping = LatentProcess.Run("train", "tokenizer", "--data", data, "--out", TestEnvironment.NewTempDir(), "--vocab-size", "600", "--skip-bad");
+        Assert.True(skipping.ExitCode == 0, skipping.Stderr);
+        Assert.Contains("2 bad lines skipped", skipping.Stdout);
+        Assert.Contains("skipped line 6:", skipping.Stdout);
+        Assert.Contains("skipped line 7:", skipping.Stdout);
+        Assert.Contains("from 10 captions of 5 images", skipping.Stdout);
+    }
 }

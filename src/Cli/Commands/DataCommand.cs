@@ -41,11 +41,6 @@ public static class DataCommand
 
     static readonly Option<string?> Split = new("--split") { Description = "Check only this split (train, validation, ...)." };
 
-    static readonly Option<bool> SkipBad = new("--skip-bad")
-    {
-        Description = "Count and list bad lines (invalid JSON, missing or corrupt images) instead of failing on the first.",
-    };
-
     /// <summary>Builds the command.</summary>
     public static Command Create()
     {
@@ -59,7 +54,7 @@ public static class DataCommand
         var check = new Command("check", "Read an image folder (metadata.jsonl + images) and report its records, captions and splits.");
         check.Arguments.Add(Folder);
         check.Options.Add(Split);
-        check.Options.Add(SkipBad);
+        check.Options.Add(DataOptions.SkipBad);
         check.SetAction(CommandRunner.Wrap(RunCheck));
 
         var command = new Command("data", "Build and check data sets (image folders in the Hugging Face metadata.jsonl convention).");
@@ -137,15 +132,14 @@ public static class DataCommand
         var options = new ImageFolderOptions
         {
             Split = parsed.GetValue(Split),
-            OnBadRecord = parsed.GetValue(SkipBad) ? BadRecordPolicy.Skip : BadRecordPolicy.Fail,
+            OnBadRecord = parsed.GetValue(DataOptions.SkipBad) ? BadRecordPolicy.Skip : BadRecordPolicy.Fail,
         };
         var dataset = ImageFolderDataset.Read(parsed.GetValue(Folder)!, options);
         var splits = dataset.Records.GroupBy(r => r.Split).OrderBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => $"{g.Key} {g.Count()}");
         Console.WriteLine($"{dataset.Folder}: {dataset.Count} images, {dataset.Records.Sum(r => r.Captions.Count)} captions " +
                           $"({string.Join(", ", splits)}), {dataset.Skipped.Count} bad lines skipped");
-        foreach (var s in dataset.Skipped.Take(20)) Console.WriteLine($"skipped line {s.Line}: {s.Reason}");
-        if (dataset.Skipped.Count > 20) Console.WriteLine($"... and {dataset.Skipped.Count - 20} more");
+        DataOptions.ListSkipped(dataset);
         return 0;
     }
 

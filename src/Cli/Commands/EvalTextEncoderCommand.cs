@@ -45,6 +45,7 @@ public static class EvalTextEncoderCommand
             "Retrieval recall@1/@5 (text->image, image->text) within the split's pool and zero-shot category accuracy of a trained CLIP; prints a table and writes JSON.");
         command.Options.Add(Model);
         command.Options.Add(Data);
+        command.Options.Add(DataOptions.SkipBad);
         command.Options.Add(Split);
         command.Options.Add(Pairs);
         command.Options.Add(ZeroShotTemplate);
@@ -67,7 +68,7 @@ public static class EvalTextEncoderCommand
         GlobalOptions.StartEngine(parsed);
         using var model = ClipModelFolder.Load(modelDir);
         var tokenizer = ClipTokenizer.FromPretrained(tokenizerDir);
-        var dataset = ImageFolderDataset.Read(data, new ImageFolderOptions { Split = split });
+        var dataset = DataOptions.Read(parsed, data, split);
         using var set = ClipEvalSet.Load(dataset, model.ImageConfig.ImageSize, parsed.GetValue(Pairs), Defaults.KeyField, Defaults.CategoryField);
         var result = ClipEvaluator.Evaluate(model, tokenizer, set, parsed.GetValue(ZeroShotTemplate)!);
 

@@ -27,6 +27,7 @@ public static class EvalVaeCommand
         var command = new Command("vae", "Reconstruct an image folder's split with a VAE: mean PSNR and SSIM (on [0, 1] images), and a grid PNG.");
         command.Options.Add(Model);
         command.Options.Add(Data);
+        command.Options.Add(DataOptions.SkipBad);
         command.Options.Add(Split);
         command.Options.Add(Limit);
         command.Options.Add(Grid);
@@ -45,7 +46,7 @@ public static class EvalVaeCommand
 
         GlobalOptions.StartEngine(parsed);
         using var vae = AutoencoderKL.FromPretrained(modelDir);
-        var dataset = ImageFolderDataset.Read(data, new ImageFolderOptions { Split = parsed.GetValue(Split) });
+        var dataset = DataOptions.Read(parsed, data, parsed.GetValue(Split));
         var size = new ImageSize(vae.Config.SampleSize, vae.Config.SampleSize);
         using var images = VaeEvaluator.LoadImages(dataset, size, parsed.GetValue(Limit));
         var result = VaeEvaluator.Evaluate(vae, images);

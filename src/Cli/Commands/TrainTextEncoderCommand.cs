@@ -105,6 +105,7 @@ public static class TrainTextEncoderCommand
         command.Options.Add(Data);
         command.Options.Add(Out);
         command.Options.Add(Resume);
+        command.Options.Add(DataOptions.SkipBad);
         foreach (var option in HyperParameters) command.Options.Add(option);
         command.SetAction(CommandRunner.Wrap(Run));
         return command;
@@ -118,13 +119,13 @@ public static class TrainTextEncoderCommand
         if (!Directory.Exists(data)) throw new DirectoryNotFoundException($"--data folder '{Path.GetFullPath(data)}' does not exist");
         bool resume = parsed.GetValue(Resume);
         var training = resume ? SavedTraining(parsed, outDir) : NewTraining(parsed, outDir);
-        var trainSet = ImageFolderDataset.Read(data, new ImageFolderOptions { Split = training.TrainSplit });
+        var trainSet = DataOptions.Read(parsed, data, training.TrainSplit);
         var (text, image, tokenizer, tokenizerNote) = resume ? SavedModel(outDir) : NewModel(parsed, trainSet);
         if (tokenizerNote is not null) Console.WriteLine(tokenizerNote);
 
         // 2. Data and trainer.
         GlobalOptions.StartEngine(parsed);
-        ImageFolderDataset? validationSet = ReadOptionalSplit(data, training.ValidationSplit);
+        ImageFolderDataset? validationSet = DataOptions.ReadOptional(parsed, data, training.ValidationSplit);
         using var trainer = new ClipTrainer(text, image, training, tokenizer, trainSet, validationSet, outDir);
         long? resumed = resume ? trainer.Resume() : null;
         long parameters = trainer.Model.parameters().Sum(p => p.numel());
@@ -222,18 +223,6 @@ public static class TrainTextEncoderCommand
         "tiny" => (ClipTextConfig.Tiny, ClipImageTowerConfig.Tiny),
         _ => null,
     };
-
-    static ImageFolderDataset? ReadOptionalSplit(string data, string split)
-    {
-        try
-        {
-            return ImageFolderDataset.Read(data, new ImageFolderOptions { Split = split });
-        }
-        catch (InvalidDataException e) when (e.Message.Contains("holds no usable records", StringComparison.Ordinal))
-        {
-            return null;
-        }
-    }
 
     /// <summary>One line: step, loss, temperature, batch accuracy, speed, ETA and the last validation.</summary>
     internal static string Describe(ClipTrainingProgress p)

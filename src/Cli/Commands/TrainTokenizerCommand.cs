@@ -45,6 +45,7 @@ public static class TrainTokenizerCommand
         command.Options.Add(Out);
         command.Options.Add(VocabSize);
         command.Options.Add(Split);
+        command.Options.Add(DataOptions.SkipBad);
         command.SetAction(CommandRunner.Wrap(Run));
         return command;
     }
@@ -52,7 +53,7 @@ public static class TrainTokenizerCommand
     static int Run(ParseResult parsed)
     {
         string data = parsed.GetValue(Data)!;
-        var dataset = ImageFolderDataset.Read(data, new ImageFolderOptions { Split = parsed.GetValue(Split), Check = ImageCheck.Exists });
+        var dataset = DataOptions.Read(parsed, data, parsed.GetValue(Split), ImageCheck.Exists);
         if (dataset.Count == 0)
             throw new InvalidDataException($"no records of split '{parsed.GetValue(Split)}' in {Path.Combine(data, ImageFolderDataset.MetadataFile)}");
         List<string> captions = dataset.Records.SelectMany(r => r.Captions).ToList();

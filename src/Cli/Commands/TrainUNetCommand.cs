@@ -68,7 +68,7 @@ public static class TrainUNetCommand
     {
         var command = new Command("unet", "Train the text-conditioned U-Net on latents of a frozen VAE and text encoder (cached on disk): caption dropout, " +
                                           "epsilon/v, min-SNR, EMA, sample grids, checkpoints, --resume; OUT becomes a diffusers pipeline folder.");
-        foreach (var option in new Option[] { Data, Out, Vae, TextEncoderDir, TokenizerDir, Resume }) command.Options.Add(option);
+        foreach (var option in new Option[] { Data, Out, Vae, TextEncoderDir, TokenizerDir, Resume, DataOptions.SkipBad }) command.Options.Add(option);
         foreach (var option in HyperParameters) command.Options.Add(option);
         command.SetAction(CommandRunner.Wrap(Run));
         return command;
@@ -88,7 +88,7 @@ public static class TrainUNetCommand
         using var vae = AutoencoderKL.FromPretrained(parsed.GetValue(Vae)!);
         using var textEncoder = ClipTextModel.FromPretrained(parsed.GetValue(TextEncoderDir)!);
         var tokenizer = ClipTokenizer.FromPretrained(parsed.GetValue(TokenizerDir)!);
-        var trainSet = ImageFolderDataset.Read(data, new ImageFolderOptions { Split = training.TrainSplit });
+        var trainSet = DataOptions.Read(parsed, data, training.TrainSplit);
         var size = new ImageSize(vae.Config.SampleSize, vae.Config.SampleSize);
         Console.WriteLine($"caching latents and text states of {trainSet.Count} images in {Path.Combine(outDir, "cache")}");
         using var cache = LatentCache.Build(Path.Combine(outDir, "cache"), trainSet, size, vae, textEncoder, tokenizer,

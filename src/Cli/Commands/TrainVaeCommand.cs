@@ -53,6 +53,7 @@ public static class TrainVaeCommand
         command.Options.Add(Data);
         command.Options.Add(Out);
         command.Options.Add(Resume);
+        command.Options.Add(DataOptions.SkipBad);
         foreach (var option in HyperParameters) command.Options.Add(option);
         command.SetAction(CommandRunner.Wrap(Run));
         return command;
@@ -68,8 +69,8 @@ public static class TrainVaeCommand
 
         // 2. Data and trainer.
         GlobalOptions.StartEngine(parsed);
-        var trainSet = ImageFolderDataset.Read(data, new ImageFolderOptions { Split = training.TrainSplit });
-        ImageFolderDataset? validationSet = ReadOptionalSplit(data, training.ValidationSplit);
+        var trainSet = DataOptions.Read(parsed, data, training.TrainSplit);
+        ImageFolderDataset? validationSet = DataOptions.ReadOptional(parsed, data, training.ValidationSplit);
         using var trainer = new VaeTrainer(model, training, trainSet, validationSet, outDir);
         long? resumed = parsed.GetValue(Resume) ? trainer.Resume() : null;
         Console.WriteLine($"training a VAE ({Parameters(trainer)} parameters, {model.SampleSize}px -> {model.LatentSize}x{model.LatentSize}x{model.LatentChannels}) " +
@@ -147,18 +148,6 @@ public static class TrainVaeCommand
         "tiny" => VaeConfig.Tiny,
         _ => null,
     };
-
-    static ImageFolderDataset? ReadOptionalSplit(string data, string split)
-    {
-        try
-        {
-            return ImageFolderDataset.Read(data, new ImageFolderOptions { Split = split });
-        }
-        catch (InvalidDataException e) when (e.Message.Contains("holds no usable records", StringComparison.Ordinal))
-        {
-            return null;
-        }
-    }
 
     static string Parameters(VaeTrainer trainer) =>
         (trainer.Model.parameters().Sum(p => p.numel()) / 1e6).ToString("F2", CultureInfo.InvariantCulture) + " M";
