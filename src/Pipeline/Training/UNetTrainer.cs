@@ -184,23 +184,19 @@ public sealed class UNetTrainer : IDisposable
     public UNetTrainingResult Run(IProgress<UNetTrainingProgress>? progress = null, long? stopAfterStep = null, CancellationToken cancellation = default)
     {
         long stop = Math.Min(stopAfterStep ?? config.Steps, config.Steps);
-        double lossSum = 0, normSum = 0, lrSum = 0, lastLoss = double.NaN, secondsPerStep = 0;
+        double lossSum = 0, normSum = 0, lrSum = 0, lastLoss = double.NaN;
+        var clock = new StepClock();
         int summed = 0;
         UNetStepResult? last = null;
         long checkpointed = -1, sampled = -1;
         void Report(UNetTrainingPhase phase, string? samplePath = null)
         {
-            double sps = secondsPerStep > 0 ? 1.0 / secondsPerStep : 0;
-            TimeSpan? eta = secondsPerStep > 0 ? TimeSpan.FromSeconds(secondsPerStep * (config.Steps - Step)) : null;
-            progress?.Report(new UNetTrainingProgress(Step, config.Steps, phase, last, sps, eta, samplePath));
+            progress?.Report(new UNetTrainingProgress(Step, config.Steps, phase, last, clock.StepsPerSecond, clock.Eta(config.Steps - Step), samplePath));
         }
 
         while (Step < stop && !cancellation.IsCancellationRequested)
         {
-            var clock = Stopwatch.StartNew();
-            last = TrainStep();
-            double seconds = clock.Elapsed.TotalSeconds;
-            secondsPerStep = secondsPerStep == 0 ? seconds : 0.9 * secondsPerStep + 0.1 * seconds;
+            last = clock.Time(TrainStep);
             lossSum += last.Loss;
             normSum += last.GradNorm;
             lrSum += last.LearningRate;
@@ -216,7 +212,7 @@ public sealed class UNetTrainer : IDisposable
                     ["loss"] = UNetTrainingLog.Number(lastLoss),
                     ["grad_norm"] = UNetTrainingLog.Number(normSum / summed),
                     ["lr"] = UNetTrainingLog.Number(lrSum / summed),
-                    ["sec_per_step"] = UNetTrainingLog.Number(secondsPerStep),
+                    ["sec_per_step"] = UNetTrainingLog.Number(clock.SecondsPerStep),
                 });
                 lossSum = normSum = lrSum = 0;
                 summed = 0;

@@ -198,22 +198,17 @@ public sealed class ClipTrainer : IDisposable
         long stop = Math.Min(stopAfterStep ?? config.Steps, config.Steps);
         var sums = new double[5];
         int summed = 0;
-        double secondsPerStep = 0;
+        var clock = new StepClock();
         ClipStepLosses? last = null;
         long checkpointed = -1;
         void Report(ClipTrainingPhase phase)
         {
-            double sps = secondsPerStep > 0 ? 1.0 / secondsPerStep : 0;
-            TimeSpan? eta = secondsPerStep > 0 ? TimeSpan.FromSeconds(secondsPerStep * (config.Steps - Step)) : null;
-            progress?.Report(new ClipTrainingProgress(Step, config.Steps, phase, last, sps, eta, lastValidation));
+            progress?.Report(new ClipTrainingProgress(Step, config.Steps, phase, last, clock.StepsPerSecond, clock.Eta(config.Steps - Step), lastValidation));
         }
 
         while (Step < stop && !cancellation.IsCancellationRequested)
         {
-            var clock = Stopwatch.StartNew();
-            last = TrainStep();
-            double seconds = clock.Elapsed.TotalSeconds;
-            secondsPerStep = secondsPerStep == 0 ? seconds : 0.9 * secondsPerStep + 0.1 * seconds;
+            last = clock.Time(TrainStep);
             double[] values = [last.Loss, last.LogitScale, last.BatchAccuracy, last.MaskedPairs, last.GradNorm];
             for (int i = 0; i < values.Length; i++) sums[i] += values[i];
             summed++;
@@ -230,7 +225,7 @@ public sealed class ClipTrainer : IDisposable
                     ["masked_pairs"] = ClipTrainingLog.Number(sums[3] / summed),
                     ["grad_norm"] = ClipTrainingLog.Number(sums[4] / summed),
                     ["lr"] = ClipTrainingLog.Number(last.LearningRate),
-                    ["sec_per_step"] = ClipTrainingLog.Number(secondsPerStep),
+                    ["sec_per_step"] = ClipTrainingLog.Number(clock.SecondsPerStep),
                 });
                 Array.Clear(sums);
                 summed = 0;

@@ -194,29 +194,24 @@ public sealed class VaeTrainer : IDisposable
         long stop = Math.Min(stopAfterStep ?? config.Steps, config.Steps);
         var sums = new double[8];
         int summed = 0;
-        double secondsPerStep = 0;
+        var clock = new StepClock();
         VaeStepLosses? last = null;
         long checkpointed = -1;
         void Report(VaeTrainingPhase phase)
         {
-            double sps = secondsPerStep > 0 ? 1.0 / secondsPerStep : 0;
-            TimeSpan? eta = secondsPerStep > 0 ? TimeSpan.FromSeconds(secondsPerStep * (config.Steps - Step)) : null;
-            progress?.Report(new VaeTrainingProgress(Step, config.Steps, phase, last, sps, eta, lastValidation));
+            progress?.Report(new VaeTrainingProgress(Step, config.Steps, phase, last, clock.StepsPerSecond, clock.Eta(config.Steps - Step), lastValidation));
         }
 
         while (Step < stop && !cancellation.IsCancellationRequested)
         {
-            var clock = Stopwatch.StartNew();
-            last = TrainStep();
-            double seconds = clock.Elapsed.TotalSeconds;
-            secondsPerStep = secondsPerStep == 0 ? seconds : 0.9 * secondsPerStep + 0.1 * seconds;
+            last = clock.Time(TrainStep);
             Accumulate(sums, last);
             summed++;
             Report(VaeTrainingPhase.Training);
 
             if (Step % config.LogInterval == 0)
             {
-                LogLosses(sums, summed, secondsPerStep);
+                LogLosses(sums, summed, clock.SecondsPerStep);
                 Array.Clear(sums);
                 summed = 0;
             }
