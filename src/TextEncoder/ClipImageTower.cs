@@ -10,7 +10,7 @@ namespace Latent.TextEncoder;
 /// 64px images to one pooled vector; see <see cref="ClipImageTowerConfig"/> for why it is not a ViT.
 /// </summary>
 /// <remarks>
-/// <c>conv_in</c> (3x3) -> per stage i: <c>down_blocks.{i}.resnets.{j}</c>, then <c>down_blocks.{i}.downsamplers.0</c>
+/// <c>conv_in</c> (3x3, stride 1 or 2) -> per stage i: <c>down_blocks.{i}.resnets.{j}</c>, then <c>down_blocks.{i}.downsamplers.0</c>
 /// (3x3 stride-2 conv) except after the last stage -> <c>norm_out</c> + SiLU -> mean over H and W.
 /// </remarks>
 public sealed class ClipImageTower : nn.Module<Tensor, Tensor>
@@ -29,7 +29,7 @@ public sealed class ClipImageTower : nn.Module<Tensor, Tensor>
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
         int[] channels = config.BlockOutChannels;
-        conv_in = nn.Conv2d(config.InChannels, channels[0], 3, padding: 1);
+        conv_in = nn.Conv2d(config.InChannels, channels[0], 3, stride: config.ConvInStride, padding: 1);
         down_blocks = new ModuleList<ClipImageDownBlock>();
         for (int i = 0; i < channels.Length; i++)
         {
@@ -56,8 +56,8 @@ public sealed class ClipImageTower : nn.Module<Tensor, Tensor>
             throw new ArgumentException(
                 $"pixels must be [B, {inChannels}, {imageSize}, {imageSize}]; got [{string.Join(", ", pixels.shape)}].", nameof(pixels));
         using var scope = NewDisposeScope();
-        var h = conv_in.forward(pixels);                            // [B, C0, S, S]
-        foreach (var block in down_blocks) h = block.forward(h);    // [B, C_last, S / 2^(n-1), S / 2^(n-1)]
+        var h = conv_in.forward(pixels);                            // [B, C0, S / s, S / s], s = conv_in stride
+        foreach (var block in down_blocks) h = block.forward(h);    // [B, C_last, S / (s 2^(n-1)), S / (s 2^(n-1))]
         h = nn.functional.silu(norm_out.forward(h));
         return h.mean([2L, 3L]).MoveToOuterDisposeScope();          // [B, C_last, h, w] -> [B, C_last]
     }

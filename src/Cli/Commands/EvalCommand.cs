@@ -11,6 +11,7 @@ public static class EvalCommand
         var command = new Command("eval", "Evaluate trained models on the validation split.");
         command.Subcommands.Add(EvalVaeCommand.Create());
         command.Subcommands.Add(EvalTextEncoderCommand.Create());
+        command.Subcommands.Add(EvalTxtToImgCommand.Create());
         return command;
     }
 }

@@ -41,10 +41,15 @@ public static class TrainVaeCommand
     static readonly Option<ulong> Seed = new("--seed") { Description = "Seed of the weights, data order, flips and posterior samples.", DefaultValueFactory = _ => Defaults.Seed };
     static readonly Option<ExportPrecision> ExportDtype = new("--export-dtype") { Description = "Dtype of OUT/vae's weights: Float16, BFloat16 or Float32.", DefaultValueFactory = _ => Defaults.ExportPrecision };
     static readonly Option<bool> NoFlip = new("--no-flip") { Description = "Do not mirror training images." };
+    static readonly Option<string> InitFrom = new("--init-from")
+    {
+        Description = "Start from the weights of a VAE folder (config.json + diffusion_pytorch_model.safetensors; e.g. a finished run's OUT/vae) " +
+                      "with a fresh optimizer and schedule; its config replaces --preset.",
+    };
 
     static readonly Option[] HyperParameters =
         [Preset, Steps, BatchSize, LearningRate, Warmup, WeightDecay, KlWeight, Loss, DiscStart, DiscWeight, DiscChannels, DiscLayers, EmaDecay,
-         EvalEvery, GridEvery, CheckpointEvery, Seed, ExportDtype, NoFlip];
+         EvalEvery, GridEvery, CheckpointEvery, Seed, ExportDtype, NoFlip, InitFrom];
 
     /// <summary>Builds the command (registered as <c>latent train vae</c>).</summary>
     public static Command Create()
@@ -123,8 +128,18 @@ public static class TrainVaeCommand
             Augment = parsed.GetValue(NoFlip) ? Augmentations.None : Augmentations.HorizontalFlip,
         };
         training.Validate();
-        var model = ModelPreset(parsed.GetValue(Preset)!)!;
-        return (model with { ClassName = VaeConfig.ClassNameValue }, training);
+        if (parsed.GetValue(InitFrom) is not { } init)
+            return (ModelPreset(parsed.GetValue(Preset)!)! with { ClassName = VaeConfig.ClassNameValue }, training);
+
+        // Fine-tuning: the folder's architecture is the run's (its scaling factor is measured again at the end).
+        if (parsed.GetResult(Preset) is { Implicit: false })
+            throw new ArgumentException("--preset and --init-from both name the model; drop --preset (the --init-from folder's config.json is used)");
+        string folder = Path.GetFullPath(init);
+        string configPath = Path.Combine(folder, "config.json");
+        if (!File.Exists(configPath))
+            throw new FileNotFoundException($"--init-from '{folder}' is not a VAE folder; expected config.json and {AutoencoderKL.WeightsFileName} in it");
+        var saved = ConfigFile.Read<VaeConfig>(configPath, VaeConfig.ClassNameValue).Config;
+        return (saved, training with { InitFrom = folder });
     }
 
     static (VaeConfig, VaeTrainingConfig) SavedConfigs(ParseResult parsed, string outDir)

@@ -19,6 +19,9 @@ public sealed record ClipImageEncoderConfig : DiffusersConfig
     /// <summary><c>in_channels</c>: channels of the input images (3, RGB).</summary>
     [JsonPropertyName("in_channels")] public int InChannels { get; init; } = 3;
 
+    /// <summary><c>conv_in_stride</c>: stride of the first convolution (1 or 2; 1 when absent, as files written before it).</summary>
+    [JsonPropertyName("conv_in_stride")] public int ConvInStride { get; init; } = 1;
+
     /// <summary><c>block_out_channels</c>: channels of each stage of the ResNet tower.</summary>
     [JsonPropertyName("block_out_channels")] public int[] BlockOutChannels { get; init; } = [32, 64, 128, 256];
 
@@ -39,6 +42,7 @@ public sealed record ClipImageEncoderConfig : DiffusersConfig
     {
         ImageSize = ImageSize,
         InChannels = InChannels,
+        ConvInStride = ConvInStride,
         BlockOutChannels = BlockOutChannels,
         LayersPerBlock = LayersPerBlock,
         NormNumGroups = NormNumGroups,
@@ -54,6 +58,7 @@ public sealed record ClipImageEncoderConfig : DiffusersConfig
             ClassName = ClassNameValue,
             ImageSize = tower.ImageSize,
             InChannels = tower.InChannels,
+            ConvInStride = tower.ConvInStride,
             BlockOutChannels = tower.BlockOutChannels,
             LayersPerBlock = tower.LayersPerBlock,
             NormNumGroups = tower.NormNumGroups,

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Latent.Core.Config;
 using Latent.Core.Data;
 using Latent.Core.Imaging;
+using Latent.Core.IO;
 using Latent.Core.Training;
 using Latent.Vae.Evaluation;
 using TorchSharp;
@@ -90,6 +91,7 @@ public sealed class VaeTrainer : IDisposable
         // 1. Models, seeded: the same seed gives the same initial weights.
         manual_seed((long)(config.Seed % long.MaxValue));
         vae = new AutoencoderKL(modelConfig);
+        if (config.InitFrom is { } init) LoadInitialWeights(init, modelConfig);
         vae.train();
         lastLayer = vae.named_parameters().Single(np => np.name == "decoder.conv_out.weight").parameter;
         var adamW = new AdamWConfig(config.LearningRate, config.Beta1, config.Beta2, WeightDecay: config.WeightDecay);
@@ -126,6 +128,30 @@ public sealed class VaeTrainer : IDisposable
 
     /// <summary>The run folder.</summary>
     public string OutDir { get; }
+
+    // Fine-tuning start: the folder's weights replace the seeded ones (strictly), before the optimizer and EMA copy them.
+    void LoadInitialWeights(string folder, VaeConfig modelConfig)
+    {
+        string configPath = Path.Combine(folder, "config.json");
+        string weightsPath = Path.Combine(folder, AutoencoderKL.WeightsFileName);
+        if (!File.Exists(configPath) || !File.Exists(weightsPath))
+            throw new FileNotFoundException(
+                $"VAE training config: init_from '{Path.GetFullPath(folder)}' is not a VAE folder; expected config.json and {AutoencoderKL.WeightsFileName} in it.");
+        var saved = ConfigFile.Read<VaeConfig>(configPath, VaeConfig.ClassNameValue).Config;
+        bool same = saved.BlockOutChannels.SequenceEqual(modelConfig.BlockOutChannels) && saved.LayersPerBlock == modelConfig.LayersPerBlock
+                    && saved.LatentChannels == modelConfig.LatentChannels && saved.SampleSize == modelConfig.SampleSize
+                    && saved.NormNumGroups == modelConfig.NormNumGroups && saved.InChannels == modelConfig.InChannels
+                    && saved.OutChannels == modelConfig.OutChannels;
+        if (!same)
+            throw new ArgumentException(
+                $"VAE training config: init_from '{Path.GetFullPath(folder)}' holds another architecture ({Describe(saved)}); " +
+                $"expected the run's model ({Describe(modelConfig)}).");
+        StateDictLoader.LoadFile(vae, weightsPath);
+    }
+
+    static string Describe(VaeConfig c) =>
+        $"block_out_channels [{string.Join(", ", c.BlockOutChannels)}], layers_per_block {c.LayersPerBlock}, latent_channels {c.LatentChannels}, " +
+        $"sample_size {c.SampleSize}, norm_num_groups {c.NormNumGroups}, in/out channels {c.InChannels}/{c.OutChannels}";
 
     /// <summary>Completed optimizer steps.</summary>
     public long Step { get; private set; }

@@ -79,6 +79,12 @@ public sealed record VaeTrainingConfig : JsonConfig
     /// <summary>Seeds the initial weights, the data order and flips, and the posterior samples.</summary>
     public ulong Seed { get; init; }
 
+    /// <summary>A diffusers VAE folder (<c>config.json</c> + <c>diffusion_pytorch_model.safetensors</c>) whose weights start
+    /// the run instead of the seeded initialisation (fine-tuning, or continuing a finished run with a fresh schedule);
+    /// null: train from scratch. Loaded strictly; its config must equal the run's model config. A resumed run takes its
+    /// weights from the checkpoint and never reads this folder again.</summary>
+    public string? InitFrom { get; init; }
+
     /// <summary>Validate (PSNR, SSIM with the EMA weights) every this many steps, and at the end; 0: only at the end.</summary>
     public long EvalInterval { get; init; } = 500;
 

@@ -117,6 +117,25 @@ public class ClipModelTests(ITestOutputHelper output)
         ClipImageTowerConfig.Default.Validate();
         Assert.Equal(256, ClipImageTowerConfig.Default.HiddenSize);
         Assert.Equal(64, ClipImageTowerConfig.Default.ImageSize);
+        Assert.Equal(2, ClipImageTowerConfig.Default.ConvInStride);
+    }
+
+    [Fact]
+    public void ImageTower_StrideTwoConvIn_HalvesTheFirstStage_AndChecksTheSize()
+    {
+        manual_seed(2);
+        var config = ClipImageTowerConfig.Tiny with { ConvInStride = 2 };
+        using var tower = new ClipImageTower(config);
+        using var pixels = rand(3, 3, 16, 16) * 2 - 1;
+        using var pooled = tower.forward(pixels);
+        Assert.Equal(new long[] { 3, 16 }, pooled.shape);
+        Assert.Equal(new long[] { 8, 3, 3, 3 }, tower.state_dict()["conv_in.weight"].shape);
+
+        // 2 (conv_in) x 2 (one downsampler) = 4 must divide the size; 3 is no stride we build.
+        var e = Assert.Throws<ArgumentException>(() => new ClipImageTower(config with { ImageSize = 18 }));
+        Assert.Contains("multiple of 4", e.Message);
+        e = Assert.Throws<ArgumentException>(() => new ClipImageTower(config with { ConvInStride = 3 }));
+        Assert.Contains("ConvInStride is 3", e.Message);
     }
 
     [Fact]

@@ -37,6 +37,22 @@ public class ClipModelFolderTests
     }
 
     [Fact]
+    public void ConvInStride_IsSavedAndRead_AndDefaultsToOneWhenAbsent()
+    {
+        using var model = new ClipModel(ClipTextConfig.Tiny, ClipImageTowerConfig.Tiny with { ConvInStride = 2 });
+        string root = TestEnvironment.NewTempDir();
+        ClipModelFolder.Save(model, root);
+        string configPath = Path.Combine(root, "image_encoder", "config.json");
+        Assert.Contains("\"conv_in_stride\": 2", File.ReadAllText(configPath));
+        using (var loaded = ClipModelFolder.Load(root)) Assert.Equal(2, loaded.ImageConfig.ConvInStride);
+
+        // A file written before the key existed describes the stride-1 tower.
+        string older = string.Join("\n", File.ReadAllLines(configPath).Where(l => !l.Contains("conv_in_stride")));
+        File.WriteAllText(configPath, older);
+        Assert.Equal(1, ConfigFile.Read<ClipImageEncoderConfig>(configPath).Config.ToTower().ConvInStride);
+    }
+
+    [Fact]
     public void Load_ProjectionWidthsDiffer_ThrowsNamingBoth()
     {
         using var model = NewModel();

@@ -114,6 +114,34 @@ public sealed class VaeTrainerTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void InitFrom_StartsFromTheFoldersWeights_AndRefusesAnotherArchitecture()
+    {
+        string folder = TestImageFolder.Create(train: 2);
+        var (train, _) = Read(folder);
+        string source = TestEnvironment.NewTempDir();
+        manual_seed(123);
+        using (var pretrained = new AutoencoderKL(VaeConfig.Tiny)) pretrained.SavePretrained(source);
+        using var expected = AutoencoderKL.FromPretrained(source);
+
+        var config = VaeTrainingConfig.Tiny with { InitFrom = source, Seed = 7 };
+        using (var trainer = new VaeTrainer(VaeConfig.Tiny, config, train, null, TestEnvironment.NewTempDir()))
+        {
+            var loaded = trainer.Model.state_dict();
+            foreach (var (name, value) in expected.state_dict())
+                Assert.True(value.equal(loaded[name]).all().item<bool>(), $"{name} was not taken from init_from");
+        }
+        using (var fresh = new VaeTrainer(VaeConfig.Tiny, config with { InitFrom = null }, train, null, TestEnvironment.NewTempDir()))
+            Assert.False(fresh.Model.state_dict()["decoder.conv_out.weight"].equal(expected.state_dict()["decoder.conv_out.weight"]).all().item<bool>());
+
+        var other = VaeConfig.Tiny with { NormNumGroups = VaeConfig.Tiny.NormNumGroups / 2 };
+        var e = Assert.Throws<ArgumentException>(() => new VaeTrainer(other, config, train, null, TestEnvironment.NewTempDir()));
+        Assert.Contains("another architecture", e.Message);
+        var missing = Assert.Throws<FileNotFoundException>(() =>
+            new VaeTrainer(VaeConfig.Tiny, config with { InitFrom = TestEnvironment.NewTempDir() }, train, null, TestEnvironment.NewTempDir()));
+        Assert.Contains("is not a VAE folder", missing.Message);
+    }
+
+    [Fact]
     public void Constructor_ThrowsForDiscriminatorTooDeepForImageSize()
     {
         var (train, _) = Read(TestImageFolder.Create(train: 2));
