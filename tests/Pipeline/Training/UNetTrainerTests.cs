@@ -94,8 +94,9 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
         Assert.True(File.Exists(Path.Combine(trainer.OutDir, "samples", "step-000001.png")));
         Assert.True(File.Exists(Path.Combine(trainer.OutDir, "samples", "step-000002.png")));
         var scheduler = ConfigFile.Read<SchedulerConfig>(Path.Combine(trainer.OutDir, "scheduler", "scheduler_config.json")).Config;
-        Assert.Equal((SchedulerConfig.DdpmClassName, BetaSchedule.ScaledLinear, 0.00085, 0.012, 1000, PredictionType.VPrediction),
+        Assert.Equal((SchedulerConfig.DdimClassName, BetaSchedule.ScaledLinear, 0.00085, 0.012, 1000, PredictionType.VPrediction),
             (scheduler.ClassName, scheduler.BetaSchedule, scheduler.BetaStart, scheduler.BetaEnd, scheduler.NumTrainTimesteps, scheduler.PredictionType));
+        Assert.Equal((false, false, 1), (scheduler.ClipSample!.Value, scheduler.SetAlphaToOne!.Value, scheduler.StepsOffset));
 
         using var pipeline = StableDiffusionPipeline.Load(trainer.OutDir);
         using var image = pipeline.Generate(new GenerationRequest { Prompts = ["red"], Steps = 2, Seed = 1 });
