@@ -1,0 +1,181 @@
+// Text-to-image latency of our pipeline for bench/txt2img.sh, which runs the same three models in PyTorch
+// (bench/txt2img.py) alternately. What is timed is StableDiffusionPipeline.Generate end to end, the code path of
+// `latent txt2img`: tokenize, encode the prompts and the empty negative prompt, `steps` DDIM steps with batched
+// classifier-free guidance (one [uncond; cond] U-Net call per step, scale 7.5), VAE decode. Per dtype (the U-Net's,
+// as PipelineOptions.Dtype: the text encoder and the VAE stay float32) and batch (prompts per call): one warm-up
+// call, then the median of `calls` timed calls, reported per image as one JSON line.
+//   latent-bench-txt2img [--model DIR] [--threads N] [--calls 5] [--steps 30] [--batches 1,4] [--dtypes fp32,bf16]
+//   latent-bench-txt2img --make-random DIR [--tokenizer DIR]
+// --model defaults to weights/emoji-64 of the repository. --make-random writes a pipeline folder with random weights
+// and the shipped architecture (VaeConfig.Light, ClipTextConfig.Default, UNetConfig.Default, SD's DDIM schedule), as
+// UNetTrainer.Export lays it out; its tokenizer is copied from --tokenizer (default tests/fixtures/parity/tokenizer).
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Latent.Core.Config;
+using Latent.Core.Engine;
+using Latent.Pipeline;
+using Latent.Pipeline.Schedulers;
+using Latent.Pipeline.Training;
+using Latent.TextEncoder;
+using Latent.TextEncoder.Tokenization;
+using Latent.UNetCrossAttn;
+using Latent.Vae;
+using TorchSharp;
+using static TorchSharp.torch;
+
+var options = ParseOptions(args);
+string root = RepositoryRoot();
+
+if (options.TryGetValue("make-random", out string? randomDir))
+{
+    TorchEngine.Initialize(int.Parse(options.GetValueOrDefault("threads", $"{Environment.ProcessorCount}"), CultureInfo.InvariantCulture));
+    MakeRandomPipeline(randomDir, options.GetValueOrDefault("tokenizer", Path.Combine(root, "tests", "fixtures", "parity", "tokenizer")));
+    Console.Error.WriteLine($"# wrote a random-weights pipeline to {Path.GetFullPath(randomDir)}");
+    return;
+}
+
+string model = Path.GetFullPath(options.GetValueOrDefault("model", Path.Combine(root, "weights", "emoji-64")));
+int threads = Int("threads", Environment.ProcessorCount);
+int calls = Int("calls", 5);
+int steps = Int("steps", 30);
+int[] batches = options.GetValueOrDefault("batches", "1,4").Split(',').Select(b => int.Parse(b, CultureInfo.InvariantCulture)).ToArray();
+string[] dtypes = options.GetValueOrDefault("dtypes", "fp32,bf16").Split(',');
+if (calls < 1 || steps < 1 || batches.Any(b => b < 1))
+    throw new ArgumentException($"expected calls >= 1, steps >= 1, batches >= 1; got calls={calls}, steps={steps}, batches={string.Join(",", batches)}", nameof(args));
+TorchEngine.Initialize(threads);
+
+// Parameter counts and key/shape fingerprints of the three models, as bench/txt2img.py computes them for its own.
+var (parameters, arch) = Describe(model);
+Console.Error.WriteLine($"# torchsharp: {model}, {threads} threads; parameters " +
+                        string.Join(", ", parameters.Select(p => $"{p.Key} {p.Value:N0}")));
+
+string[] prompts = ["a grinning face with big eyes", "a red heart", "a cat face with tears of joy", "a thumbs up sign"];
+foreach (string dtypeName in dtypes)
+{
+    ScalarType dtype = dtypeName switch
+    {
+        "fp32" => ScalarType.Float32,
+        "bf16" => ScalarType.BFloat16,
+        _ => throw new ArgumentException($"dtype '{dtypeName}' is unknown; expected fp32 or bf16", nameof(args)),
+    };
+    using var pipeline = StableDiffusionPipeline.Load(model, new PipelineOptions { Dtype = dtype });
+    foreach (int batch in batches)
+    {
+        GenerationRequest Request(int seed) => new()
+        {
+            Prompts = Enumerable.Range(0, batch).Select(i => prompts[i % prompts.Length]).ToArray(),
+            GuidanceScale = 7.5,
+            Steps = steps,
+            Scheduler = SchedulerKind.Ddim,
+            Seed = seed,
+        };
+        using (pipeline.Generate(Request(0))) { }   // warm-up
+        var times = new double[calls];
+        for (int i = 0; i < calls; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            var result = pipeline.Generate(Request(i + 1));
+            times[i] = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            result.Dispose();
+        }
+        double median = Median(times);
+        Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["impl"] = "torchsharp",
+            ["dtype"] = dtypeName,
+            ["batch"] = batch,
+            ["steps"] = steps,
+            ["threads"] = threads,
+            ["calls"] = calls,
+            ["seconds_per_image"] = Math.Round(median / batch, 5),
+            ["seconds_per_call"] = Math.Round(median, 5),
+            ["params"] = parameters,
+            ["arch"] = arch,
+        }));
+    }
+}
+
+int Int(string key, int fallback) =>
+    options.TryGetValue(key, out string? v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+
+// --key value pairs; every key takes a value.
+static Dictionary<string, string> ParseOptions(string[] args)
+{
+    string[] known = ["model", "threads", "calls", "steps", "batches", "dtypes", "make-random", "tokenizer"];
+    var options = new Dictionary<string, string>();
+    for (int i = 0; i < args.Length; i++)
+    {
+        string key = args[i].StartsWith("--", StringComparison.Ordinal) ? args[i][2..] : "";
+        if (!known.Contains(key) || i + 1 >= args.Length)
+            throw new ArgumentException($"argument '{args[i]}' is not understood; expected one of --{string.Join(" N, --", known)} N", nameof(args));
+        options[key] = args[++i];
+    }
+    return options;
+}
+
+// The folder with Latent.sln above the binary (bin/... of the artifacts), else the current folder.
+static string RepositoryRoot()
+{
+    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        if (File.Exists(Path.Combine(dir.FullName, "Latent.sln"))) return dir.FullName;
+    return Directory.GetCurrentDirectory();
+}
+
+static double Median(double[] values)
+{
+    var sorted = values.Order().ToArray();
+    int n = sorted.Length;
+    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+}
+
+// Parameters per model and a fingerprint of every parameter's key and shape, sorted (ordinal): equal to PyTorch's only
+// for the same architecture.
+static (Dictionary<string, long> Parameters, Dictionary<string, string> Arch) Describe(string model)
+{
+    using var vae = AutoencoderKL.FromPretrained(Path.Combine(model, "vae"));
+    using var textEncoder = ClipTextModel.FromPretrained(Path.Combine(model, "text_encoder"));
+    using var unet = UNet2DConditionModel.FromPretrained(Path.Combine(model, "unet"));
+    var modules = new (string Name, nn.Module Module)[] { ("text_encoder", textEncoder), ("unet", unet), ("vae", vae) };
+    return (modules.ToDictionary(m => m.Name, m => m.Module.parameters().Sum(p => p.numel())),
+            modules.ToDictionary(m => m.Name, m => Fingerprint(m.Module)));
+}
+
+static string Fingerprint(nn.Module module)
+{
+    var keys = module.named_parameters().Select(np => $"{np.name}:{string.Join(",", np.parameter.shape)}").Order(StringComparer.Ordinal);
+    return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\n", keys))))[..16];
+}
+
+// The layout of UNetTrainer.Export with random weights (seed 0): speed only, the images are noise.
+static void MakeRandomPipeline(string dir, string tokenizerDir)
+{
+    manual_seed(0);
+    using (var vae = new AutoencoderKL(VaeConfig.Light)) vae.SavePretrained(Path.Combine(dir, "vae"));
+    using (var textEncoder = new ClipTextModel(ClipTextConfig.Default)) textEncoder.SavePretrained(Path.Combine(dir, "text_encoder"));
+    using (var unet = new UNet2DConditionModel(UNetConfig.Default)) unet.SavePretrained(Path.Combine(dir, "unet"));
+    ClipTokenizer tokenizer = ClipTokenizer.FromPretrained(tokenizerDir);
+    if (tokenizer.VocabSize > ClipTextConfig.Default.VocabSize)
+        throw new ArgumentException($"the tokenizer in '{tokenizerDir}' has {tokenizer.VocabSize} tokens; expected at most {ClipTextConfig.Default.VocabSize}", nameof(tokenizerDir));
+    tokenizer.SavePretrained(Path.Combine(dir, "tokenizer"));
+    Directory.CreateDirectory(Path.Combine(dir, "scheduler"));
+    ConfigFile.Write(Path.Combine(dir, "scheduler", "scheduler_config.json"), UNetTrainer.SamplerConfigFor(PredictionType.Epsilon));
+    ConfigFile.Write(Path.Combine(dir, "model_index.json"), new ModelIndex
+    {
+        ClassName = "StableDiffusionPipeline",
+        DiffusersVersion = UNetTrainer.DiffusersVersion,
+        RequiresSafetyChecker = false,
+        Components =
+        [
+            new PipelineComponent("feature_extractor", null, null),
+            new PipelineComponent("safety_checker", null, null),
+            new PipelineComponent("scheduler", "diffusers", SchedulerConfig.DdimClassName),
+            new PipelineComponent("text_encoder", "transformers", ClipTextConfig.ClassName),
+            new PipelineComponent("tokenizer", "transformers", "CLIPTokenizer"),
+            new PipelineComponent("unet", "diffusers", UNetConfig.ClassNameValue),
+            new PipelineComponent("vae", "diffusers", VaeConfig.ClassNameValue),
+        ],
+    });
+}
