@@ -153,29 +153,11 @@ static string Fingerprint(nn.Module module)
 static void MakeRandomPipeline(string dir, string tokenizerDir)
 {
     manual_seed(0);
-    using (var vae = new AutoencoderKL(VaeConfig.Light)) vae.SavePretrained(Path.Combine(dir, "vae"));
-    using (var textEncoder = new ClipTextModel(ClipTextConfig.Default)) textEncoder.SavePretrained(Path.Combine(dir, "text_encoder"));
-    using (var unet = new UNet2DConditionModel(UNetConfig.Default)) unet.SavePretrained(Path.Combine(dir, "unet"));
+    using var vae = new AutoencoderKL(VaeConfig.Light);
+    using var textEncoder = new ClipTextModel(ClipTextConfig.Default);
+    using var unet = new UNet2DConditionModel(UNetConfig.Default);
     ClipTokenizer tokenizer = ClipTokenizer.FromPretrained(tokenizerDir);
-    if (tokenizer.VocabSize > ClipTextConfig.Default.VocabSize)
-        throw new ArgumentException($"the tokenizer in '{tokenizerDir}' has {tokenizer.VocabSize} tokens; expected at most {ClipTextConfig.Default.VocabSize}", nameof(tokenizerDir));
-    tokenizer.SavePretrained(Path.Combine(dir, "tokenizer"));
-    Directory.CreateDirectory(Path.Combine(dir, "scheduler"));
-    ConfigFile.Write(Path.Combine(dir, "scheduler", "scheduler_config.json"), UNetTrainer.SamplerConfigFor(PredictionType.Epsilon));
-    ConfigFile.Write(Path.Combine(dir, "model_index.json"), new ModelIndex
-    {
-        ClassName = "StableDiffusionPipeline",
-        DiffusersVersion = UNetTrainer.DiffusersVersion,
-        RequiresSafetyChecker = false,
-        Components =
-        [
-            new PipelineComponent("feature_extractor", null, null),
-            new PipelineComponent("safety_checker", null, null),
-            new PipelineComponent("scheduler", "diffusers", SchedulerConfig.DdimClassName),
-            new PipelineComponent("text_encoder", "transformers", ClipTextConfig.ClassName),
-            new PipelineComponent("tokenizer", "transformers", "CLIPTokenizer"),
-            new PipelineComponent("unet", "diffusers", UNetConfig.ClassNameValue),
-            new PipelineComponent("vae", "diffusers", VaeConfig.ClassNameValue),
-        ],
-    });
+    // The pipeline's constructor checks that the tokenizer's vocabulary fits the text encoder.
+    using var pipeline = new StableDiffusionPipeline(vae, textEncoder, tokenizer, unet, UNetTrainer.SamplerConfigFor(PredictionType.Epsilon));
+    pipeline.SavePretrained(dir);
 }

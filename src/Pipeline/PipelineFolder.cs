@@ -86,6 +86,31 @@ internal static class PipelineFolder
     }
 
     // Missing files keep their own exception (it names the path); a file that does not fit becomes InvalidDataException.
+    /// <summary>Writes <c>scheduler/scheduler_config.json</c> and a <c>model_index.json</c> naming our component classes
+    /// (the scheduler's own class; no safety checker or feature extractor).</summary>
+    public static void WriteSchedulerAndIndex(string directory, SchedulerConfig scheduler)
+    {
+        string schedulerDir = Path.Combine(directory, "scheduler");
+        Directory.CreateDirectory(schedulerDir);
+        ConfigFile.Write(Path.Combine(schedulerDir, "scheduler_config.json"), scheduler);
+        ConfigFile.Write(Path.Combine(directory, ModelIndexFileName), new ModelIndex
+        {
+            ClassName = PipelineClassName,
+            DiffusersVersion = AutoencoderKL.DiffusersVersion,
+            RequiresSafetyChecker = false,
+            Components =
+            [
+                new PipelineComponent("feature_extractor", null, null),
+                new PipelineComponent("safety_checker", null, null),
+                new PipelineComponent("scheduler", "diffusers", scheduler.ClassName),
+                new PipelineComponent("text_encoder", "transformers", ClipTextConfig.ClassName),
+                new PipelineComponent("tokenizer", "transformers", "CLIPTokenizer"),
+                new PipelineComponent("unet", "diffusers", UNetConfig.ClassNameValue),
+                new PipelineComponent("vae", "diffusers", VaeConfig.ClassNameValue),
+            ],
+        });
+    }
+
     static T Wrap<T>(string component, string root, Func<T> load)
     {
         try

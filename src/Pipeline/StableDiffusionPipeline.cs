@@ -216,6 +216,26 @@ public sealed class StableDiffusionPipeline : IDisposable
         }
     }
 
+    /// <summary>
+    /// Writes a diffusers <c>StableDiffusionPipeline</c> folder that <see cref="Load"/> reads back: <c>unet/</c>, <c>vae/</c>,
+    /// <c>text_encoder/</c> (weights in <paramref name="dtype"/>), <c>tokenizer/</c>, <c>scheduler/scheduler_config.json</c>
+    /// (<see cref="SchedulerConfig"/>) and <c>model_index.json</c>, as diffusers' <c>save_pretrained</c> lays it out.
+    /// </summary>
+    /// <param name="directory">The folder; created when missing, existing files of the same names replaced.</param>
+    /// <param name="dtype">Float32 (exact), Float16 or BFloat16.</param>
+    public void SavePretrained(string directory, ScalarType dtype = ScalarType.Float32)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        lock (gate)
+        {
+            unet.SavePretrained(Path.Combine(directory, "unet"), dtype);
+            vae.SavePretrained(Path.Combine(directory, "vae"), dtype);
+            textEncoder.SavePretrained(Path.Combine(directory, "text_encoder"), dtype);
+            tokenizer.SavePretrained(Path.Combine(directory, "tokenizer"));
+            PipelineFolder.WriteSchedulerAndIndex(directory, SchedulerConfig);
+        }
+    }
+
     /// <summary>Disposes the modules when <see cref="Load"/> created them; a pipeline built on given modules leaves them alone.</summary>
     public void Dispose()
     {

@@ -360,30 +360,9 @@ public sealed class UNetTrainer : IDisposable
     /// <returns>OUT.</returns>
     public string Export()
     {
-        var dtype = config.ExportPrecision.ToScalarType();
-        using (ema.SwapIntoModel()) unet.SavePretrained(Path.Combine(OutDir, "unet"), dtype);
-        string schedulerDir = Path.Combine(OutDir, "scheduler");
-        Directory.CreateDirectory(schedulerDir);
-        ConfigFile.Write(Path.Combine(schedulerDir, "scheduler_config.json"), SamplerConfigFor(config.PredictionType));
-        vae.SavePretrained(Path.Combine(OutDir, "vae"), dtype);
-        textEncoder.SavePretrained(Path.Combine(OutDir, "text_encoder"), dtype);
-        tokenizer.SavePretrained(Path.Combine(OutDir, "tokenizer"));
-        ConfigFile.Write(Path.Combine(OutDir, "model_index.json"), new ModelIndex
-        {
-            ClassName = "StableDiffusionPipeline",
-            DiffusersVersion = DiffusersVersion,
-            RequiresSafetyChecker = false,
-            Components =
-            [
-                new PipelineComponent("feature_extractor", null, null),
-                new PipelineComponent("safety_checker", null, null),
-                new PipelineComponent("scheduler", "diffusers", SchedulerConfig.DdimClassName),
-                new PipelineComponent("text_encoder", "transformers", ClipTextConfig.ClassName),
-                new PipelineComponent("tokenizer", "transformers", "CLIPTokenizer"),
-                new PipelineComponent("unet", "diffusers", UNetConfig.ClassNameValue),
-                new PipelineComponent("vae", "diffusers", VaeConfig.ClassNameValue),
-            ],
-        });
+        using (ema.SwapIntoModel())
+        using (var pipeline = new StableDiffusionPipeline(vae, textEncoder, tokenizer, unet, SamplerConfigFor(config.PredictionType)))
+            pipeline.SavePretrained(OutDir, config.ExportPrecision.ToScalarType());
         return OutDir;
     }
 
