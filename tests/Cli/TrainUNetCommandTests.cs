@@ -83,4 +83,33 @@ public class TrainUNetCommandTests
         Assert.Equal(CommandRunner.UserError, resumeWithLr.Code);
         Assert.Contains("drop --lr", resumeWithLr.Err);
     }
+
+    [Fact]
+    public void Train_InitFrom_ContinuesAFinishedRunsUNet_AndRejectsPresetOrAFolderWithoutOne()
+    {
+        var w = World();
+        string first = TestEnvironment.NewTempDir();
+        string[] Common(string outDir) => ["train", "unet", "--data", w.Data, "--out", outDir, "--vae", w.Vae, "--text-encoder", w.TextEncoder,
+            "--tokenizer", w.Tokenizer, "--steps", "2", "--batch-size", "2", "--warmup", "0", "--sample-every", "0", "--prompt", "red", "--export-dtype", "Float32"];
+        var train = Run([.. Common(first), "--preset", "tiny"]);
+        Assert.True(train.Code == 0, train.Err);
+
+        string second = TestEnvironment.NewTempDir();
+        string unet = Path.Combine(first, "unet");
+        var init = Run([.. Common(second), "--init-from", unet]);
+        Assert.True(init.Code == 0, init.Err);
+        Assert.Contains("done: 2 steps", init.Out);
+        Assert.Contains($"\"init_from\": \"{unet}\"", File.ReadAllText(Path.Combine(second, "training_config.json")));
+        Assert.Equal(File.ReadAllText(Path.Combine(first, "unet", "config.json")), File.ReadAllText(Path.Combine(second, "unet", "config.json")));
+
+        var withPreset = Run([.. Common(TestEnvironment.NewTempDir()), "--init-from", unet, "--preset", "tiny"]);
+        Assert.Equal(CommandRunner.UserError, withPreset.Code);
+        Assert.Contains("--preset and --init-from both name the model", withPreset.Err);
+
+        string notAUNet = TestEnvironment.NewTempDir();
+        var missing = Run([.. Common(TestEnvironment.NewTempDir()), "--init-from", notAUNet]);
+        Assert.Equal(CommandRunner.UserError, missing.Code);
+        Assert.Equal($"error: --init-from '{notAUNet}' is not a U-Net folder; expected config.json and diffusion_pytorch_model.safetensors in it",
+            missing.Err.TrimEnd('\n'));
+    }
 }

@@ -59,8 +59,14 @@ public static class TrainUNetCommand
     static readonly Option<ulong> Seed = new("--seed") { Description = "Seed of the weights, data order, caption choices, noise and grids.", DefaultValueFactory = _ => Defaults.Seed };
     static readonly Option<ExportPrecision> ExportDtype = new("--export-dtype") { Description = "Dtype of the exported weights: Float16, BFloat16 or Float32.", DefaultValueFactory = _ => Defaults.ExportPrecision };
 
+    static readonly Option<string> InitFrom = new("--init-from")
+    {
+        Description = "Start from this U-Net folder's weights (config.json + diffusion_pytorch_model.safetensors, e.g. OUT/unet of an earlier run) " +
+                      "with a fresh schedule: fine-tuning, or training a finished run longer. Its config.json is the model (no --preset).",
+    };
+
     static readonly Option[] HyperParameters =
-        [Preset, Steps, BatchSize, LearningRate, Warmup, WeightDecay, MaxGradNorm, EmaDecay, CaptionDropoutRate, Prediction, MinSnrGamma,
+        [InitFrom, Preset, Steps, BatchSize, LearningRate, Warmup, WeightDecay, MaxGradNorm, EmaDecay, CaptionDropoutRate, Prediction, MinSnrGamma,
          NoiseOffset, SampleEvery, CheckpointEvery, Prompts, Seed, ExportDtype];
 
     /// <summary>Builds the command (registered as <c>latent train unet</c>).</summary>
@@ -146,7 +152,18 @@ public static class TrainUNetCommand
         };
         if (prompts.Length > 0) training = training with { ValidationPrompts = prompts };
         training.Validate();
-        return (ModelPreset(parsed.GetValue(Preset)!)!, training);
+        if (parsed.GetValue(InitFrom) is not { } init)
+            return (ModelPreset(parsed.GetValue(Preset)!)!, training);
+
+        // Continuing or fine-tuning: the folder's architecture is the run's.
+        if (parsed.GetResult(Preset) is { Implicit: false })
+            throw new ArgumentException("--preset and --init-from both name the model; drop --preset (the --init-from folder's config.json is used)");
+        string folder = Path.GetFullPath(init);
+        string configPath = Path.Combine(folder, "config.json");
+        if (!File.Exists(configPath))
+            throw new FileNotFoundException($"--init-from '{folder}' is not a U-Net folder; expected config.json and {UNet2DConditionModel.WeightsFileName} in it");
+        var saved = ConfigFile.Read<UNetConfig>(configPath, UNetConfig.ClassNameValue).Config;
+        return (saved with { DiffusersVersion = null }, training with { InitFrom = folder });
     }
 
     static (UNetConfig, UNetTrainingConfig) SavedConfigs(ParseResult parsed, string outDir)

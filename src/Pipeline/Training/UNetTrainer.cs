@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Latent.Core.Config;
 using Latent.Core.Imaging;
+using Latent.Core.IO;
 using Latent.Core.Training;
 using Latent.Pipeline.Schedulers;
 using Latent.TextEncoder;
@@ -98,9 +99,12 @@ public sealed class UNetTrainer : IDisposable
             ["data"] = new JsonObject { ["images"] = cache.Count, ["captions"] = cache.Captions.Count },
         }.ToJsonString();
 
-        // 1. The model, seeded: the same seed gives the same initial weights.
+        // 1. The model, seeded: the same seed gives the same initial weights. A run folder with checkpoints is about to be
+        //    resumed, and the checkpoint replaces init_from's weights, so init_from is only read for a fresh run.
+        checkpoints = new CheckpointDirectory(Path.Combine(OutDir, "checkpoints"), config.KeepCheckpoints);
         manual_seed((long)(config.Seed % long.MaxValue));
         unet = new UNet2DConditionModel(modelConfig);
+        if (config.InitFrom is { } init && checkpoints.Latest() is null) LoadInitialWeights(init, modelConfig);
         unet.train();
         var adamW = new AdamWConfig(config.LearningRate, config.Beta1, config.Beta2, WeightDecay: config.WeightDecay);
         optimizer = new AdamWOptimizer(unet.named_parameters(), adamW, AdamWOptimizer.DecayMatricesOnly);
@@ -113,12 +117,41 @@ public sealed class UNetTrainer : IDisposable
         noise = new Generator(config.Seed);
 
         // 3. Run folder.
-        checkpoints = new CheckpointDirectory(Path.Combine(OutDir, "checkpoints"), config.KeepCheckpoints);
         log = new UNetTrainingLog(OutDir);
     }
 
     /// <summary>The run folder.</summary>
     public string OutDir { get; }
+
+    // Fine-tuning start: the folder's weights replace the seeded ones (strictly), before the optimizer and EMA copy them.
+    void LoadInitialWeights(string folder, UNetConfig modelConfig)
+    {
+        string configPath = Path.Combine(folder, "config.json");
+        string weightsPath = Path.Combine(folder, UNet2DConditionModel.WeightsFileName);
+        if (!File.Exists(configPath) || !File.Exists(weightsPath))
+            throw new FileNotFoundException(
+                $"U-Net training config: init_from '{Path.GetFullPath(folder)}' is not a U-Net folder; expected config.json and {UNet2DConditionModel.WeightsFileName} in it.");
+        var saved = ConfigFile.Read<UNetConfig>(configPath, UNetConfig.ClassNameValue).Config;
+        var (savedKeys, runKeys) = (ArchitectureKeys(saved), ArchitectureKeys(modelConfig));
+        if (!JsonNode.DeepEquals(savedKeys, runKeys))
+        {
+            var differing = runKeys.Select(kv => kv.Key).Union(savedKeys.Select(kv => kv.Key))
+                .Where(k => !JsonNode.DeepEquals(savedKeys[k], runKeys[k]))
+                .Select(k => $"{k} {savedKeys[k]?.ToJsonString() ?? "absent"} (run: {runKeys[k]?.ToJsonString() ?? "absent"})");
+            throw new ArgumentException(
+                $"U-Net training config: init_from '{Path.GetFullPath(folder)}' holds another architecture: {string.Join(", ", differing)}; " +
+                "expected the run's model config.");
+        }
+        StateDictLoader.LoadFile(unet, weightsPath);
+    }
+
+    // The config without diffusers' bookkeeping keys (_class_name, _diffusers_version, _name_or_path).
+    static JsonObject ArchitectureKeys(UNetConfig config)
+    {
+        var json = JsonNode.Parse(ConfigFile.ToJsonText(config with { ClassName = UNetConfig.ClassNameValue }))!.AsObject();
+        foreach (var key in json.Select(kv => kv.Key).Where(k => k.StartsWith('_')).ToList()) json.Remove(key);
+        return json;
+    }
 
     /// <summary>Completed optimizer steps.</summary>
     public long Step { get; private set; }

@@ -73,6 +73,12 @@ public sealed record UNetTrainingConfig : JsonConfig
     /// and timesteps, and the sample grids.</summary>
     public ulong Seed { get; init; }
 
+    /// <summary>A diffusers U-Net folder (<c>config.json</c> + <c>diffusion_pytorch_model.safetensors</c>, e.g. the <c>unet/</c>
+    /// of an earlier run) whose weights start the run instead of the seeded initialisation: fine-tuning, or continuing a
+    /// finished run with a fresh learning-rate schedule. Null: train from scratch. Loaded strictly; its config must equal the
+    /// run's model config. A resumed run takes its weights from the checkpoint and never reads this folder again.</summary>
+    public string? InitFrom { get; init; }
+
     /// <summary>Write the averaged loss to <c>log.jsonl</c> every this many steps.</summary>
     public long LogInterval { get; init; } = 25;
 

@@ -88,10 +88,12 @@ public sealed class VaeTrainer : IDisposable
             ["training"] = JsonNode.Parse(ConfigFile.ToJsonText(config)),
         }.ToJsonString();
 
-        // 1. Models, seeded: the same seed gives the same initial weights.
+        // 1. Models, seeded: the same seed gives the same initial weights. A run folder with checkpoints is about to be
+        //    resumed, and the checkpoint replaces init_from's weights, so init_from is only read for a fresh run.
+        checkpoints = new CheckpointDirectory(Path.Combine(OutDir, "checkpoints"), config.KeepCheckpoints);
         manual_seed((long)(config.Seed % long.MaxValue));
         vae = new AutoencoderKL(modelConfig);
-        if (config.InitFrom is { } init) LoadInitialWeights(init, modelConfig);
+        if (config.InitFrom is { } init && checkpoints.Latest() is null) LoadInitialWeights(init, modelConfig);
         vae.train();
         lastLayer = vae.named_parameters().Single(np => np.name == "decoder.conv_out.weight").parameter;
         var adamW = new AdamWConfig(config.LearningRate, config.Beta1, config.Beta2, WeightDecay: config.WeightDecay);
@@ -120,7 +122,6 @@ public sealed class VaeTrainer : IDisposable
         validationImages = VaeEvaluator.LoadImages(evalSource, size, config.EvalImages).DetachFromDisposeScope();
 
         // 3. Run folder.
-        checkpoints = new CheckpointDirectory(Path.Combine(OutDir, "checkpoints"), config.KeepCheckpoints);
         if (discriminator is not null)
             discriminatorCheckpoints = new CheckpointDirectory(Path.Combine(checkpoints.Directory, "discriminator"), config.KeepCheckpoints);
         log = new VaeTrainingLog(OutDir);

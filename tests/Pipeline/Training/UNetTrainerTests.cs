@@ -109,6 +109,45 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void InitFrom_StartsFromTheFoldersWeights_ResumesWithoutIt_AndRefusesAnotherArchitecture()
+    {
+        using var cache = world.Cache(TestEnvironment.NewTempDir());
+        string source = TestEnvironment.NewTempDir();
+        manual_seed(123);
+        using (var pretrained = new UNet2DConditionModel(ToyWorld.UNet)) pretrained.SavePretrained(source);
+        using var expected = UNet2DConditionModel.FromPretrained(source);
+        var config = UNetTrainingConfig.Tiny with { InitFrom = source, Seed = 7 };
+
+        string runDir = TestEnvironment.NewTempDir();
+        using (var trainer = Trainer(cache, config, runDir))
+        {
+            var loaded = trainer.Model.state_dict();
+            foreach (var (name, value) in expected.state_dict())
+                Assert.True(BitEqual(value, loaded[name]), $"{name} was not taken from init_from");
+            Assert.Equal(2, trainer.Run(stopAfterStep: 2).Step);
+        }
+        using (var fresh = Trainer(cache, config with { InitFrom = null }))
+            Assert.False(BitEqual(fresh.Model.state_dict()["conv_out.weight"], expected.state_dict()["conv_out.weight"]));
+
+        // A run with a checkpoint resumes from it: the init_from folder is no longer needed.
+        Directory.Delete(source, recursive: true);
+        using (var resumed = Trainer(cache, config, runDir))
+        {
+            Assert.Equal(2, resumed.Resume());
+            Assert.True(resumed.Run().Completed);
+        }
+
+        manual_seed(123);
+        using (var pretrained = new UNet2DConditionModel(ToyWorld.UNet)) pretrained.SavePretrained(source);
+        var other = ToyWorld.UNet with { FlipSinToCos = !ToyWorld.UNet.FlipSinToCos };
+        var e = Assert.Throws<ArgumentException>(() =>
+            new UNetTrainer(other, config, cache, world.Vae, world.TextEncoder, world.Tokenizer, TestEnvironment.NewTempDir()));
+        Assert.Contains("another architecture: flip_sin_to_cos", e.Message);
+        var missing = Assert.Throws<FileNotFoundException>(() => Trainer(cache, config with { InitFrom = TestEnvironment.NewTempDir() }));
+        Assert.Contains("is not a U-Net folder", missing.Message);
+    }
+
+    [Fact]
     public void Resume_WithAnotherConfig_Throws()
     {
         using var cache = world.Cache(TestEnvironment.NewTempDir());
