@@ -1,12 +1,16 @@
+using System.Runtime.InteropServices;
 using Spectre.Console;
 
 namespace Latent.Cli;
 
 /// <summary>
 /// Runs a trainer's loop for a <c>latent train</c> command: a progress bar on a terminal, plain lines when output is
-/// redirected (one per phase such as a validation or checkpoint, and about every 2% of the steps), and Ctrl+C
+/// redirected (the first step, one per phase such as a validation or checkpoint, and about every 2% of the steps), and Ctrl+C or SIGTERM
 /// cancelling the loop so that the trainer stops after saving a checkpoint.
 /// </summary>
+/// <remarks>SIGTERM matters for background runs: a shell starts <c>cmd &amp;</c> with SIGINT ignored, and .NET keeps it
+/// ignored, so <c>kill</c> (SIGTERM) is how such a run is stopped; without a handler it would exit at once and lose the
+/// steps since the last checkpoint.</remarks>
 public static class TrainingConsole
 {
     /// <summary>Runs <paramref name="run"/> and returns its result.</summary>
@@ -23,6 +27,7 @@ public static class TrainingConsole
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
         Console.CancelKeyPress += onCancel;
+        using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; cancel.Cancel(); });
         try
         {
             if (AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected)
@@ -41,7 +46,7 @@ public static class TrainingConsole
             {
                 string? phase = phaseOf(p);
                 long step = stepOf(p);
-                if (phase is not null || step % every == 0 || step == 1)
+                if (phase is not null || step % every == 0 || step == currentStep + 1)
                     Console.WriteLine((phase is null ? "" : phase + ": ") + describe(p));
             }), cancel.Token);
         }

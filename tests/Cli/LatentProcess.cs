@@ -11,6 +11,34 @@ public static class LatentProcess
     /// <summary>Runs <c>latent</c> with <paramref name="args"/> and waits (at most two minutes).</summary>
     public static Result Run(params string[] args)
     {
+        using var process = Process.Start(StartInfo(args))!;
+        return Wait(process, args, process.StandardOutput.ReadToEndAsync());
+    }
+
+    /// <summary>
+    /// Starts <c>latent</c> with <paramref name="args"/>, reads its stdout until a line satisfies <paramref name="until"/>,
+    /// then sends it SIGTERM and waits for it to exit (at most two minutes).
+    /// </summary>
+    /// <returns>The result; its stdout holds every line, those before the signal included.</returns>
+    public static Result RunAndTerminate(Func<string, bool> until, params string[] args)
+    {
+        using var process = Process.Start(StartInfo(args))!;
+        var before = new System.Text.StringBuilder();
+        Task<string> rest = Task.Run(() =>
+        {
+            while (process.StandardOutput.ReadLine() is { } line)
+            {
+                before.AppendLine(line);
+                if (until(line)) break;
+            }
+            using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
+            return before + process.StandardOutput.ReadToEnd();
+        });
+        return Wait(process, args, rest);
+    }
+
+    static ProcessStartInfo StartInfo(string[] args)
+    {
         string dll = Path.Combine(AppContext.BaseDirectory, "latent.dll");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add("exec");
@@ -21,8 +49,11 @@ public static class LatentProcess
         start.ArgumentList.Add(dll);
         foreach (string a in args) start.ArgumentList.Add(a);
         start.Environment["COLUMNS"] = "200";
-        using var process = Process.Start(start)!;
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        return start;
+    }
+
+    static Result Wait(Process process, string[] args, Task<string> stdout)
+    {
         Task<string> stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
         {

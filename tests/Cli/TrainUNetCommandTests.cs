@@ -112,4 +112,24 @@ public class TrainUNetCommandTests
         Assert.Equal($"error: --init-from '{notAUNet}' is not a U-Net folder; expected config.json and diffusion_pytorch_model.safetensors in it",
             missing.Err.TrimEnd('\n'));
     }
+
+    [Fact]
+    public void Train_Sigterm_SavesACheckpointAndStopsCleanly_ThenResumes()
+    {
+        // A background run (`latent train ... &`) ignores SIGINT, so `kill` (SIGTERM) must checkpoint like Ctrl+C does.
+        var w = World();
+        string outDir = TestEnvironment.NewTempDir();
+        string[] common = ["train", "unet", "--data", w.Data, "--out", outDir, "--vae", w.Vae, "--text-encoder", w.TextEncoder, "--tokenizer", w.Tokenizer];
+        var r = LatentProcess.RunAndTerminate(line => line.StartsWith("step ", StringComparison.Ordinal),
+            [.. common, "--preset", "tiny", "--steps", "1000000", "--batch-size", "2", "--warmup", "0", "--checkpoint-every", "0",
+             "--sample-every", "0", "--prompt", "red"]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("stopped at step", r.Stdout);
+        Assert.Contains($"continue with --resume --out {outDir}", r.Stdout);
+        Assert.Single(Directory.GetFiles(Path.Combine(outDir, "checkpoints"), "*.safetensors"));
+
+        var resumed = LatentProcess.RunAndTerminate(line => line.StartsWith("step ", StringComparison.Ordinal), [.. common, "--resume"]);
+        Assert.True(resumed.ExitCode == 0, resumed.Stderr);
+        Assert.Matches(@"resumed at step [1-9]", resumed.Stdout);
+    }
 }
