@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Latent.TextEncoder.Training;
 using static TorchSharp.torch;
 
@@ -7,15 +8,19 @@ namespace Latent.Pipeline.Tests;
 /// generates the same image for the same seed.</summary>
 public class ShippedModelTests
 {
-    /// <summary>weights/emoji-64 of the repository the test binary was built in.</summary>
-    static string ShippedFolder()
+    /// <summary>weights/emoji-64 of the repository the test binary was built in: found above the binary, or, when the
+    /// binary was built elsewhere (<c>--artifacts-path</c> outside the clone), beside this source file.</summary>
+    static string ShippedFolder([CallerFilePath] string sourceFile = "")
     {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, "weights", "emoji-64");
-            if (File.Exists(Path.Combine(candidate, "model_index.json"))) return candidate;
-        }
-        throw new DirectoryNotFoundException($"no weights/emoji-64/model_index.json above {AppContext.BaseDirectory}; the repository ships it");
+        var starts = new[] { AppContext.BaseDirectory, Path.GetDirectoryName(sourceFile) ?? "" };
+        foreach (string start in starts.Where(s => s.Length > 0 && Directory.Exists(s)))
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                string candidate = Path.Combine(dir.FullName, "weights", "emoji-64");
+                if (File.Exists(Path.Combine(candidate, "model_index.json"))) return candidate;
+            }
+        throw new DirectoryNotFoundException(
+            $"no weights/emoji-64/model_index.json above {AppContext.BaseDirectory} or {Path.GetDirectoryName(sourceFile)}; the repository ships it");
     }
 
     [Fact]
