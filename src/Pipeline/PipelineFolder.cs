@@ -85,7 +85,6 @@ internal static class PipelineFolder
         }
     }
 
-    // Missing files keep their own exception (it names the path); a file that does not fit becomes InvalidDataException.
     /// <summary>Writes <c>scheduler/scheduler_config.json</c> and a <c>model_index.json</c> naming our component classes
     /// (the scheduler's own class; no safety checker or feature extractor).</summary>
     public static void WriteSchedulerAndIndex(string directory, SchedulerConfig scheduler)
@@ -111,6 +110,7 @@ internal static class PipelineFolder
         });
     }
 
+    // Missing files keep their own exception (it names the path); a file that does not fit becomes InvalidDataException.
     static T Wrap<T>(string component, string root, Func<T> load)
     {
         try

@@ -40,8 +40,8 @@ public sealed class UNetTrainer : IDisposable
     /// <summary>The U-Net config's file name in OUT (diffusers' <c>config.json</c> of the model being trained).</summary>
     public const string ModelConfigFileName = "model_config.json";
 
-    /// <summary>The diffusers version written into exported configs.</summary>
-    public const string DiffusersVersion = "0.21.4";
+    /// <summary>The diffusers version written into exported configs (the one every config we write names).</summary>
+    public const string DiffusersVersion = AutoencoderKL.DiffusersVersion;
 
     const string NoiseGenerator = "noise";
 
