@@ -3,8 +3,10 @@
 // `latent txt2img`: tokenize, encode the prompts and the empty negative prompt, `steps` DDIM steps with batched
 // classifier-free guidance (one [uncond; cond] U-Net call per step, scale 7.5), VAE decode. Per dtype (the U-Net's,
 // as PipelineOptions.Dtype: the text encoder and the VAE stay float32) and batch (prompts per call): one warm-up
-// call, then the median of `calls` timed calls, reported per image as one JSON line.
+// call, then the median of `calls` timed calls, reported per image as one JSON line. --runtimes picks the U-Net's
+// engine (PipelineOptions.Runtime): libtorch (both dtypes) and onnxruntime (float32 only).
 //   latent-bench-txt2img [--model DIR] [--threads N] [--calls 5] [--steps 30] [--batches 1,4] [--dtypes fp32,bf16]
+//                        [--runtimes libtorch,onnxruntime]
 //   latent-bench-txt2img --make-random DIR [--tokenizer DIR]
 // --model defaults to weights/emoji-64 of the repository. --make-random writes a pipeline folder with random weights
 // and the shipped architecture (VaeConfig.Light, ClipTextConfig.Default, UNetConfig.Default, SD's DDIM schedule), as
@@ -43,6 +45,7 @@ int calls = Int("calls", 5);
 int steps = Int("steps", 30);
 int[] batches = options.GetValueOrDefault("batches", "1,4").Split(',').Select(b => int.Parse(b, CultureInfo.InvariantCulture)).ToArray();
 string[] dtypes = options.GetValueOrDefault("dtypes", "fp32,bf16").Split(',');
+string[] runtimes = options.GetValueOrDefault("runtimes", "libtorch,onnxruntime").Split(',');
 if (calls < 1 || steps < 1 || batches.Any(b => b < 1))
     throw new ArgumentException($"expected calls >= 1, steps >= 1, batches >= 1; got calls={calls}, steps={steps}, batches={string.Join(",", batches)}", nameof(args));
 TorchEngine.Initialize(threads);
@@ -53,15 +56,23 @@ Console.Error.WriteLine($"# torchsharp: {model}, {threads} threads; parameters "
                         string.Join(", ", parameters.Select(p => $"{p.Key} {p.Value:N0}")));
 
 string[] prompts = ["a grinning face with big eyes", "a red heart", "a cat face with tears of joy", "a thumbs up sign"];
+foreach (string runtimeName in runtimes)
 foreach (string dtypeName in dtypes)
 {
+    UNetRuntime runtime = runtimeName switch
+    {
+        "libtorch" => UNetRuntime.LibTorch,
+        "onnxruntime" => UNetRuntime.OnnxRuntime,
+        _ => throw new ArgumentException($"runtime '{runtimeName}' is unknown; expected libtorch or onnxruntime", nameof(args)),
+    };
+    if (runtime == UNetRuntime.OnnxRuntime && dtypeName != "fp32") continue;   // ONNX Runtime runs the U-Net in float32
     ScalarType dtype = dtypeName switch
     {
         "fp32" => ScalarType.Float32,
         "bf16" => ScalarType.BFloat16,
         _ => throw new ArgumentException($"dtype '{dtypeName}' is unknown; expected fp32 or bf16", nameof(args)),
     };
-    using var pipeline = StableDiffusionPipeline.Load(model, new PipelineOptions { Dtype = dtype });
+    using var pipeline = StableDiffusionPipeline.Load(model, new PipelineOptions { Dtype = dtype, Runtime = runtime });
     foreach (int batch in batches)
     {
         GenerationRequest Request(int seed) => new()
@@ -86,6 +97,7 @@ foreach (string dtypeName in dtypes)
         {
             ["impl"] = "torchsharp",
             ["dtype"] = dtypeName,
+            ["runtime"] = runtimeName,
             ["batch"] = batch,
             ["steps"] = steps,
             ["threads"] = threads,
@@ -104,7 +116,7 @@ int Int(string key, int fallback) =>
 // --key value pairs; every key takes a value.
 static Dictionary<string, string> ParseOptions(string[] args)
 {
-    string[] known = ["model", "threads", "calls", "steps", "batches", "dtypes", "make-random", "tokenizer"];
+    string[] known = ["model", "threads", "calls", "steps", "batches", "dtypes", "runtimes", "make-random", "tokenizer"];
     var options = new Dictionary<string, string>();
     for (int i = 0; i < args.Length; i++)
     {

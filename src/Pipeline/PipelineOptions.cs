@@ -14,6 +14,12 @@ public sealed record PipelineOptions
     /// </summary>
     public ScalarType Dtype { get; init; } = ScalarType.Float32;
 
+    /// <summary>
+    /// Which engine runs the U-Net: <see cref="UNetRuntime.LibTorch"/> (the default) or <see cref="UNetRuntime.OnnxRuntime"/>
+    /// (float32 only; exported from the loaded weights when the pipeline is loaded, about a second for the emoji model).
+    /// </summary>
+    public UNetRuntime Runtime { get; init; } = UNetRuntime.LibTorch;
+
     /// <summary>The model name written to the images' parameters (<c>Model:</c>); null takes the folder's name.</summary>
     public string? ModelName { get; init; }
 }

@@ -27,6 +27,7 @@ public sealed class StableDiffusionPipeline : IDisposable
     readonly ClipTextModel textEncoder;
     readonly ClipTokenizer tokenizer;
     readonly UNet2DConditionModel unet;
+    readonly OnnxRuntimeUNet? onnxUNet;
     readonly bool ownsModules;
     readonly object gate = new();
     bool disposed;
@@ -39,9 +40,9 @@ public sealed class StableDiffusionPipeline : IDisposable
     /// <param name="schedulerConfig">The model's noise schedule and default sampler (a <c>scheduler_config.json</c>).</param>
     /// <exception cref="ArgumentException">The components do not fit together; the message names both values.</exception>
     public StableDiffusionPipeline(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet, SchedulerConfig schedulerConfig)
-        : this(vae, textEncoder, tokenizer, unet, schedulerConfig, ownsModules: false) { }
+        : this(vae, textEncoder, tokenizer, unet, schedulerConfig, ownsModules: false, UNetRuntime.LibTorch) { }
 
-    StableDiffusionPipeline(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet, SchedulerConfig schedulerConfig, bool ownsModules)
+    StableDiffusionPipeline(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet, SchedulerConfig schedulerConfig, bool ownsModules, UNetRuntime runtime)
     {
         ArgumentNullException.ThrowIfNull(vae);
         ArgumentNullException.ThrowIfNull(textEncoder);
@@ -51,10 +52,15 @@ public sealed class StableDiffusionPipeline : IDisposable
         CheckFit(vae, textEncoder, tokenizer, unet);
         (this.vae, this.textEncoder, this.tokenizer, this.unet, SchedulerConfig, this.ownsModules) =
             (vae, textEncoder, tokenizer, unet, schedulerConfig, ownsModules);
+        Runtime = runtime;
+        if (runtime == UNetRuntime.OnnxRuntime) onnxUNet = new OnnxRuntimeUNet(unet);
     }
 
     /// <summary>The model's scheduler config: its noise schedule, and the sampler used when a request names none.</summary>
     public SchedulerConfig SchedulerConfig { get; }
+
+    /// <summary>The engine that runs the U-Net (<see cref="PipelineOptions.Runtime"/>).</summary>
+    public UNetRuntime Runtime { get; }
 
     /// <summary>The name written as <c>Model:</c> into the images' parameters (the folder's name after <see cref="Load"/>); null leaves it out.</summary>
     public string? ModelName { get; init; }
@@ -86,13 +92,17 @@ public sealed class StableDiffusionPipeline : IDisposable
         options ??= new PipelineOptions();
         if (options.Dtype is not (ScalarType.Float32 or ScalarType.BFloat16))
             throw new ArgumentException($"PipelineOptions.Dtype is {options.Dtype}; expected Float32 or BFloat16", nameof(options));
+        if (options.Runtime == UNetRuntime.OnnxRuntime && options.Dtype != ScalarType.Float32)
+            throw new ArgumentException($"PipelineOptions.Dtype is {options.Dtype} with Runtime OnnxRuntime; ONNX Runtime runs the U-Net in Float32 (use LibTorch for BFloat16)", nameof(options));
+        if (!Enum.IsDefined(options.Runtime))
+            throw new ArgumentException($"PipelineOptions.Runtime is {options.Runtime}; expected LibTorch or OnnxRuntime", nameof(options));
         PipelineComponents c = PipelineFolder.Load(directory);
         try
         {
             c.Vae.eval();
             if (options.Dtype != ScalarType.Float32) c.UNet.to(options.Dtype);
             string name = options.ModelName ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));
-            return new StableDiffusionPipeline(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, c.Scheduler, ownsModules: true) { ModelName = name };
+            return new StableDiffusionPipeline(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, c.Scheduler, ownsModules: true, options.Runtime) { ModelName = name };
         }
         catch
         {
@@ -243,6 +253,7 @@ public sealed class StableDiffusionPipeline : IDisposable
         {
             if (disposed) return;
             disposed = true;
+            onnxUNet?.Dispose();
             if (!ownsModules) return;
             vae.Dispose();
             textEncoder.Dispose();
@@ -266,7 +277,9 @@ public sealed class StableDiffusionPipeline : IDisposable
                 Tensor input = guided ? cat([latents, latents]) : latents;
                 input = scheduler.ScaleModelInput(input, t);
                 UNetCalled?.Invoke(input.shape);
-                Tensor noise = unet.forward(input.to(dtype), TimestepTensor(scheduler, t), embeddings).to(ScalarType.Float32);
+                Tensor noise = onnxUNet is { } onnx
+                    ? onnx.Forward(input, TimestepTensor(scheduler, t), embeddings)
+                    : unet.forward(input.to(dtype), TimestepTensor(scheduler, t), embeddings).to(ScalarType.Float32);
                 if (guided)
                 {
                     // noise: [2B, C, h, w] -> uncond, cond [B, C, h, w]; eps = uncond + s (cond - uncond)

@@ -1,4 +1,5 @@
 using Latent.Core.Nn;
+using Latent.Core.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -57,5 +58,18 @@ public sealed class BasicTransformerBlock : nn.Module<Tensor, Tensor, Tensor>
         x = attn2.call(norm2.forward(x), context) + x;
         x = ff.forward(norm3.forward(x)) + x;
         return x.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Writes this block into an ONNX graph.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">Its state-dict prefix, e.g. "mid_block.attentions.0.transformer_blocks.0".</param>
+    /// <param name="x">[B, N, C].</param>
+    /// <param name="context">[B, T, D].</param>
+    /// <returns>[B, N, C].</returns>
+    public string ExportOnnx(OnnxGraph g, string key, string x, string context)
+    {
+        x = g.Node("Add", [attn1.ExportOnnx(g, $"{key}.attn1", g.LayerNorm($"{key}.norm1", norm1, x), onlyCrossAttention ? context : null), x]);
+        x = g.Node("Add", [attn2.ExportOnnx(g, $"{key}.attn2", g.LayerNorm($"{key}.norm2", norm2, x), context), x]);
+        return g.Node("Add", [ff.ExportOnnx(g, $"{key}.ff", g.LayerNorm($"{key}.norm3", norm3, x)), x]);
     }
 }

@@ -1,4 +1,5 @@
 using Latent.Core.Nn;
+using Latent.Core.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -68,5 +69,18 @@ public sealed class CrossAttnUpBlock2D : nn.Module, IUNetUpBlock
         }
         if (upsamplers is not null) h = upsamplers[0].forward(h);
         return h.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc/>
+    public string ExportOnnx(OnnxGraph g, string key, string x, IReadOnlyList<string> skips, string temb, string context)
+    {
+        string h = x;
+        for (int i = 0; i < resnets.Count; i++)
+        {
+            h = g.Node("Concat", [h, skips[skips.Count - 1 - i]], OnnxAttribute.Int("axis", 1)); // -> [B, C + Cskip, H, W]
+            h = resnets[i].ExportOnnx(g, $"{key}.resnets.{i}", h, temb);
+            h = attentions[i].ExportOnnx(g, $"{key}.attentions.{i}", h, context);
+        }
+        return upsamplers is null ? h : upsamplers[0].ExportOnnx(g, $"{key}.upsamplers.0", h);
     }
 }

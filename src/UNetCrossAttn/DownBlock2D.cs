@@ -1,4 +1,5 @@
 using Latent.Core.Nn;
+using Latent.Core.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -53,5 +54,19 @@ public sealed class DownBlock2D : nn.Module, IUNetDownBlock
         }
         foreach (var s in skips) s.MoveToOuterDisposeScope();
         return skips.ToArray();
+    }
+
+    /// <inheritdoc/>
+    public string[] ExportOnnx(OnnxGraph g, string key, string x, string temb, string context)
+    {
+        var skips = new List<string>();
+        string h = x;
+        for (int i = 0; i < resnets.Count; i++)
+        {
+            h = resnets[i].ExportOnnx(g, $"{key}.resnets.{i}", h, temb);
+            skips.Add(h);
+        }
+        if (downsamplers is not null) skips.Add(downsamplers[0].ExportOnnx(g, $"{key}.downsamplers.0", h));
+        return [.. skips];
     }
 }

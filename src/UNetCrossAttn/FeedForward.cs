@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -30,5 +31,16 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>
         var h = x;
         foreach (var layer in net) h = layer.forward(h);
         return h.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Writes this block into an ONNX graph (GEGLU, then the output Linear; dropout is the identity).</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">Its state-dict prefix, e.g. "....ff".</param>
+    /// <param name="x">[B, N, D].</param>
+    /// <returns>[B, N, D].</returns>
+    public string ExportOnnx(OnnxGraph g, string key, string x)
+    {
+        string h = ((GEGLU)net[0]).ExportOnnx(g, $"{key}.net.0", x);
+        return g.Linear($"{key}.net.2", (TorchSharp.Modules.Linear)net[2], h);
     }
 }

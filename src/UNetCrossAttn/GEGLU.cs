@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -29,5 +30,21 @@ public sealed class GEGLU : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var parts = proj.forward(x).chunk(2, -1);
         return (parts[0] * nn.functional.gelu(parts[1])).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Writes this layer into an ONNX graph, its projection split into the two halves' matrices (no Split node).</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">Its state-dict prefix, e.g. "....ff.net.0".</param>
+    /// <param name="x">[B, N, Din].</param>
+    /// <returns>[B, N, Dout].</returns>
+    public string ExportOnnx(OnnxGraph g, string key, string x)
+    {
+        // W: [2 Dout, Din] -> value half [Dout, Din] and gate half [Dout, Din]; out = (x Wa + ba) * gelu(x Wg + bg)
+        using var scope = NewDisposeScope();
+        var w = proj.weight!.chunk(2, 0);
+        var b = proj.bias!.chunk(2, 0);
+        string value = g.Linear($"{key}.proj.value", w[0], b[0], x);
+        string gate = g.Linear($"{key}.proj.gate", w[1], b[1], x);
+        return g.Node("Mul", [value, g.Gelu(gate)]);
     }
 }

@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using static TorchSharp.torch;
 
 namespace Latent.UNetCrossAttn;
@@ -14,4 +15,13 @@ public interface IUNetDownBlock
     /// ([B, Cout, H/2, W/2]); the last skip is also the level's output. The caller owns them.
     /// </returns>
     Tensor[] Forward(Tensor x, Tensor temb, Tensor context);
+
+    /// <summary>Writes this level's forward into an ONNX graph.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">The level's state-dict prefix, e.g. "down_blocks.1".</param>
+    /// <param name="x">[B, Cin, H, W].</param>
+    /// <param name="temb">[B, Temb].</param>
+    /// <param name="context">[B, T, D] (unused by levels without attention).</param>
+    /// <returns>The skips, as <c>Forward</c> returns them; the last is the level's output.</returns>
+    string[] ExportOnnx(OnnxGraph g, string key, string x, string temb, string context);
 }

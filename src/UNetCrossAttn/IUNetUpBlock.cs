@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using static TorchSharp.torch;
 
 namespace Latent.UNetCrossAttn;
@@ -15,4 +16,14 @@ public interface IUNetUpBlock
     /// <param name="context">[B, T, D] text states (ignored by levels without attention).</param>
     /// <returns>[B, Cout, 2H, 2W] when the level upsamples, else [B, Cout, H, W]; the caller owns it.</returns>
     Tensor Forward(Tensor x, IReadOnlyList<Tensor> skips, Tensor temb, Tensor context);
+
+    /// <summary>Writes this level's forward into an ONNX graph.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">The level's state-dict prefix, e.g. "up_blocks.1".</param>
+    /// <param name="x">[B, Cprev, H, W].</param>
+    /// <param name="skips">The level's <see cref="SkipCount"/> skips, oldest first.</param>
+    /// <param name="temb">[B, Temb].</param>
+    /// <param name="context">[B, T, D].</param>
+    /// <returns>[B, Cout, 2H, 2W] (or [B, Cout, H, W] at the top).</returns>
+    string ExportOnnx(OnnxGraph g, string key, string x, IReadOnlyList<string> skips, string temb, string context);
 }

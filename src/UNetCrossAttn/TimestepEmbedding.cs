@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -31,4 +32,12 @@ public sealed class TimestepEmbedding : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         return linear_2.forward(nn.functional.silu(linear_1.forward(x))).MoveToOuterDisposeScope();
     }
+
+    /// <summary>Writes this MLP into an ONNX graph.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">Its state-dict prefix ("time_embedding").</param>
+    /// <param name="x">[B, Cin].</param>
+    /// <returns>[B, Temb].</returns>
+    public string ExportOnnx(OnnxGraph g, string key, string x) =>
+        g.Linear($"{key}.linear_2", linear_2, g.Silu(g.Linear($"{key}.linear_1", linear_1, x)));
 }

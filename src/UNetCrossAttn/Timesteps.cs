@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -51,5 +52,22 @@ public sealed class Timesteps : nn.Module<Tensor, Tensor>
         var emb = flipSinToCos ? cat([cos(args), sin(args)], 1) : cat([sin(args), cos(args)], 1); // [B, 2 half]
         if (dim % 2 == 1) emb = nn.functional.pad(emb, [0, 1, 0, 0]);
         return emb.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Writes this embedding into an ONNX graph; the frequencies are computed here with the same float32 ops as forward.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="timesteps">[B] float32.</param>
+    /// <returns>[B, dim].</returns>
+    /// <exception cref="NotSupportedException">dim is odd.</exception>
+    public string ExportOnnx(OnnxGraph g, string timesteps)
+    {
+        if (dim % 2 == 1) throw new NotSupportedException($"time_proj: an odd embedding width ({dim}) is not exported");
+        using var scope = NewDisposeScope();
+        long half = dim / 2;
+        var freqs = exp(arange(0, half, dtype: ScalarType.Float32) * (-Math.Log(maxPeriod)) / (half - downscaleFreqShift));
+        // [B] -> [B, 1] * [1, half] -> [B, half] -> [B, 2 half]
+        string args = g.Node("Mul", [g.Node("Reshape", [timesteps, g.Ints("shape_b1", -1, 1)]), g.Weight("time_proj.freqs", freqs.unsqueeze(0))]);
+        string cosArgs = g.Node("Cos", [args]), sinArgs = g.Node("Sin", [args]);
+        return g.Node("Concat", flipSinToCos ? [cosArgs, sinArgs] : [sinArgs, cosArgs], OnnxAttribute.Int("axis", 1));
     }
 }

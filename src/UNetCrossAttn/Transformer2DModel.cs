@@ -1,4 +1,5 @@
 using Latent.Core.Nn;
+using Latent.Core.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -66,5 +67,28 @@ public sealed class Transformer2DModel : nn.Module<Tensor, Tensor, Tensor>
         hidden = hidden.reshape(b, h, w, hidden.shape[2]).permute(0, 3, 1, 2).contiguous(); // [B, H*W, C'] -> [B, C', H, W]
         if (!useLinearProjection) hidden = proj_out.forward(hidden);
         return (hidden + x).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Writes this block into an ONNX graph.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">Its state-dict prefix, e.g. "down_blocks.0.attentions.1".</param>
+    /// <param name="x">[B, C, H, W].</param>
+    /// <param name="context">[B, T, D].</param>
+    /// <returns>[B, C, H, W].</returns>
+    public string ExportOnnx(OnnxGraph g, string key, string x, string context)
+    {
+        string hidden = g.GroupNorm($"{key}.norm", norm, x);
+        if (!useLinearProjection) hidden = g.Conv($"{key}.proj_in", (Conv2d)proj_in, hidden); // -> [B, inner, H, W]
+        // [B, inner, H, W] -> [B, inner, H*W] -> [B, H*W, inner]
+        hidden = g.Node("Transpose", [g.Node("Reshape", [hidden, g.Ints("shape_flatten_hw", 0, 0, -1)])], OnnxAttribute.Ints("perm", 0, 2, 1));
+        if (useLinearProjection) hidden = g.Linear($"{key}.proj_in", (Linear)proj_in, hidden);
+        for (int i = 0; i < transformer_blocks.Count; i++)
+            hidden = transformer_blocks[i].ExportOnnx(g, $"{key}.transformer_blocks.{i}", hidden, context);
+        if (useLinearProjection) hidden = g.Linear($"{key}.proj_out", (Linear)proj_out, hidden);
+        // [B, H*W, C'] -> [B, C', H*W] -> [B, C', H, W] (B and C' copied by the zeros, H and W taken from x)
+        string spatial = g.Node("Concat", [g.Ints("shape_keep2", 0, 0), g.Node("Shape", [x], OnnxAttribute.Int("start", 2))], OnnxAttribute.Int("axis", 0));
+        hidden = g.Node("Reshape", [g.Node("Transpose", [hidden], OnnxAttribute.Ints("perm", 0, 2, 1)), spatial]);
+        if (!useLinearProjection) hidden = g.Conv($"{key}.proj_out", (Conv2d)proj_out, hidden);
+        return g.Node("Add", [hidden, x]);
     }
 }

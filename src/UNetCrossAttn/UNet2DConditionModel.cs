@@ -1,6 +1,7 @@
 using Latent.Core.Config;
 using Latent.Core.IO;
 using Latent.Core.Nn;
+using Latent.Core.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -159,6 +160,56 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
         trace?.Invoke("conv_norm_out", x);
         x = conv_out.forward(nn.functional.silu(x));
         return x.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Writes this U-Net's forward (eval mode, float32) as an ONNX model for ONNX Runtime: inputs <c>sample</c>
+    /// [batch, Cin, height, width], <c>timestep</c> [batch] (float32) and <c>encoder_hidden_states</c> [batch, sequence, D];
+    /// output <c>out_sample</c> [batch, Cout, height, width]. The names are those of diffusers' ONNX exports; batch, size
+    /// and sequence length are symbolic.
+    /// </summary>
+    /// <remarks>Each module writes its own nodes (<c>ExportOnnx</c> beside its <c>forward</c>); a test compares ONNX Runtime's
+    /// output with <see cref="forward"/> for several configs. Weights of any dtype are exported as float32.</remarks>
+    /// <returns>The bytes of a .onnx file (opset <see cref="OnnxGraph.Opset"/>).</returns>
+    /// <exception cref="NotSupportedException">The weights exceed 2 GiB (one protobuf message), or a block uses an option the export does not cover.</exception>
+    public byte[] ExportOnnx()
+    {
+        var g = new OnnxGraph("unet");
+        int width = Config.CrossAttentionDim.PerBlock(Config.BlockOutChannels.Length)[0];
+        string sample = g.Input("sample", "batch", (long)Config.InChannels, "height", "width");
+        string timestep = g.Input("timestep", "batch");
+        string context = g.Input("encoder_hidden_states", "batch", "sequence", (long)width);
+        string x = Config.CenterInputSample ? g.Node("Sub", [g.Node("Mul", [sample, g.Scalar("two", 2)]), g.Scalar("one", 1)]) : sample;
+
+        // 1. Time: [B] -> [B, C0] -> [B, Temb].
+        string temb = time_embedding.ExportOnnx(g, "time_embedding", time_proj.ExportOnnx(g, timestep));
+
+        // 2-3. Down path: skips start with conv_in's output.
+        x = g.Conv("conv_in", conv_in, x, padding: (Config.ConvInKernel - 1) / 2);
+        var skips = new List<string> { x };
+        for (int i = 0; i < down_blocks.Count; i++)
+        {
+            string[] outputs = ((IUNetDownBlock)down_blocks[i]).ExportOnnx(g, $"down_blocks.{i}", x, temb, context);
+            skips.AddRange(outputs);
+            x = outputs[^1];
+        }
+
+        // 4. Mid block.
+        x = mid_block.ExportOnnx(g, "mid_block", x, temb, context);
+
+        // 5. Up path: each level takes the last SkipCount skips.
+        for (int i = 0; i < up_blocks.Count; i++)
+        {
+            var block = (IUNetUpBlock)up_blocks[i];
+            var levelSkips = skips.GetRange(skips.Count - block.SkipCount, block.SkipCount);
+            skips.RemoveRange(skips.Count - block.SkipCount, block.SkipCount);
+            x = block.ExportOnnx(g, $"up_blocks.{i}", x, levelSkips, temb, context);
+        }
+
+        // 6. Output: [B, C0, H, W] -> [B, Cout, H, W].
+        x = g.Conv("conv_out", conv_out, g.Silu(g.GroupNorm("conv_norm_out", conv_norm_out, x)), padding: (Config.ConvOutKernel - 1) / 2);
+        g.Output(x, "out_sample", "batch", (long)Config.OutChannels, "height", "width");
+        return g.ToModel();
     }
 
     private void CheckInputs(Tensor sample, Tensor timestep, Tensor context)

@@ -1,4 +1,5 @@
 using Latent.Core.Nn;
+using Latent.Core.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -50,5 +51,19 @@ public sealed class UNetMidBlock2DCrossAttn : nn.Module<Tensor, Tensor, Tensor, 
         h = attentions[0].call(h, context);
         h = resnets[1].call(h, temb);
         return h.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Writes this block into an ONNX graph.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">Its state-dict prefix ("mid_block").</param>
+    /// <param name="x">[B, C, H, W].</param>
+    /// <param name="temb">[B, Temb].</param>
+    /// <param name="context">[B, T, D].</param>
+    /// <returns>[B, C, H, W].</returns>
+    public string ExportOnnx(OnnxGraph g, string key, string x, string temb, string context)
+    {
+        string h = resnets[0].ExportOnnx(g, $"{key}.resnets.0", x, temb);
+        h = attentions[0].ExportOnnx(g, $"{key}.attentions.0", h, context);
+        return resnets[1].ExportOnnx(g, $"{key}.resnets.1", h, temb);
     }
 }

@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -166,5 +167,32 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>
         if (upcast) { q = q.to(ScalarType.Float32); k = k.to(ScalarType.Float32); }
         var scores = matmul(q, k.transpose(-1, -2)).mul_(1.0 / Math.Sqrt(dimHead)); // [B, heads, N, T]
         return matmul(scores.softmax(-1).to(v.dtype), v);
+    }
+
+    /// <summary>Writes this block's forward (sequence input, as the U-Net's transformer blocks use it) into an ONNX graph.</summary>
+    /// <remarks>softmax(Q K^T / sqrt(d)) V as MatMul, Mul, Softmax, MatMul: the manual kernel, which equals the fused one
+    /// within float32 rounding; upcast_attention has no effect in float32, the only dtype exported.</remarks>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">This block's state-dict prefix, e.g. "mid_block.attentions.0.transformer_blocks.0.attn1".</param>
+    /// <param name="x">[B, N, C].</param>
+    /// <param name="context">[B, T, D], or null for self-attention.</param>
+    /// <returns>[B, N, C].</returns>
+    /// <exception cref="NotSupportedException">The block has a group norm, a residual connection or an output rescale (the VAE's form).</exception>
+    public string ExportOnnx(OnnxGraph g, string key, string x, string? context)
+    {
+        if (group_norm is not null || residualConnection || rescaleOutputFactor != 1.0)
+            throw new NotSupportedException($"{key}: the ONNX export covers the U-Net's attention (no group norm, residual or rescale)");
+        string ctx = context ?? x;
+        // [B, N, heads*d] -> [B, N, heads, d] -> q: [B, heads, N, d], k: [B, heads, d, T], v: [B, heads, T, d]
+        string split = g.Ints("shape_heads", 0, 0, heads, dimHead);
+        string q = g.Node("Transpose", [g.Node("Reshape", [g.Linear($"{key}.to_q", to_q, x), split])], OnnxAttribute.Ints("perm", 0, 2, 1, 3));
+        string k = g.Node("Transpose", [g.Node("Reshape", [g.Linear($"{key}.to_k", to_k, ctx), split])], OnnxAttribute.Ints("perm", 0, 2, 3, 1));
+        string v = g.Node("Transpose", [g.Node("Reshape", [g.Linear($"{key}.to_v", to_v, ctx), split])], OnnxAttribute.Ints("perm", 0, 2, 1, 3));
+        // [B, heads, N, T] scores -> probabilities -> [B, heads, N, d]
+        string scores = g.Node("Mul", [g.Node("MatMul", [q, k]), g.Scalar("attention_scale", 1.0 / Math.Sqrt(dimHead))]);
+        string o = g.Node("MatMul", [g.Node("Softmax", [scores], OnnxAttribute.Int("axis", -1)), v]);
+        // [B, heads, N, d] -> [B, N, heads, d] -> [B, N, heads*d] -> [B, N, C]
+        o = g.Node("Reshape", [g.Node("Transpose", [o], OnnxAttribute.Ints("perm", 0, 2, 1, 3)), g.Ints("shape_merge_heads", 0, 0, heads * dimHead)]);
+        return g.Linear($"{key}.to_out.0", to_out[0], o);
     }
 }

@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -49,5 +50,17 @@ public sealed class Downsample2D : nn.Module<Tensor, Tensor>
             h = nn.functional.pad(h, new long[] { 0, 1, 0, 1 }, PaddingModes.Constant, 0.0);
         }
         return conv.forward(h).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Writes this layer's forward into an ONNX graph.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">This layer's state-dict prefix, e.g. "down_blocks.0.downsamplers.0".</param>
+    /// <param name="x">[B, C, H, W].</param>
+    /// <returns>[B, Cout, H/2, W/2].</returns>
+    public string ExportOnnx(OnnxGraph g, string key, string x)
+    {
+        // padding 0 (the VAE): pad right and bottom by one first, as forward does; [B, C, H, W] -> [B, C, H+1, W+1]
+        string h = padding == 1 ? x : g.Node("Pad", [x, g.Ints("pads_right_bottom", 0, 0, 0, 0, 0, 0, 1, 1)]);
+        return g.Conv($"{key}.conv", conv, h, stride: 2, padding: padding);
     }
 }

@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -84,5 +85,27 @@ public sealed class ResnetBlock2D : nn.Module<Tensor, Tensor?, Tensor>
         if (outputScaleFactor != 1.0)
             output = output / outputScaleFactor;
         return output.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Writes this block's forward (eval mode) into an ONNX graph.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">This block's state-dict prefix, e.g. "down_blocks.0.resnets.1".</param>
+    /// <param name="x">[B, Cin, H, W].</param>
+    /// <param name="temb">[B, Temb], or null.</param>
+    /// <returns>[B, Cout, H, W].</returns>
+    public string ExportOnnx(OnnxGraph g, string key, string x, string? temb)
+    {
+        // x: [B, Cin, H, W], temb: [B, Temb] -> [B, Cout, H, W]; dropout is the identity in eval mode.
+        string h = g.Conv($"{key}.conv1", conv1, g.Silu(g.GroupNorm($"{key}.norm1", norm1, x)), padding: 1);
+        if (temb is not null && time_emb_proj is not null)
+        {
+            // [B, Temb] -> [B, Cout] -> [B, Cout, 1, 1]
+            string t = g.Linear($"{key}.time_emb_proj", time_emb_proj, g.Silu(temb));
+            h = g.Node("Add", [h, g.Node("Reshape", [t, g.Ints("shape_c11", 0, -1, 1, 1)])]);
+        }
+        h = g.Conv($"{key}.conv2", conv2, g.Silu(g.GroupNorm($"{key}.norm2", norm2, h)), padding: 1);
+        string shortcut = conv_shortcut is null ? x : g.Conv($"{key}.conv_shortcut", conv_shortcut, x);
+        string output = g.Node("Add", [shortcut, h]);
+        return outputScaleFactor == 1.0 ? output : g.Node("Div", [output, g.Scalar("output_scale_factor", outputScaleFactor)]);
     }
 }

@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -37,5 +38,19 @@ public sealed class Upsample2D : nn.Module<Tensor, Tensor>
         // x: [B, C, H, W] -> [B, C, 2H, 2W] -> [B, Cout, 2H, 2W]
         using var scope = NewDisposeScope();
         return conv.forward(Ops.UpsampleNearest2x(x)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Writes this layer's forward into an ONNX graph.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">This layer's state-dict prefix, e.g. "up_blocks.0.upsamplers.0".</param>
+    /// <param name="x">[B, C, H, W].</param>
+    /// <returns>[B, Cout, 2H, 2W].</returns>
+    public string ExportOnnx(OnnxGraph g, string key, string x)
+    {
+        // [B, C, H, W] -> [B, C, 2H, 2W]: nearest neighbour, each pixel repeated (PyTorch's "nearest" = asymmetric + floor)
+        string up = g.Node("Resize", [x, "", g.Constant("scales_2x", [1f, 1f, 2f, 2f], [4])],
+            OnnxAttribute.String("mode", "nearest"), OnnxAttribute.String("coordinate_transformation_mode", "asymmetric"),
+            OnnxAttribute.String("nearest_mode", "floor"));
+        return g.Conv($"{key}.conv", conv, up, padding: 1);
     }
 }

@@ -1,0 +1,11 @@
+namespace Latent.Pipeline;
+
+/// <summary>Which engine runs the U-Net at sampling time (the text encoder, the VAE and the scheduler run on LibTorch either way).</summary>
+public enum UNetRuntime
+{
+    /// <summary>TorchSharp's LibTorch, in the dtype of <see cref="PipelineOptions.Dtype"/>.</summary>
+    LibTorch,
+
+    /// <summary>ONNX Runtime (CPU, float32) on the U-Net's in-memory ONNX export: the same function with less overhead per op (<see cref="OnnxRuntimeUNet"/>).</summary>
+    OnnxRuntime,
+}
