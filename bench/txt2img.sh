@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Text-to-image seconds per image: our pipeline (bench/Txt2Img: StableDiffusionPipeline.Generate) against Debian's
 # python3-torch (bench/txt2img.py: the same text encoder, U-Net and VAE in plain torch, same DDIM + CFG loop), on the
-# architecture of a pipeline folder, 30 DDIM steps with guidance 7.5, fp32 and bf16 (the U-Net's dtype), batch 1 and 4.
+# architecture of a pipeline folder, 30 DDIM steps with guidance 7.5, fp32 and bf16 (the U-Net's dtype), batch 1 and 4;
+# our U-Net on LibTorch (fp32, bf16) and on ONNX Runtime (fp32, PipelineOptions.Runtime).
 #   bash bench/txt2img.sh [rounds=3] [threads=cores] [model=weights/emoji-64] [calls=5] [steps=30]
 # The engines alternate `rounds` times; each round reports, per dtype and batch, the median of `calls` timed calls
 # after one warm-up call. The table shows the median over rounds per image and the speed-up PyTorch / ours (above 1:
@@ -40,20 +41,22 @@ seen = {(r["impl"], json.dumps(r["params"], sort_keys=True), json.dumps(r["arch"
 if len({(p, a) for _, p, a in seen}) != 1:
     sys.exit(f"bench: parameter counts or key/shape fingerprints differ: {sorted(seen)}; not the same architecture")
 params = rows[0]["params"]
-med = lambda impl, d, b: statistics.median(r["seconds_per_image"] for r in rows if r["impl"] == impl and r["dtype"] == d and r["batch"] == b)
+rt = lambda r: r.get("runtime", "-")
+med = lambda impl, d, b, u="-": statistics.median(r["seconds_per_image"] for r in rows if r["impl"] == impl and r["dtype"] == d and r["batch"] == b and (impl == "pytorch" or rt(r) == u))
 print(f"txt2img {sys.argv[6]}: {sys.argv[5]} DDIM steps, CFG 7.5 (batched [uncond; cond] U-Net calls), text encoding + "
       f"denoising + VAE decode; PyTorch {torch.__version__} (Debian python3-torch, OpenBLAS pinned to 1 thread) vs ours "
-      f"(TorchSharp), {sys.argv[3]} threads, median of {sys.argv[4]} calls after 1 warm-up, median of {sys.argv[2]} alternated rounds")
+      f"(TorchSharp; the U-Net on LibTorch or ONNX Runtime), {sys.argv[3]} threads, median of {sys.argv[4]} calls after 1 warm-up, "
+      f"median of {sys.argv[2]} alternated rounds")
 print("parameters (both sides): " + ", ".join(f"{k} {v:,}" for k, v in params.items()) + "\n")
-print("| dtype | batch | PyTorch s/image | ours s/image | speed-up (PyTorch / ours) | ours < 1 s | speed-up >= 1.5x |")
-print("|---|---:|---:|---:|---:|:-:|:-:|")
-keys = list(dict.fromkeys((r["dtype"], r["batch"]) for r in rows))
-for d, b in keys:
-    p, o = med("pytorch", d, b), med("torchsharp", d, b)
-    print(f"| {d} | {b} | {p:.3f} | {o:.3f} | {p / o:.2f}x | {'yes' if o < 1 else 'no'} | {'yes' if p / o >= 1.5 else 'no'} |")
-for b in dict.fromkeys(b for _, b in keys):
-    best = lambda impl: min((med(impl, d, b), d) for d, bb in keys if bb == b)
-    (p, pd), (o, od) = best("pytorch"), best("torchsharp")
-    print(f"\nbatch {b}, best of each: PyTorch {pd} {p:.3f} s/image, ours {od} {o:.3f} s/image: {p / o:.2f}x", end="")
+print("| our U-Net engine | dtype | batch | PyTorch s/image | ours s/image | speed-up (PyTorch / ours) | ours < 1 s | speed-up >= 1.5x |")
+print("|---|---|---:|---:|---:|---:|:-:|:-:|")
+ours = list(dict.fromkeys((rt(r), r["dtype"], r["batch"]) for r in rows if r["impl"] == "torchsharp"))
+for u, d, b in ours:
+    p, o = med("pytorch", d, b), med("torchsharp", d, b, u)
+    print(f"| {u} | {d} | {b} | {p:.3f} | {o:.3f} | {p / o:.2f}x | {'yes' if o < 1 else 'no'} | {'yes' if p / o >= 1.5 else 'no'} |")
+for b in dict.fromkeys(b for _, _, b in ours):
+    p, pd = min((med("pytorch", d, bb), d) for _, d, bb in ours if bb == b)
+    o, ou, od = min((med("torchsharp", d, bb, u), u, d) for u, d, bb in ours if bb == b)
+    print(f"\nbatch {b}, best of each: PyTorch {pd} {p:.3f} s/image, ours {ou} {od} {o:.3f} s/image: {p / o:.2f}x", end="")
 print()
 PY

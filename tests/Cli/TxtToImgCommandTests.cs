@@ -101,10 +101,26 @@ public class TxtToImgCommandTests
     [InlineData("--size", "big", "--size must be N or WIDTHxHEIGHT")]
     [InlineData("--scheduler", "plms", "--scheduler must be one of")]
     [InlineData("--dtype", "fp16", "--dtype must be fp32 or bf16; got 'fp16'")]
+    [InlineData("--runtime", "cuda", "--runtime must be auto, onnxruntime or libtorch; got 'cuda'")]
     public void BadOptionValue_IsRejected_WithTheValue(string option, string value, string message)
     {
         var r = Run("txt2img", "a cat", "--model", TestEnvironment.Parity, option, value);
         Assert.NotEqual(0, r.Code);
         Assert.Contains(message, r.Err);
+    }
+
+    [Fact]
+    public void Runtimes_GiveTheSameImage_AndBf16OnOnnxRuntimeIsRefused()
+    {
+        string dir = TestEnvironment.NewTempDir();
+        string[] common = ["txt2img", "a photo of a cat", "--model", TestEnvironment.Parity, "--size", "32", "--steps", "2", "--seed", "5"];
+        Assert.Equal(0, Run([.. common, "--runtime", "libtorch", "--out", Path.Combine(dir, "torch.png")]).Code);
+        Assert.Equal(0, Run([.. common, "--out", Path.Combine(dir, "auto.png")]).Code);   // auto: ONNX Runtime for fp32
+        using var a = ImageIO.Load(Path.Combine(dir, "torch.png"));
+        using var b = ImageIO.Load(Path.Combine(dir, "auto.png"));
+        Assert.True(a.sub(b).abs().max().item<float>() <= 4 / 255f);   // 8-bit PNGs of images equal within float32 rounding: one level at most
+        var r = Run([.. common, "--dtype", "bf16", "--runtime", "onnxruntime"]);
+        Assert.NotEqual(0, r.Code);
+        Assert.Contains("BFloat16 with Runtime OnnxRuntime", r.Err);
     }
 }

@@ -109,6 +109,31 @@ public class PipelineLoadTests
     }
 
     [Fact]
+    public void OnnxRuntime_GivesTheLibTorchImages()
+    {
+        // Same function in another engine: per-call differences are float32 rounding (~1e-6), so the images agree closely.
+        using var onnx = StableDiffusionPipeline.Load(TestEnvironment.Parity, new PipelineOptions { Runtime = UNetRuntime.OnnxRuntime });
+        using var torch = StableDiffusionPipeline.Load(TestEnvironment.Parity);
+        Assert.Equal(UNetRuntime.OnnxRuntime, onnx.Runtime);
+        Assert.Equal(UNetRuntime.LibTorch, torch.Runtime);
+        var request = Small with { GuidanceScale = 7.5, ImagesPerPrompt = 2 };
+        using var a = onnx.Generate(request);
+        using var b = torch.Generate(request);
+        Assert.Equal(b.Images.shape, a.Images.shape);
+        float diff = a.Images.sub(b.Images).abs().max().item<float>();
+        Assert.True(diff < 1e-3f, $"max |onnxruntime - libtorch| = {diff}");
+    }
+
+    [Fact]
+    public void OnnxRuntimeWithBf16_IsRejectedNamingBoth()
+    {
+        var e = Assert.Throws<ArgumentException>(() => StableDiffusionPipeline.Load(TestEnvironment.Parity,
+            new PipelineOptions { Dtype = ScalarType.BFloat16, Runtime = UNetRuntime.OnnxRuntime }));
+        Assert.Contains("BFloat16", e.Message);
+        Assert.Contains("OnnxRuntime", e.Message);
+    }
+
+    [Fact]
     public void Float16Compute_IsRejected()
     {
         var e = Assert.Throws<ArgumentException>(() => StableDiffusionPipeline.Load(TestEnvironment.Parity, new PipelineOptions { Dtype = ScalarType.Float16 }));

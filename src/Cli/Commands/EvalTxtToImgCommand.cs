@@ -75,6 +75,7 @@ public static class EvalTxtToImgCommand
         command.Options.Add(GenerationOptions.Scheduler);
         command.Options.Add(GenerationOptions.Seed);
         command.Options.Add(GenerationOptions.Dtype);
+        command.Options.Add(GenerationOptions.Runtime);
         command.Options.Add(BatchSize);
         command.Options.Add(Json);
         command.Options.Add(GridPath);

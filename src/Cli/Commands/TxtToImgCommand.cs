@@ -106,6 +106,13 @@ internal static class GenerationOptions
         Validators = { OptionChecks.Rule<string>(v => v is "fp32" or "bf16" ? null : $"--dtype must be fp32 or bf16; got '{v}'.") },
     };
 
+    public static readonly Option<string> Runtime = new("--runtime")
+    {
+        Description = "The U-Net's engine: auto (ONNX Runtime for fp32, LibTorch for bf16), onnxruntime (fp32 only) or libtorch.",
+        DefaultValueFactory = _ => "auto",
+        Validators = { OptionChecks.Rule<string>(v => v is "auto" or "onnxruntime" or "libtorch" ? null : $"--runtime must be auto, onnxruntime or libtorch; got '{v}'.") },
+    };
+
     public static readonly Option<bool> Grid = new("--grid") { Description = "Save all images as one sheet instead of one file each." };
 
     public static readonly Option<double> Eta = new("--eta")
@@ -124,7 +131,7 @@ internal static class GenerationOptions
 
     public static void AddTo(Command command, bool strength)
     {
-        foreach (Option o in new Option[] { Cfg, Steps, Scheduler, Seed, Negative, Count, Size, Out, Model, Dtype, Grid, Eta })
+        foreach (Option o in new Option[] { Cfg, Steps, Scheduler, Seed, Negative, Count, Size, Out, Model, Dtype, Runtime, Grid, Eta })
             command.Options.Add(o);
         if (strength) command.Options.Add(Strength);
     }
@@ -152,8 +159,17 @@ internal static class GenerationOptions
         throw new DirectoryNotFoundException($"no model at {fallback}; train one (see README) or pass --model");
     }
 
-    public static StableDiffusionPipeline LoadPipeline(ParseResult parsed, string modelDir) =>
-        StableDiffusionPipeline.Load(modelDir, new PipelineOptions { Dtype = parsed.GetValue(Dtype) == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32 });
+    public static StableDiffusionPipeline LoadPipeline(ParseResult parsed, string modelDir)
+    {
+        ScalarType dtype = parsed.GetValue(Dtype) == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32;
+        UNetRuntime runtime = parsed.GetValue(Runtime) switch
+        {
+            "onnxruntime" => UNetRuntime.OnnxRuntime,
+            "libtorch" => UNetRuntime.LibTorch,
+            _ => dtype == ScalarType.Float32 ? UNetRuntime.OnnxRuntime : UNetRuntime.LibTorch,
+        };
+        return StableDiffusionPipeline.Load(modelDir, new PipelineOptions { Dtype = dtype, Runtime = runtime });
+    }
 
     public static GenerationRequest Request(ParseResult parsed, StableDiffusionPipeline pipeline, string prompt)
     {

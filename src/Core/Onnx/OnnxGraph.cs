@@ -30,16 +30,15 @@ public sealed class OnnxGraph
     /// <summary>ONNX TensorProto.DataType of int64.</summary>
     public const int Int64 = 7;
 
-    /// <summary>protobuf's limit on one message; a model with more weight bytes than this needs external data.</summary>
+    /// <summary>protobuf's limit on one message; a larger model would need ONNX's external data files.</summary>
     public const long MaxModelBytes = int.MaxValue;
 
     private readonly string name;
     private readonly List<byte[]> nodes = [];
-    private readonly List<byte[]> initializers = [];
+    private readonly List<Initializer> initializers = [];
     private readonly List<byte[]> inputs = [];
     private readonly List<byte[]> outputs = [];
     private readonly HashSet<string> names = [];
-    private long weightBytes;
     private int counter;
 
     /// <summary>Starts an empty graph.</summary>
@@ -82,7 +81,7 @@ public sealed class OnnxGraph
     {
         using var scope = NewDisposeScope();
         var t = weight.detach().to(ScalarType.Float32).cpu().contiguous();
-        return Constant(key, t.data<float>().ToArray(), t.shape);
+        return AddInitializer(key, Float, t.shape, t.bytes.ToArray());
     }
 
     /// <summary>Adds a float32 constant.</summary>
@@ -90,24 +89,15 @@ public sealed class OnnxGraph
     /// <param name="values">Row-major values.</param>
     /// <param name="dims">Its shape.</param>
     /// <returns>The constant's name.</returns>
-    public string Constant(string hint, float[] values, long[] dims)
-    {
-        string n = Fresh(hint);
-        weightBytes += values.Length * 4L;
-        initializers.Add(TensorProto(n, Float, dims, MemoryMarshal.AsBytes(values.AsSpan()).ToArray()));
-        return n;
-    }
+    public string Constant(string hint, float[] values, long[] dims) =>
+        AddInitializer(hint, Float, dims, MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
 
     /// <summary>Adds an int64 constant (shapes, axes, pads).</summary>
     /// <param name="hint">Name hint (made unique).</param>
     /// <param name="values">The values, as a 1-D tensor.</param>
     /// <returns>The constant's name.</returns>
-    public string Ints(string hint, params long[] values)
-    {
-        string n = Fresh(hint);
-        initializers.Add(TensorProto(n, Int64, [values.Length], MemoryMarshal.AsBytes(values.AsSpan()).ToArray()));
-        return n;
-    }
+    public string Ints(string hint, params long[] values) =>
+        AddInitializer(hint, Int64, [values.Length], MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
 
     /// <summary>Adds a node with one output.</summary>
     /// <param name="op">ONNX operator type, e.g. "Conv".</param>
@@ -140,27 +130,70 @@ public sealed class OnnxGraph
     /// <exception cref="NotSupportedException">The weights exceed protobuf's 2 GB message limit.</exception>
     public byte[] ToModel(string producer = "Latent")
     {
-        if (weightBytes > MaxModelBytes - (64L << 20))
-            throw new NotSupportedException(
-                $"the graph holds {weightBytes / (1 << 20)} MiB of weights; one ONNX file holds at most 2 GiB (protobuf's limit); run this model with LibTorch instead");
+        // One pass into one array of the exact size: the weights are copied once (nested messages built as separate
+        // arrays would copy them once per level). Lengths come from CodedOutputStream's Compute*Size helpers.
         // GraphProto: node = 1, name = 2, initializer = 5, input = 11, output = 12.
-        byte[] graph = Message(o =>
-        {
-            foreach (var n in nodes) WriteMessage(o, 1, n);
-            WriteString(o, 2, name);
-            foreach (var i in initializers) WriteMessage(o, 5, i);
-            foreach (var i in inputs) WriteMessage(o, 11, i);
-            foreach (var i in outputs) WriteMessage(o, 12, i);
-        });
+        long graphLength = nodes.Sum(n => MessageFieldSize(1, n.LongLength)) + FieldSize(2, name)
+            + initializers.Sum(i => MessageFieldSize(5, i.ProtoLength)) + inputs.Sum(i => MessageFieldSize(11, i.LongLength))
+            + outputs.Sum(o => MessageFieldSize(12, o.LongLength));
+        byte[] opset = Message(s => { WriteString(s, 1, ""); s.WriteTag(2, WireFormat.WireType.Varint); s.WriteInt64(Opset); });
         // ModelProto: ir_version = 1, producer_name = 2, graph = 7, opset_import = 8 (OperatorSetIdProto: domain = 1, version = 2).
-        return Message(o =>
+        long total = CodedOutputStream.ComputeTagSize(1) + CodedOutputStream.ComputeInt64Size(IrVersion) + FieldSize(2, producer)
+            + MessageFieldSize(7, graphLength) + MessageFieldSize(8, opset.Length);
+        if (total > MaxModelBytes)
+            throw new NotSupportedException(
+                $"the model is {total / (1 << 20)} MiB; one ONNX file holds at most 2 GiB (protobuf's limit); run this model with LibTorch instead");
+
+        byte[] model = new byte[total];
+        var o = new CodedOutputStream(model);
+        o.WriteTag(1, WireFormat.WireType.Varint);
+        o.WriteInt64(IrVersion);
+        WriteString(o, 2, producer);
+        o.WriteTag(7, WireFormat.WireType.LengthDelimited);
+        o.WriteLength((int)graphLength);
+        foreach (var n in nodes) WriteMessage(o, 1, n);
+        WriteString(o, 2, name);
+        foreach (var i in initializers)
         {
-            o.WriteTag(1, WireFormat.WireType.Varint);
-            o.WriteInt64(IrVersion);
-            WriteString(o, 2, producer);
-            WriteMessage(o, 7, graph);
-            WriteMessage(o, 8, Message(s => { WriteString(s, 1, ""); s.WriteTag(2, WireFormat.WireType.Varint); s.WriteInt64(Opset); }));
-        });
+            o.WriteTag(5, WireFormat.WireType.LengthDelimited);
+            o.WriteLength((int)i.ProtoLength);
+            i.WriteTo(o);
+        }
+        foreach (var i in inputs) WriteMessage(o, 11, i);
+        foreach (var x in outputs) WriteMessage(o, 12, x);
+        WriteMessage(o, 8, opset);
+        o.CheckNoSpaceLeft();
+        return model;
+    }
+
+    private string AddInitializer(string hint, int dataType, long[] dims, byte[] raw)
+    {
+        string n = Fresh(hint);
+        initializers.Add(new Initializer(n, dataType, dims, raw));
+        return n;
+    }
+
+    private static long FieldSize(int field, string value) => CodedOutputStream.ComputeTagSize(field) + CodedOutputStream.ComputeStringSize(value);
+
+    private static long MessageFieldSize(int field, long length) =>
+        CodedOutputStream.ComputeTagSize(field) + CodedOutputStream.ComputeLengthSize((int)length) + length;
+
+    // TensorProto: dims = 1, data_type = 2, name = 8, raw_data = 9 (little-endian, as on x64).
+    private sealed record Initializer(string Name, int DataType, long[] Dims, byte[] Raw)
+    {
+        public long ProtoLength { get; } = Dims.Sum(d => CodedOutputStream.ComputeTagSize(1) + CodedOutputStream.ComputeInt64Size(d))
+            + CodedOutputStream.ComputeTagSize(2) + CodedOutputStream.ComputeInt32Size(DataType) + FieldSize(8, Name)
+            + MessageFieldSize(9, Raw.LongLength);
+
+        public void WriteTo(CodedOutputStream o)
+        {
+            foreach (long d in Dims) { o.WriteTag(1, WireFormat.WireType.Varint); o.WriteInt64(d); }
+            o.WriteTag(2, WireFormat.WireType.Varint);
+            o.WriteInt32(DataType);
+            WriteString(o, 8, Name);
+            o.WriteTag(9, WireFormat.WireType.LengthDelimited);
+            o.WriteBytes(UnsafeByteOperations.UnsafeWrap(Raw));
+        }
     }
 
     private string Fresh(string hint)
@@ -184,17 +217,6 @@ public sealed class OnnxGraph
         WriteString(o, 3, nodeName);
         WriteString(o, 4, op);
         foreach (var a in attributes) WriteMessage(o, 5, a.ToProto());
-    });
-
-    // TensorProto: dims = 1, data_type = 2, name = 8, raw_data = 9 (little-endian, as on x64).
-    private static byte[] TensorProto(string tensorName, int dataType, long[] dims, byte[] raw) => Message(o =>
-    {
-        foreach (long d in dims) { o.WriteTag(1, WireFormat.WireType.Varint); o.WriteInt64(d); }
-        o.WriteTag(2, WireFormat.WireType.Varint);
-        o.WriteInt32(dataType);
-        WriteString(o, 8, tensorName);
-        o.WriteTag(9, WireFormat.WireType.LengthDelimited);
-        o.WriteBytes(UnsafeByteOperations.UnsafeWrap(raw));
     });
 
     // ValueInfoProto: name = 1, type = 2; TypeProto: tensor_type = 1; TypeProto.Tensor: elem_type = 1, shape = 2;
