@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using Latent.UNetCrossAttn;
 using Microsoft.ML.OnnxRuntime;
 using static TorchSharp.torch;
@@ -40,6 +41,12 @@ public sealed class OnnxRuntimeUNet : IDisposable
         };
         session = new InferenceSession(model, options);
     }
+
+    /// <summary>Whether <paramref name="unet"/>'s float32 weights fit one ONNX file (protobuf's 2 GiB, with room for the graph).</summary>
+    /// <param name="unet">The U-Net.</param>
+    /// <returns>True when it can be exported.</returns>
+    public static bool Fits(UNet2DConditionModel unet) =>
+        unet.parameters().Sum(p => p.numel()) * sizeof(float) < OnnxGraph.MaxModelBytes - (64L << 20);
 
     /// <summary>Runs the U-Net.</summary>
     /// <param name="sample">[B, C, H, W] (any float dtype; computed in float32).</param>

@@ -15,8 +15,9 @@ public sealed record PipelineOptions
     public ScalarType Dtype { get; init; } = ScalarType.Float32;
 
     /// <summary>
-    /// Which engine runs the U-Net: <see cref="UNetRuntime.LibTorch"/> (the default) or <see cref="UNetRuntime.OnnxRuntime"/>
-    /// (float32 only; exported from the loaded weights when the pipeline is loaded, about a second for the emoji model).
+    /// Which engine runs the U-Net: <see cref="UNetRuntime.LibTorch"/> (the default), <see cref="UNetRuntime.OnnxRuntime"/>
+    /// (float32 only; exported from the loaded weights when the pipeline is loaded, about a second for the emoji model,
+    /// then ~1.5x faster per step) or <see cref="UNetRuntime.Auto"/> (ONNX Runtime where it can run the model, as the CLI does).
     /// </summary>
     public UNetRuntime Runtime { get; init; } = UNetRuntime.LibTorch;
 

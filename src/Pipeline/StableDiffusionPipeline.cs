@@ -59,7 +59,7 @@ public sealed class StableDiffusionPipeline : IDisposable
     /// <summary>The model's scheduler config: its noise schedule, and the sampler used when a request names none.</summary>
     public SchedulerConfig SchedulerConfig { get; }
 
-    /// <summary>The engine that runs the U-Net (<see cref="PipelineOptions.Runtime"/>).</summary>
+    /// <summary>The engine that runs the U-Net (<see cref="PipelineOptions.Runtime"/>, with Auto resolved).</summary>
     public UNetRuntime Runtime { get; }
 
     /// <summary>The name written as <c>Model:</c> into the images' parameters (the folder's name after <see cref="Load"/>); null leaves it out.</summary>
@@ -95,14 +95,16 @@ public sealed class StableDiffusionPipeline : IDisposable
         if (options.Runtime == UNetRuntime.OnnxRuntime && options.Dtype != ScalarType.Float32)
             throw new ArgumentException($"PipelineOptions.Dtype is {options.Dtype} with Runtime OnnxRuntime; ONNX Runtime runs the U-Net in Float32 (use LibTorch for BFloat16)", nameof(options));
         if (!Enum.IsDefined(options.Runtime))
-            throw new ArgumentException($"PipelineOptions.Runtime is {options.Runtime}; expected LibTorch or OnnxRuntime", nameof(options));
+            throw new ArgumentException($"PipelineOptions.Runtime is {options.Runtime}; expected LibTorch, OnnxRuntime or Auto", nameof(options));
         PipelineComponents c = PipelineFolder.Load(directory);
         try
         {
             c.Vae.eval();
             if (options.Dtype != ScalarType.Float32) c.UNet.to(options.Dtype);
             string name = options.ModelName ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));
-            return new StableDiffusionPipeline(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, c.Scheduler, ownsModules: true, options.Runtime) { ModelName = name };
+            UNetRuntime runtime = options.Runtime != UNetRuntime.Auto ? options.Runtime
+                : options.Dtype == ScalarType.Float32 && OnnxRuntimeUNet.Fits(c.UNet) ? UNetRuntime.OnnxRuntime : UNetRuntime.LibTorch;
+            return new StableDiffusionPipeline(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, c.Scheduler, ownsModules: true, runtime) { ModelName = name };
         }
         catch
         {

@@ -124,6 +124,15 @@ public class PipelineLoadTests
         Assert.True(diff < 1e-3f, $"max |onnxruntime - libtorch| = {diff}");
     }
 
+    [Theory]
+    [InlineData(ScalarType.Float32, UNetRuntime.OnnxRuntime)]
+    [InlineData(ScalarType.BFloat16, UNetRuntime.LibTorch)]
+    public void AutoRuntime_TakesOnnxRuntimeForFloat32Only(ScalarType dtype, UNetRuntime expected)
+    {
+        using var pipe = StableDiffusionPipeline.Load(TestEnvironment.Parity, new PipelineOptions { Dtype = dtype, Runtime = UNetRuntime.Auto });
+        Assert.Equal(expected, pipe.Runtime);
+    }
+
     [Fact]
     public void OnnxRuntimeWithBf16_IsRejectedNamingBoth()
     {

@@ -108,7 +108,7 @@ internal static class GenerationOptions
 
     public static readonly Option<string> Runtime = new("--runtime")
     {
-        Description = "The U-Net's engine: auto (ONNX Runtime for fp32, LibTorch for bf16), onnxruntime (fp32 only) or libtorch.",
+        Description = "The U-Net's engine: auto (ONNX Runtime for fp32 where the U-Net fits one ONNX file, else LibTorch), onnxruntime (fp32 only) or libtorch.",
         DefaultValueFactory = _ => "auto",
         Validators = { OptionChecks.Rule<string>(v => v is "auto" or "onnxruntime" or "libtorch" ? null : $"--runtime must be auto, onnxruntime or libtorch; got '{v}'.") },
     };
@@ -166,7 +166,7 @@ internal static class GenerationOptions
         {
             "onnxruntime" => UNetRuntime.OnnxRuntime,
             "libtorch" => UNetRuntime.LibTorch,
-            _ => dtype == ScalarType.Float32 ? UNetRuntime.OnnxRuntime : UNetRuntime.LibTorch,
+            _ => UNetRuntime.Auto,
         };
         return StableDiffusionPipeline.Load(modelDir, new PipelineOptions { Dtype = dtype, Runtime = runtime });
     }
