@@ -21,15 +21,17 @@ public sealed class OnnxRuntimeUNet : IDisposable
     static readonly string[] InputNames = ["sample", "timestep", "encoder_hidden_states"];
     static readonly string[] OutputNames = ["out_sample"];
 
+    readonly UNet2DConditionModel unet;
     readonly InferenceSession session;
     readonly RunOptions runOptions = new();
 
     /// <summary>Exports <paramref name="unet"/> and opens an ONNX Runtime session on it (about a second for the emoji model).</summary>
-    /// <param name="unet">The U-Net; its weights are copied, it is not kept.</param>
+    /// <param name="unet">The U-Net; its weights are copied into the session (it is kept only to check inputs).</param>
     /// <exception cref="NotSupportedException">The U-Net cannot be exported (see <see cref="UNet2DConditionModel.ExportOnnx"/>).</exception>
     public OnnxRuntimeUNet(UNet2DConditionModel unet)
     {
         ArgumentNullException.ThrowIfNull(unet);
+        this.unet = unet;
         byte[] model;
         using (no_grad()) model = unet.ExportOnnx();
         using var options = new SessionOptions
@@ -53,9 +55,11 @@ public sealed class OnnxRuntimeUNet : IDisposable
     /// <param name="timestep">[] or [1] or [B], integer or float.</param>
     /// <param name="encoderHiddenStates">[B, T, D].</param>
     /// <returns>[B, Cout, H, W] float32, on the CPU.</returns>
+    /// <exception cref="ArgumentException">A shape is wrong (the same checks and messages as the U-Net's forward).</exception>
     public Tensor Forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates)
     {
         // sample: [B, C, H, W], timestep: [] / [1] / [B], encoderHiddenStates: [B, T, D] -> [B, Cout, H, W]
+        unet.CheckInputs(sample, timestep, encoderHiddenStates);
         long b = sample.shape[0];
         using var scope = NewDisposeScope();
         using var x = ToOrt(sample);

@@ -212,7 +212,12 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
         return g.ToModel();
     }
 
-    private void CheckInputs(Tensor sample, Tensor timestep, Tensor context)
+    /// <summary>Checks the inputs of a call as <see cref="forward"/> does (also used by other engines that run this U-Net).</summary>
+    /// <param name="sample">[B, Cin, H, W] with H and W multiples of <see cref="SizeMultiple"/>.</param>
+    /// <param name="timestep">[], [1] or [B], integer or float.</param>
+    /// <param name="context">[B, T, D] with D the cross-attention width.</param>
+    /// <exception cref="ArgumentException">A shape or dtype is wrong; the message names the received and the expected shape.</exception>
+    public void CheckInputs(Tensor sample, Tensor timestep, Tensor context)
     {
         if (sample.dim() != 4 || sample.shape[1] != Config.InChannels
             || sample.shape[2] % SizeMultiple != 0 || sample.shape[3] % SizeMultiple != 0)

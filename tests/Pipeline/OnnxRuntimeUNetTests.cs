@@ -92,6 +92,19 @@ public class OnnxRuntimeUNetTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Forward_WrongContextWidth_ThrowsNamingTheShapes()
+    {
+        using var unet = RandomUNet(UNetConfig.Tiny, seed: 6);
+        using var onnx = new OnnxRuntimeUNet(unet);
+        using var x = randn(1, 4, 8, 8);
+        using var t = tensor(1L);
+        using var c = randn(1, 7, 15);
+        var e = Assert.Throws<ArgumentException>(() => onnx.Forward(x, t, c));
+        Assert.Contains("[1, T, 16]", e.Message);
+        Assert.Contains("[1, 7, 15]", e.Message);
+    }
+
+    [Fact]
     public void Export_DeclaresDiffusersInputNames()
     {
         using var unet = RandomUNet(UNetConfig.Tiny, seed: 5);

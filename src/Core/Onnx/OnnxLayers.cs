@@ -38,8 +38,8 @@ public static class OnnxLayers
     /// <param name="key">The layer's state-dict prefix.</param>
     /// <param name="layer">The layer.</param>
     /// <param name="x">[B, Cin, H, W].</param>
-    /// <param name="stride">Its stride (the module's own value; TorchSharp does not expose it uniformly).</param>
-    /// <param name="padding">Its zero padding on every side.</param>
+    /// <param name="stride">Its stride, as the calling module built the layer.</param>
+    /// <param name="padding">Its zero padding on every side, as the calling module built the layer.</param>
     /// <returns>[B, Cout, H', W'].</returns>
     public static string Conv(this OnnxGraph g, string key, Conv2d layer, string x, long stride = 1, long padding = 0)
     {
