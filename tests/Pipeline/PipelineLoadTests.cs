@@ -124,6 +124,16 @@ public class PipelineLoadTests
         Assert.True(diff < 1e-3f, $"max |onnxruntime - libtorch| = {diff}");
     }
 
+    [Fact]
+    public void OnnxRuntime_SameSeedTwice_GivesTheSameImagesBitForBit()
+    {
+        using var onnx = StableDiffusionPipeline.Load(TestEnvironment.Parity, new PipelineOptions { Runtime = UNetRuntime.OnnxRuntime });
+        var request = Small with { GuidanceScale = 7.5, ImagesPerPrompt = 2, Steps = 3 };
+        using var a = onnx.Generate(request);
+        using var b = onnx.Generate(request);
+        Assert.True(a.Images.eq(b.Images).all().item<bool>());
+    }
+
     [Theory]
     [InlineData(ScalarType.Float32, UNetRuntime.OnnxRuntime)]
     [InlineData(ScalarType.BFloat16, UNetRuntime.LibTorch)]
