@@ -13,6 +13,8 @@ namespace Latent.Pipeline;
 /// <para>Why: at the emoji model's size one U-Net call is ~1,000 small ops, and LibTorch (through TorchSharp) spends about
 /// half of the call between them; ONNX Runtime plans the graph once (fusing Gelu, MatMul + scale, Conv + activation,
 /// and choosing blocked convolution layouts), which measured about 1.5x faster per call here (docs/PERFORMANCE.md).</para>
+/// <para>Memory: the session holds its own float32 copy of the weights beside the LibTorch module, and building it
+/// briefly needs about one more (the serialized model); 90 MB each for the emoji U-Net.</para>
 /// <para>Inputs and outputs are copied between TorchSharp and ONNX Runtime; at latent sizes that is a few hundred KB per
 /// step. The session uses as many intra-op threads as the engine (<c>torch.get_num_threads()</c>).</para>
 /// </remarks>
@@ -23,14 +25,18 @@ public sealed class OnnxRuntimeUNet : IDisposable
 
     readonly UNet2DConditionModel unet;
     readonly InferenceSession session;
-    readonly RunOptions runOptions = new();
+    readonly RunOptions runOptions;
 
     /// <summary>Exports <paramref name="unet"/> and opens an ONNX Runtime session on it (about a second for the emoji model).</summary>
     /// <param name="unet">The U-Net; its weights are copied into the session (it is kept only to check inputs).</param>
-    /// <exception cref="NotSupportedException">The U-Net cannot be exported (see <see cref="UNet2DConditionModel.ExportOnnx"/>).</exception>
+    /// <exception cref="NotSupportedException">The U-Net cannot be exported: over 2 GiB of float32 weights (<see cref="Fits"/>) or
+    /// an option the export does not cover (see <see cref="UNet2DConditionModel.ExportOnnx"/>).</exception>
     public OnnxRuntimeUNet(UNet2DConditionModel unet)
     {
         ArgumentNullException.ThrowIfNull(unet);
+        if (!Fits(unet))
+            throw new NotSupportedException(
+                $"the U-Net has {FloatBytes(unet) / (1 << 20)} MiB of float32 weights; one ONNX file holds at most 2 GiB; run it with LibTorch");
         this.unet = unet;
         byte[] model;
         using (no_grad()) model = unet.ExportOnnx();
@@ -41,14 +47,18 @@ public sealed class OnnxRuntimeUNet : IDisposable
             IntraOpNumThreads = Math.Max(1, get_num_threads()),
             InterOpNumThreads = 1,
         };
+        // The intra-op threads spin between ops (ONNX Runtime's default): a batch-2 call of the emoji U-Net took 30 ms
+        // with spinning and 37 ms without (2 threads), and between calls only LibTorch's few small scheduler ops run.
         session = new InferenceSession(model, options);
+        runOptions = new RunOptions();
     }
 
     /// <summary>Whether <paramref name="unet"/>'s float32 weights fit one ONNX file (protobuf's 2 GiB, with room for the graph).</summary>
     /// <param name="unet">The U-Net.</param>
     /// <returns>True when it can be exported.</returns>
-    public static bool Fits(UNet2DConditionModel unet) =>
-        unet.parameters().Sum(p => p.numel()) * sizeof(float) < OnnxGraph.MaxModelBytes - (64L << 20);
+    public static bool Fits(UNet2DConditionModel unet) => FloatBytes(unet) < OnnxGraph.MaxModelBytes - (64L << 20);
+
+    static long FloatBytes(UNet2DConditionModel unet) => unet.parameters().Sum(p => p.numel()) * sizeof(float);
 
     /// <summary>Runs the U-Net.</summary>
     /// <param name="sample">[B, C, H, W] (any float dtype; computed in float32).</param>

@@ -82,11 +82,13 @@ public sealed class StableDiffusionPipeline : IDisposable
     /// <c>unet/</c>, <c>scheduler/</c>) strictly; fp32, fp16 and bf16 weight files load. The pipeline owns the modules.
     /// </summary>
     /// <param name="directory">The folder (e.g. <c>weights/emoji-64</c>, or a Stable Diffusion 1.x download).</param>
-    /// <param name="options">The U-Net's compute dtype and the model name; null for float32 and the folder's name.</param>
+    /// <param name="options">The U-Net's compute dtype and engine, and the model name; null for float32 on LibTorch and the folder's name.</param>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     /// <exception cref="FileNotFoundException">A file is missing; the message has its path.</exception>
     /// <exception cref="InvalidDataException">The index names a class we cannot load, or a config or weights file does not fit (a missing, unexpected or mis-shaped key); the message names the component.</exception>
-    /// <exception cref="ArgumentException">The dtype is not Float32 or BFloat16, or the components do not fit together.</exception>
+    /// <exception cref="ArgumentException">The dtype is not Float32 or BFloat16, the runtime is unknown, OnnxRuntime is asked for
+    /// with BFloat16 or for a U-Net over one ONNX file's 2 GiB, or the components do not fit together.</exception>
+    /// <exception cref="Microsoft.ML.OnnxRuntime.OnnxRuntimeException">ONNX Runtime cannot build its session (with Runtime OnnxRuntime or Auto).</exception>
     public static StableDiffusionPipeline Load(string directory, PipelineOptions? options = null)
     {
         options ??= new PipelineOptions();
@@ -102,6 +104,9 @@ public sealed class StableDiffusionPipeline : IDisposable
             c.Vae.eval();
             if (options.Dtype != ScalarType.Float32) c.UNet.to(options.Dtype);
             string name = options.ModelName ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));
+            if (options.Runtime == UNetRuntime.OnnxRuntime && !OnnxRuntimeUNet.Fits(c.UNet))
+                throw new ArgumentException(
+                    $"PipelineOptions.Runtime is OnnxRuntime but the U-Net's float32 weights ({c.UNet.parameters().Sum(p => p.numel()) * 4 / (1 << 20)} MiB) exceed one ONNX file's 2 GiB; use LibTorch or Auto", nameof(options));
             UNetRuntime runtime = options.Runtime != UNetRuntime.Auto ? options.Runtime
                 : options.Dtype == ScalarType.Float32 && OnnxRuntimeUNet.Fits(c.UNet) ? UNetRuntime.OnnxRuntime : UNetRuntime.LibTorch;
             return new StableDiffusionPipeline(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, c.Scheduler, ownsModules: true, runtime) { ModelName = name };

@@ -68,6 +68,7 @@ public sealed class BasicTransformerBlock : nn.Module<Tensor, Tensor, Tensor>
     /// <returns>[B, N, C].</returns>
     public string ExportOnnx(OnnxGraph g, string key, string x, string context)
     {
+        // x: [B, N, C], context: [B, T, D] -> [B, N, C]
         x = g.Node("Add", [attn1.ExportOnnx(g, $"{key}.attn1", g.LayerNorm($"{key}.norm1", norm1, x), onlyCrossAttention ? context : null), x]);
         x = g.Node("Add", [attn2.ExportOnnx(g, $"{key}.attn2", g.LayerNorm($"{key}.norm2", norm2, x), context), x]);
         return g.Node("Add", [ff.ExportOnnx(g, $"{key}.ff", g.LayerNorm($"{key}.norm3", norm3, x)), x]);

@@ -74,6 +74,9 @@ public sealed class CrossAttnUpBlock2D : nn.Module, IUNetUpBlock
     /// <inheritdoc/>
     public string ExportOnnx(OnnxGraph g, string key, string x, IReadOnlyList<string> skips, string temb, string context)
     {
+        // x: [B, Cprev, H, W], skips: SkipCount x [B, Cskip, H, W] -> [B, Cout, 2H, 2W] (or H, W at the top)
+        if (skips.Count != SkipCount)
+            throw new ArgumentException($"CrossAttnUpBlock2D expects {SkipCount} skips; got {skips.Count}", nameof(skips));
         string h = x;
         for (int i = 0; i < resnets.Count; i++)
         {

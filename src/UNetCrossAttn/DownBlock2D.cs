@@ -59,6 +59,7 @@ public sealed class DownBlock2D : nn.Module, IUNetDownBlock
     /// <inheritdoc/>
     public string[] ExportOnnx(OnnxGraph g, string key, string x, string temb, string context)
     {
+        // x: [B, Cin, H, W], temb: [B, Temb] -> skips: layers x [B, Cout, H, W] (+ [B, Cout, H/2, W/2])
         var skips = new List<string>();
         string h = x;
         for (int i = 0; i < resnets.Count; i++)

@@ -40,6 +40,7 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>
     /// <returns>[B, N, D].</returns>
     public string ExportOnnx(OnnxGraph g, string key, string x)
     {
+        // x: [B, N, D] -> [B, N, 4D] -> [B, N, D]
         string h = ((GEGLU)net[0]).ExportOnnx(g, $"{key}.net.0", x);
         return g.Linear($"{key}.net.2", (TorchSharp.Modules.Linear)net[2], h);
     }

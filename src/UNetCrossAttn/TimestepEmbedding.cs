@@ -38,6 +38,9 @@ public sealed class TimestepEmbedding : nn.Module<Tensor, Tensor>
     /// <param name="key">Its state-dict prefix ("time_embedding").</param>
     /// <param name="x">[B, Cin].</param>
     /// <returns>[B, Temb].</returns>
-    public string ExportOnnx(OnnxGraph g, string key, string x) =>
-        g.Linear($"{key}.linear_2", linear_2, g.Silu(g.Linear($"{key}.linear_1", linear_1, x)));
+    public string ExportOnnx(OnnxGraph g, string key, string x)
+    {
+        // x: [B, Cin] -> [B, Temb]
+        return g.Linear($"{key}.linear_2", linear_2, g.Silu(g.Linear($"{key}.linear_1", linear_1, x)));
+    }
 }

@@ -56,17 +56,18 @@ public sealed class Timesteps : nn.Module<Tensor, Tensor>
 
     /// <summary>Writes this embedding into an ONNX graph; the frequencies are computed here with the same float32 ops as forward.</summary>
     /// <param name="g">The graph.</param>
+    /// <param name="key">Its module path ("time_proj"; it has no weights, the key names its frequency table).</param>
     /// <param name="timesteps">[B] float32.</param>
     /// <returns>[B, dim].</returns>
     /// <exception cref="NotSupportedException">dim is odd.</exception>
-    public string ExportOnnx(OnnxGraph g, string timesteps)
+    public string ExportOnnx(OnnxGraph g, string key, string timesteps)
     {
         if (dim % 2 == 1) throw new NotSupportedException($"time_proj: an odd embedding width ({dim}) is not exported");
         using var scope = NewDisposeScope();
         long half = dim / 2;
         var freqs = exp(arange(0, half, dtype: ScalarType.Float32) * (-Math.Log(maxPeriod)) / (half - downscaleFreqShift));
         // [B] -> [B, 1] * [1, half] -> [B, half] -> [B, 2 half]
-        string args = g.Node("Mul", [g.Node("Reshape", [timesteps, g.Ints("shape_b1", -1, 1)]), g.Weight("time_proj.freqs", freqs.unsqueeze(0))]);
+        string args = g.Node("Mul", [g.Node("Reshape", [timesteps, g.Ints("shape_b1", -1, 1)]), g.Weight($"{key}.freqs", freqs.unsqueeze(0))]);
         string cosArgs = g.Node("Cos", [args]), sinArgs = g.Node("Sin", [args]);
         return g.Node("Concat", flipSinToCos ? [cosArgs, sinArgs] : [sinArgs, cosArgs], OnnxAttribute.Int("axis", 1));
     }

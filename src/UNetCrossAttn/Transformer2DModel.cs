@@ -77,6 +77,7 @@ public sealed class Transformer2DModel : nn.Module<Tensor, Tensor, Tensor>
     /// <returns>[B, C, H, W].</returns>
     public string ExportOnnx(OnnxGraph g, string key, string x, string context)
     {
+        // x: [B, C, H, W], context: [B, T, D] -> [B, C, H, W]
         string hidden = g.GroupNorm($"{key}.norm", norm, x);
         if (!useLinearProjection) hidden = g.Conv($"{key}.proj_in", (Conv2d)proj_in, hidden); // -> [B, inner, H, W]
         // [B, inner, H, W] -> [B, inner, H*W] -> [B, H*W, inner]

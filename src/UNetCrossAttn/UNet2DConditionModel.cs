@@ -174,6 +174,7 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
     /// <exception cref="NotSupportedException">The weights exceed 2 GiB (one protobuf message), or a block uses an option the export does not cover.</exception>
     public byte[] ExportOnnx()
     {
+        // sample: [B, Cin, H, W], timestep: [B], encoder_hidden_states: [B, T, D] -> out_sample: [B, Cout, H, W]
         var g = new OnnxGraph("unet");
         int width = Config.CrossAttentionDim.PerBlock(Config.BlockOutChannels.Length)[0];
         string sample = g.Input("sample", "batch", (long)Config.InChannels, "height", "width");
@@ -182,7 +183,7 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
         string x = Config.CenterInputSample ? g.Node("Sub", [g.Node("Mul", [sample, g.Scalar("two", 2)]), g.Scalar("one", 1)]) : sample;
 
         // 1. Time: [B] -> [B, C0] -> [B, Temb].
-        string temb = time_embedding.ExportOnnx(g, "time_embedding", time_proj.ExportOnnx(g, timestep));
+        string temb = time_embedding.ExportOnnx(g, "time_embedding", time_proj.ExportOnnx(g, "time_proj", timestep));
 
         // 2-3. Down path: skips start with conv_in's output.
         x = g.Conv("conv_in", conv_in, x, padding: (Config.ConvInKernel - 1) / 2);

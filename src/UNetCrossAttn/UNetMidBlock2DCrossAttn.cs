@@ -62,6 +62,7 @@ public sealed class UNetMidBlock2DCrossAttn : nn.Module<Tensor, Tensor, Tensor, 
     /// <returns>[B, C, H, W].</returns>
     public string ExportOnnx(OnnxGraph g, string key, string x, string temb, string context)
     {
+        // x: [B, C, H, W], temb: [B, Temb], context: [B, T, D] -> [B, C, H, W]
         string h = resnets[0].ExportOnnx(g, $"{key}.resnets.0", x, temb);
         h = attentions[0].ExportOnnx(g, $"{key}.attentions.0", h, context);
         return resnets[1].ExportOnnx(g, $"{key}.resnets.1", h, temb);

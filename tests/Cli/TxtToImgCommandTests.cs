@@ -118,7 +118,7 @@ public class TxtToImgCommandTests
         Assert.Equal(0, Run([.. common, "--out", Path.Combine(dir, "auto.png")]).Code);   // auto: ONNX Runtime for fp32
         using var a = ImageIO.Load(Path.Combine(dir, "torch.png"));
         using var b = ImageIO.Load(Path.Combine(dir, "auto.png"));
-        Assert.True(a.sub(b).abs().max().item<float>() <= 4 / 255f);   // 8-bit PNGs of images equal within float32 rounding: one level at most
+        Assert.True(a.sub(b).abs().max().item<float>() <= 2 / 255f + 1e-6f);   // equal within float32 rounding: one 8-bit level at most (2/255 in [-1, 1])
         var r = Run([.. common, "--dtype", "bf16", "--runtime", "onnxruntime"]);
         Assert.NotEqual(0, r.Code);
         Assert.Contains("BFloat16 with Runtime OnnxRuntime", r.Err);

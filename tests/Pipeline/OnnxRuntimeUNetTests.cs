@@ -17,7 +17,10 @@ public class OnnxRuntimeUNetTests(ITestOutputHelper output)
         var unet = new UNet2DConditionModel(config);
         using (no_grad())
             foreach (var p in unet.parameters())
+            {
+                using var scope = NewDisposeScope();
                 p.add_(randn_like(p) * 0.1);
+            }
         unet.eval();
         return unet;
     }

@@ -144,6 +144,13 @@ public class PipelineLoadTests
     }
 
     [Fact]
+    public void UnknownRuntime_IsRejectedNamingIt()
+    {
+        var e = Assert.Throws<ArgumentException>(() => StableDiffusionPipeline.Load(TestEnvironment.Parity, new PipelineOptions { Runtime = (UNetRuntime)7 }));
+        Assert.Contains("Runtime is 7", e.Message);
+    }
+
+    [Fact]
     public void OnnxRuntimeWithBf16_IsRejectedNamingBoth()
     {
         var e = Assert.Throws<ArgumentException>(() => StableDiffusionPipeline.Load(TestEnvironment.Parity,

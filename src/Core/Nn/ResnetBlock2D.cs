@@ -96,11 +96,13 @@ public sealed class ResnetBlock2D : nn.Module<Tensor, Tensor?, Tensor>
     public string ExportOnnx(OnnxGraph g, string key, string x, string? temb)
     {
         // x: [B, Cin, H, W], temb: [B, Temb] -> [B, Cout, H, W]; dropout is the identity in eval mode.
+        if (temb is not null && time_emb_proj is null)
+            throw new ArgumentException("ResnetBlock2D was built without tembChannels but got a time embedding", nameof(temb));
         string h = g.Conv($"{key}.conv1", conv1, g.Silu(g.GroupNorm($"{key}.norm1", norm1, x)), padding: 1);
-        if (temb is not null && time_emb_proj is not null)
+        if (temb is not null)
         {
             // [B, Temb] -> [B, Cout] -> [B, Cout, 1, 1]
-            string t = g.Linear($"{key}.time_emb_proj", time_emb_proj, g.Silu(temb));
+            string t = g.Linear($"{key}.time_emb_proj", time_emb_proj!, g.Silu(temb));
             h = g.Node("Add", [h, g.Node("Reshape", [t, g.Ints("shape_c11", 0, -1, 1, 1)])]);
         }
         h = g.Conv($"{key}.conv2", conv2, g.Silu(g.GroupNorm($"{key}.norm2", norm2, h)), padding: 1);

@@ -14,7 +14,9 @@ namespace Latent.Core.Onnx;
 /// <see cref="CodedOutputStream"/> (the field numbers are those of onnx.proto, quoted at each message).</para>
 /// <para>Nodes are kept in the order they are added, which is a topological order because a node can only name values
 /// that exist. Names are SSA: every <see cref="Node(string, string[], OnnxAttribute[])"/> gets fresh output names.
-/// Weights are float32 initializers named after the module's state-dict keys.</para>
+/// Weights are float32 initializers named after the state-dict key they come from (made unique); a stored form may
+/// differ from the parameter (a Linear's weight is stored transposed, a GroupNorm's as [C, 1, 1], GEGLU's projection
+/// as its two halves <c>proj.value</c> and <c>proj.gate</c>).</para>
 /// </remarks>
 public sealed class OnnxGraph
 {

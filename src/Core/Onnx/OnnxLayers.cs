@@ -33,7 +33,10 @@ public static class OnnxLayers
         return bias is null ? y : g.Node("Add", [y, g.Weight($"{key}.bias", bias)]);
     }
 
-    /// <summary>2-D convolution with square kernel, stride and zero padding.</summary>
+    /// <summary>
+    /// 2-D convolution (kernel from the weight's shape) with the same stride and zero padding on both axes, dilation 1
+    /// and one group: the only convolutions these models build; a test compares every exported model with its forward.
+    /// </summary>
     /// <param name="g">The graph.</param>
     /// <param name="key">The layer's state-dict prefix.</param>
     /// <param name="layer">The layer.</param>

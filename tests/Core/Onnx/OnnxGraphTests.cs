@@ -25,6 +25,15 @@ public class OnnxGraphTests
     }
 
     [Fact]
+    public void Output_UnderANameAlreadyTaken_Throws()
+    {
+        var g = new OnnxGraph("g");
+        string x = g.Input("x", 1L);
+        string y = g.Node("Relu", [x]);
+        Assert.Throws<ArgumentException>(() => g.Output(y, "x", 1L));
+    }
+
+    [Fact]
     public void Names_AreUnique_EvenForTheSameHint()
     {
         var g = new OnnxGraph("g");
