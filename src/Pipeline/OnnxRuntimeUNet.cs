@@ -47,8 +47,8 @@ public sealed class OnnxRuntimeUNet : IDisposable
             IntraOpNumThreads = Math.Max(1, get_num_threads()),
             InterOpNumThreads = 1,
         };
-        // The intra-op threads spin between ops (ONNX Runtime's default): a batch-2 call of the emoji U-Net took 30 ms
-        // with spinning and 37 ms without (2 threads), and between calls only LibTorch's few small scheduler ops run.
+        // The intra-op threads spin between ops (ONNX Runtime's default): a batch-2 call of the emoji architecture took 30 ms
+        // with spinning and 37 ms without (2 threads, PyTorch's export of it), and between calls only a few small LibTorch ops run.
         session = new InferenceSession(model, options);
         runOptions = new RunOptions();
     }
