@@ -58,7 +58,8 @@ public sealed class OnnxRuntimeUNet : IDisposable
     /// <returns>True when it can be exported.</returns>
     public static bool Fits(UNet2DConditionModel unet) => FloatBytes(unet) < OnnxGraph.MaxModelBytes - (64L << 20);
 
-    static long FloatBytes(UNet2DConditionModel unet) => unet.parameters().Sum(p => p.numel()) * sizeof(float);
+    /// <summary>Bytes of the U-Net's weights in float32, as the ONNX export stores them.</summary>
+    internal static long FloatBytes(UNet2DConditionModel unet) => unet.parameters().Sum(p => p.numel()) * sizeof(float);
 
     /// <summary>Runs the U-Net.</summary>
     /// <param name="sample">[B, C, H, W] (any float dtype; computed in float32).</param>

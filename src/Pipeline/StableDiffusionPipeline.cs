@@ -106,7 +106,7 @@ public sealed class StableDiffusionPipeline : IDisposable
             string name = options.ModelName ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));
             if (options.Runtime == UNetRuntime.OnnxRuntime && !OnnxRuntimeUNet.Fits(c.UNet))
                 throw new ArgumentException(
-                    $"PipelineOptions.Runtime is OnnxRuntime but the U-Net's float32 weights ({c.UNet.parameters().Sum(p => p.numel()) * 4 / (1 << 20)} MiB) exceed one ONNX file's 2 GiB; use LibTorch or Auto", nameof(options));
+                    $"PipelineOptions.Runtime is OnnxRuntime but the U-Net's float32 weights ({OnnxRuntimeUNet.FloatBytes(c.UNet) / (1 << 20)} MiB) exceed one ONNX file's 2 GiB; use LibTorch or Auto", nameof(options));
             UNetRuntime runtime = options.Runtime != UNetRuntime.Auto ? options.Runtime
                 : options.Dtype == ScalarType.Float32 && OnnxRuntimeUNet.Fits(c.UNet) ? UNetRuntime.OnnxRuntime : UNetRuntime.LibTorch;
             return new StableDiffusionPipeline(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, c.Scheduler, ownsModules: true, runtime) { ModelName = name };

@@ -44,10 +44,7 @@ public sealed class Timesteps : nn.Module<Tensor, Tensor>
         if (timesteps.dim() != 1)
             throw new ArgumentException($"Timesteps expects [B]; got shape [{string.Join(", ", timesteps.shape)}]", nameof(timesteps));
         using var scope = NewDisposeScope();
-        long half = dim / 2;
-        var exponent = arange(0, half, dtype: ScalarType.Float32, device: timesteps.device) * (-Math.Log(maxPeriod));
-        exponent = exponent / (half - downscaleFreqShift);
-        var freqs = exp(exponent);
+        var freqs = Frequencies(timesteps.device);
         var args = timesteps.unsqueeze(1).to(ScalarType.Float32) * freqs.unsqueeze(0); // [B, 1] * [1, half] -> [B, half]
         var emb = flipSinToCos ? cat([cos(args), sin(args)], 1) : cat([sin(args), cos(args)], 1); // [B, 2 half]
         if (dim % 2 == 1) emb = nn.functional.pad(emb, [0, 1, 0, 0]);
@@ -62,13 +59,20 @@ public sealed class Timesteps : nn.Module<Tensor, Tensor>
     /// <exception cref="NotSupportedException">dim is odd.</exception>
     public string ExportOnnx(OnnxGraph g, string key, string timesteps)
     {
-        if (dim % 2 == 1) throw new NotSupportedException($"time_proj: an odd embedding width ({dim}) is not exported");
+        if (dim % 2 == 1) throw new NotSupportedException($"{key}: an odd embedding width ({dim}) is not exported");
         using var scope = NewDisposeScope();
-        long half = dim / 2;
-        var freqs = exp(arange(0, half, dtype: ScalarType.Float32) * (-Math.Log(maxPeriod)) / (half - downscaleFreqShift));
+        var freqs = Frequencies(CPU);
         // [B] -> [B, 1] * [1, half] -> [B, half] -> [B, 2 half]
         string args = g.Node("Mul", [g.Node("Reshape", [timesteps, g.Ints("shape_b1", -1, 1)]), g.Weight($"{key}.freqs", freqs.unsqueeze(0))]);
         string cosArgs = g.Node("Cos", [args]), sinArgs = g.Node("Sin", [args]);
         return g.Node("Concat", flipSinToCos ? [cosArgs, sinArgs] : [sinArgs, cosArgs], OnnxAttribute.Int("axis", 1));
+    }
+
+    // exp(-ln(max_period) * i / (half - downscale_freq_shift)) for i < half: [half] float32, as diffusers computes it.
+    private Tensor Frequencies(Device device)
+    {
+        long half = dim / 2;
+        var exponent = arange(0, half, dtype: ScalarType.Float32, device: device) * (-Math.Log(maxPeriod));
+        return exp(exponent / (half - downscaleFreqShift));
     }
 }

@@ -13,7 +13,7 @@ namespace Latent.Core.Onnx;
 /// are not on NuGet; the ONNX schema is a handful of protobuf messages, written here with Google.Protobuf's
 /// <see cref="CodedOutputStream"/> (the field numbers are those of onnx.proto, quoted at each message).</para>
 /// <para>Nodes are kept in the order they are added, which is a topological order because a node can only name values
-/// that exist. Names are SSA: every <see cref="Node(string, string[], OnnxAttribute[])"/> gets fresh output names.
+/// that exist. Names are SSA: every <see cref="Node(string, string[], OnnxAttribute[])"/> gets a fresh output name.
 /// Weights are float32 initializers named after the state-dict key they come from (made unique); a stored form may
 /// differ from the parameter (a Linear's weight is stored transposed, a GroupNorm's as [C, 1, 1], GEGLU's projection
 /// as its two halves <c>proj.value</c> and <c>proj.gate</c>).</para>
@@ -41,14 +41,12 @@ public sealed class OnnxGraph
     private readonly List<byte[]> inputs = [];
     private readonly List<byte[]> outputs = [];
     private readonly HashSet<string> names = [];
+    private readonly Dictionary<string, string> constantsByContent = [];
     private int counter;
 
     /// <summary>Starts an empty graph.</summary>
     /// <param name="name">The graph's name.</param>
     public OnnxGraph(string name) => this.name = name;
-
-    /// <summary>Number of nodes added so far.</summary>
-    public int NodeCount => nodes.Count;
 
     /// <summary>Declares a float32 graph input.</summary>
     /// <param name="inputName">Its name.</param>
@@ -78,7 +76,7 @@ public sealed class OnnxGraph
     /// <summary>Adds a weight as a float32 initializer (converted from any dtype, copied).</summary>
     /// <param name="key">Its name: the state-dict key it comes from.</param>
     /// <param name="weight">The tensor; not disposed.</param>
-    /// <returns><paramref name="key"/>.</returns>
+    /// <returns>Its name: <paramref name="key"/>, made unique if a value already has that name.</returns>
     public string Weight(string key, Tensor weight)
     {
         using var scope = NewDisposeScope();
@@ -86,44 +84,35 @@ public sealed class OnnxGraph
         return AddInitializer(key, Float, t.shape, t.bytes.ToArray());
     }
 
-    /// <summary>Adds a float32 constant.</summary>
+    /// <summary>Adds a float32 constant, or returns the one already added with the same shape and values.</summary>
     /// <param name="hint">Name hint (made unique).</param>
     /// <param name="values">Row-major values.</param>
     /// <param name="dims">Its shape.</param>
     /// <returns>The constant's name.</returns>
     public string Constant(string hint, float[] values, long[] dims) =>
-        AddInitializer(hint, Float, dims, MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
+        SharedConstant(hint, Float, dims, MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
 
-    /// <summary>Adds an int64 constant (shapes, axes, pads).</summary>
+    /// <summary>Adds an int64 constant (shapes, axes, pads), or returns the one already added with the same values.</summary>
     /// <param name="hint">Name hint (made unique).</param>
     /// <param name="values">The values, as a 1-D tensor.</param>
     /// <returns>The constant's name.</returns>
     public string Ints(string hint, params long[] values) =>
-        AddInitializer(hint, Int64, [values.Length], MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
+        SharedConstant(hint, Int64, [values.Length], MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
 
-    /// <summary>Adds a node with one output.</summary>
+    /// <summary>Adds a node (every op the models use has one output).</summary>
     /// <param name="op">ONNX operator type, e.g. "Conv".</param>
     /// <param name="inputNames">Its inputs ("" for an omitted optional input).</param>
     /// <param name="attributes">Its attributes.</param>
     /// <returns>The output's name.</returns>
-    public string Node(string op, string[] inputNames, params OnnxAttribute[] attributes) =>
-        Node(op, inputNames, 1, attributes)[0];
-
-    /// <summary>Adds a node with several outputs.</summary>
-    /// <param name="op">ONNX operator type.</param>
-    /// <param name="inputNames">Its inputs.</param>
-    /// <param name="outputCount">How many outputs it has.</param>
-    /// <param name="attributes">Its attributes.</param>
-    /// <returns>The outputs' names.</returns>
-    public string[] Node(string op, string[] inputNames, int outputCount, params OnnxAttribute[] attributes)
+    public string Node(string op, string[] inputNames, params OnnxAttribute[] attributes)
     {
         foreach (string i in inputNames)
             if (i.Length > 0 && !names.Contains(i))
                 throw new ArgumentException($"{op} names input '{i}', which no earlier node, input or initializer defines");
         string nodeName = Fresh(op);
-        var outs = Enumerable.Range(0, outputCount).Select(k => Fresh($"{nodeName}_out{k}")).ToArray();
-        nodes.Add(NodeProto(op, inputNames, outs, nodeName, attributes));
-        return outs;
+        string output = Fresh($"{nodeName}_out");
+        nodes.Add(NodeProto(op, inputNames, [output], nodeName, attributes));
+        return output;
     }
 
     /// <summary>Serializes the model: a <c>ModelProto</c> with this graph.</summary>
@@ -166,6 +155,16 @@ public sealed class OnnxGraph
         WriteMessage(o, 8, opset);
         o.CheckNoSpaceLeft();
         return model;
+    }
+
+    // Shapes, pads, ones/zeros of every GroupNorm and the scalars of every GELU repeat across the graph: one
+    // initializer each.
+    private string SharedConstant(string hint, int dataType, long[] dims, byte[] raw)
+    {
+        string content = $"{dataType}|{string.Join(',', dims)}|{Convert.ToHexString(raw)}";
+        if (!constantsByContent.TryGetValue(content, out string? existing))
+            constantsByContent[content] = existing = AddInitializer(hint, dataType, dims, raw);
+        return existing;
     }
 
     private string AddInitializer(string hint, int dataType, long[] dims, byte[] raw)
