@@ -9,7 +9,8 @@ public enum YScale
 {
     /// <summary>Evenly spaced values.</summary>
     Linear,
-    /// <summary>Evenly spaced decades (1e-3, 1e-2, ...); every value must be positive. Use it for losses.</summary>
+    /// <summary>Evenly spaced decades; every value must be positive. Use it for losses. The labels are powers of ten
+    /// over a wide span and rounder values over a narrow one (0.025, 0.03, ... for a loss within one decade).</summary>
     Log10,
 }
 
@@ -61,13 +62,13 @@ public static class LineChart
             }
             if (log)
             {
-                // ScottPlot has no log axis: plot log10(y) and label the integer ticks 10^k (ScottPlot cookbook's way).
-                var ticks = new ScottPlot.TickGenerators.NumericAutomatic
-                {
-                    MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
-                    IntegerTicksOnly = true,
-                    LabelFormatter = y => Math.Pow(10, y).ToString("G3", CultureInfo.InvariantCulture),
-                };
+                // ScottPlot has no log axis: log10(y) is plotted, and the ticks are placed and labelled here.
+                double lo = series.Min(s => s.Values.Min()), hi = series.Max(s => s.Values.Max());
+                var ticks = new ScottPlot.TickGenerators.NumericManual();
+                foreach (double v in LogTicks.Major(lo, hi))
+                    ticks.AddMajor(Math.Log10(v), v.ToString("G3", CultureInfo.InvariantCulture));
+                foreach (double v in LogTicks.Minor(lo, hi))
+                    ticks.AddMinor(Math.Log10(v));
                 plot.Axes.Left.TickGenerator = ticks;
             }
             plot.Title(options.Title);
