@@ -201,19 +201,40 @@ public class PipelineLoadTests
         Assert.Contains("cross_attention_dim is 16", e.Message);
     }
 
-    [Fact]
-    public void UnsupportedFolderScheduler_NeedsAChosenSampler()
+    /// <summary>A copy of the parity folder whose scheduler is <paramref name="className"/> (in both files that name it),
+    /// its scheduler_config.json with <paramref name="extraKeys"/> after the class name.</summary>
+    static string CopyOfParityWithScheduler(string className, string extraKeys = "")
     {
         string dir = CopyOfParity();
         foreach (string file in new[] { "model_index.json", "scheduler/scheduler_config.json" })
         {
             string path = Path.Combine(dir, file);
-            File.WriteAllText(path, File.ReadAllText(path).Replace("DDIMScheduler", "PNDMScheduler"));
+            string replacement = $"\"{className}\"" + (file.StartsWith("scheduler") ? extraKeys : "");
+            File.WriteAllText(path, File.ReadAllText(path).Replace("\"DDIMScheduler\"", replacement));
         }
-        using var pipe = StableDiffusionPipeline.Load(dir);
+        return dir;
+    }
+
+    [Fact]
+    public void UnsupportedFolderScheduler_NeedsAChosenSampler()
+    {
+        using var pipe = StableDiffusionPipeline.Load(CopyOfParityWithScheduler("LMSDiscreteScheduler"));
         var e = Assert.Throws<NotSupportedException>(() => pipe.Generate(Small));
-        Assert.Contains("PNDMScheduler", e.Message);
+        Assert.Contains("LMSDiscreteScheduler", e.Message);
         using var result = pipe.Generate(Small with { Scheduler = SchedulerKind.Ddim });
         Assert.Equal("DDIM", result.Parameters[0].Sampler);
+    }
+
+    [Fact]
+    public void Sd1xFolderScheduler_PlmsRunsAsTheFolderSays()
+    {
+        // SD 1.x folders name PNDMScheduler with skip_prk_steps: PLMS, one more U-Net call than steps.
+        using var pipe = StableDiffusionPipeline.Load(CopyOfParityWithScheduler("PNDMScheduler", ", \"skip_prk_steps\": true"));
+        int calls = 0;
+        pipe.UNetCalled = _ => calls++;
+        using var result = pipe.Generate(Small);
+        Assert.Equal(Small.Steps + 1, calls);
+        Assert.Equal("PLMS", result.Parameters[0].Sampler);
+        Assert.True(result.Images.isfinite().all().item<bool>());
     }
 }

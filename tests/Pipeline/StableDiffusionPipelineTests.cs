@@ -201,6 +201,7 @@ public class StableDiffusionPipelineTests(ParityPipelineFixture fixture) : IClas
     [InlineData(SchedulerKind.EulerAncestral)]
     [InlineData(SchedulerKind.DpmPlusPlus2M)]
     [InlineData(SchedulerKind.Ddpm)]
+    [InlineData(SchedulerKind.Pndm)]
     public void Generate_EverySampler_GivesFiniteDeterministicImages(SchedulerKind kind)
     {
         using var a = pipe.Generate(Request() with { Scheduler = kind });

@@ -4,17 +4,16 @@ using Latent.Core.Config;
 namespace Latent.Pipeline.Schedulers;
 
 /// <summary>
-/// A diffusers <c>scheduler_config.json</c> for DDPMScheduler, DDIMScheduler, EulerAncestralDiscreteScheduler or
-/// DPMSolverMultistepScheduler (diffusers 0.21), with diffusers' key names. <see cref="DiffusersConfig.ClassName"/>
+/// A diffusers <c>scheduler_config.json</c> for DDPMScheduler, DDIMScheduler, PNDMScheduler, EulerAncestralDiscreteScheduler
+/// or DPMSolverMultistepScheduler (diffusers 0.21), with diffusers' key names. <see cref="DiffusersConfig.ClassName"/>
 /// says which algorithm; <see cref="NoiseSchedulers.Create(SchedulerConfig, double)"/> builds it.
 /// </summary>
 /// <remarks>
-/// <para>Keys that all four classes share and default alike are plain properties. Keys that only some classes have, or
+/// <para>Keys that all five classes share and default alike are plain properties. Keys that only some classes have, or
 /// that they default differently (<c>timestep_spacing</c> is "leading" for DDPM/DDIM and "linspace" for Euler and
 /// DPM-Solver), are nullable: null means "the class's default" (each scheduler documents its defaults), and a null key is
 /// not written, which diffusers reads as that same default. <see cref="ForClass"/> gives a class's complete default
-/// config, key for key as diffusers 0.21 writes it. Unknown keys (a PNDM config's <c>skip_prk_steps</c>) are kept and
-/// written back.</para>
+/// config, key for key as diffusers 0.21 writes it. Unknown keys are kept and written back.</para>
 /// <para>Read with <c>ConfigFile.Read&lt;SchedulerConfig&gt;(path)</c> or <see cref="NoiseSchedulers.Load"/>; write with
 /// <c>ConfigFile.Write(path, config)</c>.</para>
 /// </remarks>
@@ -26,6 +25,9 @@ public sealed record SchedulerConfig : DiffusersConfig
     /// <summary>diffusers' class name of the DDIM sampler.</summary>
     public const string DdimClassName = "DDIMScheduler";
 
+    /// <summary>diffusers' class name of the PNDM/PLMS sampler (SD 1.x folders' own).</summary>
+    public const string PndmClassName = "PNDMScheduler";
+
     /// <summary>diffusers' class name of the ancestral Euler sampler.</summary>
     public const string EulerAncestralClassName = "EulerAncestralDiscreteScheduler";
 
@@ -34,7 +36,7 @@ public sealed record SchedulerConfig : DiffusersConfig
 
     /// <summary>The class names this library implements.</summary>
     public static IReadOnlyList<string> SupportedClassNames { get; } =
-        [DdpmClassName, DdimClassName, EulerAncestralClassName, DpmSolverMultistepClassName];
+        [DdpmClassName, DdimClassName, PndmClassName, EulerAncestralClassName, DpmSolverMultistepClassName];
 
     /// <summary>Training steps T (1000 for every SD model; diffusers' default).</summary>
     [JsonPropertyName("num_train_timesteps")] public int NumTrainTimesteps { get; init; } = 1000;
@@ -85,9 +87,13 @@ public sealed record SchedulerConfig : DiffusersConfig
     [JsonPropertyName("variance_type"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public VarianceType? VarianceType { get; init; }
 
-    /// <summary>DDIM: alpha_bar before the first step is 1 (true) or alpha_bar_0 (false, as SD does); null: true.</summary>
+    /// <summary>DDIM/PNDM: alpha_bar before the first step is 1 (true) or alpha_bar_0 (false, as SD does); null: true for DDIM, false for PNDM.</summary>
     [JsonPropertyName("set_alpha_to_one"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public bool? SetAlphaToOne { get; init; }
+
+    /// <summary>PNDM: skip the Runge-Kutta warm-up and start with PLMS (SD's configs set true); null: false.</summary>
+    [JsonPropertyName("skip_prk_steps"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? SkipPrkSteps { get; init; }
 
     /// <summary>DDIM: rescale betas to zero terminal SNR (Lin et al. 2023, Algorithm 1); null: false.</summary>
     [JsonPropertyName("rescale_betas_zero_snr"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -138,6 +144,11 @@ public sealed record SchedulerConfig : DiffusersConfig
             DynamicThresholdingRatio = 0.995, ClipSampleRange = 1.0, SampleMaxValue = 1.0,
             TimestepSpacing = Schedulers.TimestepSpacing.Leading, RescaleBetasZeroSnr = false,
         },
+        PndmClassName => new SchedulerConfig
+        {
+            ClassName = className, SkipPrkSteps = false, SetAlphaToOne = false,
+            TimestepSpacing = Schedulers.TimestepSpacing.Leading,
+        },
         EulerAncestralClassName => new SchedulerConfig
         {
             ClassName = className, TimestepSpacing = Schedulers.TimestepSpacing.Linspace,
@@ -187,6 +198,7 @@ public sealed record SchedulerConfig : DiffusersConfig
                 ? VarianceType is Schedulers.VarianceType.Learned or Schedulers.VarianceType.LearnedRange ? VarianceType : null
                 : Keep(d.VarianceType, VarianceType),
             SetAlphaToOne = Keep(d.SetAlphaToOne, SetAlphaToOne),
+            SkipPrkSteps = Keep(d.SkipPrkSteps, SkipPrkSteps),
             RescaleBetasZeroSnr = Keep(d.RescaleBetasZeroSnr, RescaleBetasZeroSnr),
             SolverOrder = Keep(d.SolverOrder, SolverOrder),
             AlgorithmType = Keep(d.AlgorithmType, AlgorithmType),

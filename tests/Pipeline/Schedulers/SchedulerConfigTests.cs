@@ -41,16 +41,31 @@ public class SchedulerConfigTests
         Assert.Equal(File.ReadAllText(ParityConfig), File.ReadAllText(path));
     }
 
+    /// <summary>The scheduler_config.json of the Stable Diffusion 1.x folders on the Hub (written by diffusers 0.6).</summary>
+    const string Sd15Config = """
+        {"_class_name": "PNDMScheduler", "_diffusers_version": "0.6.0", "beta_end": 0.012, "beta_schedule": "scaled_linear",
+         "beta_start": 0.00085, "num_train_timesteps": 1000, "set_alpha_to_one": false, "skip_prk_steps": true,
+         "steps_offset": 1, "trained_betas": null, "clip_sample": false}
+        """;
+
     [Fact]
     public void UnknownKeys_AreKeptAndWrittenBack()
     {
-        const string json = """
-            {"_class_name": "PNDMScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,
-             "num_train_timesteps": 1000, "skip_prk_steps": true, "steps_offset": 1, "trained_betas": null}
-            """;
+        string json = Sd15Config.Replace("\"clip_sample\": false", "\"timestep_type\": \"discrete\"");
         ConfigRead<SchedulerConfig> read = ConfigFile.ReadText<SchedulerConfig>(json, "pndm.json");
-        Assert.Equal(["skip_prk_steps"], read.UnknownKeys);
-        Assert.Contains("\"skip_prk_steps\": true", ConfigFile.ToJsonText(read.Config));
+        Assert.Equal(["timestep_type"], read.UnknownKeys);
+        Assert.Contains("\"timestep_type\": \"discrete\"", ConfigFile.ToJsonText(read.Config));
+    }
+
+    [Fact]
+    public void Sd15Config_GivesPlmsWithSdsTimesteps()
+    {
+        SchedulerConfig c = ConfigFile.ReadText<SchedulerConfig>(Sd15Config, "scheduler_config.json").Config;
+        var s = Assert.IsType<PndmScheduler>(NoiseSchedulers.Create(c));
+        Assert.True(s.SkipPrkSteps);
+        s.SetTimesteps(50);
+        Assert.Equal([981.0, 961, 961, 941], s.Timesteps.Take(4));
+        Assert.Equal(51, s.Timesteps.Count);
     }
 
     [Fact]
@@ -63,6 +78,11 @@ public class SchedulerConfigTests
         Assert.Contains("\"timestep_spacing\": \"linspace\"", euler);
         Assert.DoesNotContain("clip_sample", euler);
         Assert.Contains("\"trained_betas\": null", euler);
+        string pndm = ConfigFile.ToJsonText(SchedulerConfig.ForClass(SchedulerConfig.PndmClassName));
+        Assert.Contains("\"skip_prk_steps\": false", pndm);
+        Assert.Contains("\"set_alpha_to_one\": false", pndm);
+        Assert.Contains("\"timestep_spacing\": \"leading\"", pndm);
+        Assert.DoesNotContain("clip_sample", pndm);
         string dpm = ConfigFile.ToJsonText(SchedulerConfig.ForClass(SchedulerConfig.DpmSolverMultistepClassName));
         Assert.Contains("\"algorithm_type\": \"dpmsolver++\"", dpm);
         Assert.Contains("\"lambda_min_clipped\": -Infinity", dpm);
@@ -82,8 +102,8 @@ public class SchedulerConfigTests
     [Fact]
     public void ForClass_ThrowsForUnknownClass()
     {
-        var e = Assert.Throws<ArgumentException>(() => SchedulerConfig.ForClass("PNDMScheduler"));
-        Assert.Contains("PNDMScheduler", e.Message);
+        var e = Assert.Throws<ArgumentException>(() => SchedulerConfig.ForClass("LMSDiscreteScheduler"));
+        Assert.Contains("LMSDiscreteScheduler", e.Message);
         Assert.Contains("DDIMScheduler", e.Message);
     }
 
@@ -109,6 +129,7 @@ public class SchedulerConfigTests
     {
         Assert.IsType<DdpmScheduler>(NoiseSchedulers.Create(SchedulerConfig.ForClass(SchedulerConfig.DdpmClassName)));
         Assert.IsType<EulerAncestralDiscreteScheduler>(NoiseSchedulers.Create(SchedulerConfig.ForClass(SchedulerConfig.EulerAncestralClassName)));
+        Assert.False(Assert.IsType<PndmScheduler>(NoiseSchedulers.Create(SchedulerConfig.ForClass(SchedulerConfig.PndmClassName))).SkipPrkSteps);
         Assert.IsType<DpmSolverMultistepScheduler>(NoiseSchedulers.Create(SchedulerConfig.ForClass(SchedulerConfig.DpmSolverMultistepClassName)));
         var ddim = Assert.IsType<DdimScheduler>(NoiseSchedulers.Create(SchedulerConfig.ForClass(SchedulerConfig.DdimClassName), eta: 0.5));
         Assert.Equal(0.5, ddim.Eta);
@@ -117,13 +138,14 @@ public class SchedulerConfigTests
     [Fact]
     public void Create_ThrowsForUnsupportedClass()
     {
-        var e = Assert.Throws<NotSupportedException>(() => NoiseSchedulers.Create(new SchedulerConfig { ClassName = "PNDMScheduler" }));
-        Assert.Contains("PNDMScheduler", e.Message);
+        var e = Assert.Throws<NotSupportedException>(() => NoiseSchedulers.Create(new SchedulerConfig { ClassName = "LMSDiscreteScheduler" }));
+        Assert.Contains("LMSDiscreteScheduler", e.Message);
     }
 
     [Theory]
     [InlineData("ddpm", SchedulerKind.Ddpm)]
     [InlineData("ddim", SchedulerKind.Ddim)]
+    [InlineData("pndm", SchedulerKind.Pndm)]
     [InlineData("euler-a", SchedulerKind.EulerAncestral)]
     [InlineData("dpm++2m", SchedulerKind.DpmPlusPlus2M)]
     [InlineData("DPM++2M-Karras", SchedulerKind.DpmPlusPlus2MKarras)]
@@ -149,5 +171,16 @@ public class SchedulerConfigTests
         Assert.True(s.Config.UseKarrasSigmas);
         Assert.Equal(0.99915f, s.Schedule.AlphasCumprod[0]);
         Assert.False(SchedulerKind.DpmPlusPlus2M.ConfigFor(sd).UseKarrasSigmas);
+    }
+
+    [Fact]
+    public void SchedulerKind_Pndm_IsPlmsOnTheModelSchedule()
+    {
+        SchedulerConfig sd = NoiseSchedulers.Load(ParityConfig).Config;   // a DDIM file
+        var s = Assert.IsType<PndmScheduler>(NoiseSchedulers.Create(SchedulerKind.Pndm, sd));
+        Assert.True(s.SkipPrkSteps);
+        Assert.Equal(1, s.Config.StepsOffset);
+        Assert.False(s.Config.SetAlphaToOne);
+        Assert.Equal(0.99915f, s.Schedule.AlphasCumprod[0]);
     }
 }

@@ -392,3 +392,119 @@ so = ((1 - a_lin[tt]) ** 0.5).flatten()
 while len(so.shape) < 4:
     so = so.unsqueeze(-1)
 print("add_noise", [f32(v) for v in (sa * x0 + so * nz).flatten()])
+
+# ---------------------------------------------------------------- PNDM (PLMS with skip_prk_steps, F-PNDM without)
+class Pndm:
+    def __init__(self, acp_, skip_prk=True, spacing="leading", offset=0, set_alpha_to_one=False, pred="epsilon", T=1000):
+        self.acp, self.skip_prk, self.spacing, self.offset, self.pred, self.T = acp_, skip_prk, spacing, offset, pred, T
+        self.final = torch.tensor(1.0) if set_alpha_to_one else acp_[0]
+
+    def set_timesteps(self, n):
+        T = self.T
+        self.n = n
+        if self.spacing == "linspace":
+            ts = np.linspace(0, T - 1, n).round().astype(np.int64)
+        elif self.spacing == "leading":
+            r = T // n
+            ts = (np.arange(0, n) * r).round()
+            ts += self.offset
+        else:
+            r = T / n
+            ts = np.round(np.arange(T, 0, -r))[::-1].astype(np.int64)
+            ts -= 1
+        if self.skip_prk:
+            self.prk = np.array([])
+            self.plms = np.concatenate([ts[:-1], ts[-2:-1], ts[-1:]])[::-1].copy()
+        else:
+            prk = np.array(ts[-4:]).repeat(2) + np.tile(np.array([0, T // n // 2]), 4)
+            self.prk = (prk[:-1].repeat(2)[1:-1])[::-1].copy()
+            self.plms = ts[:-3][::-1].copy()
+        self.timesteps = torch.from_numpy(np.concatenate([self.prk, self.plms]).astype(np.int64))
+        self.ets, self.counter, self.cur_model_output, self.cur_sample = [], 0, 0, None
+
+    def step(self, mo, t, sample):
+        if self.counter < len(self.prk) and not self.skip_prk:
+            return self.step_prk(mo, int(t), sample)
+        return self.step_plms(mo, int(t), sample)
+
+    def step_prk(self, mo, t, sample):
+        diff = 0 if self.counter % 2 else self.T // self.n // 2
+        prev_t = t - diff
+        t = self.prk[self.counter // 4 * 4]
+        if self.counter % 4 == 0:
+            self.cur_model_output += 1 / 6 * mo
+            self.ets.append(mo)
+            self.cur_sample = sample
+        elif (self.counter - 1) % 4 == 0:
+            self.cur_model_output += 1 / 3 * mo
+        elif (self.counter - 2) % 4 == 0:
+            self.cur_model_output += 1 / 3 * mo
+        elif (self.counter - 3) % 4 == 0:
+            mo = self.cur_model_output + 1 / 6 * mo
+            self.cur_model_output = 0
+        cur = self.cur_sample if self.cur_sample is not None else sample
+        prev = self.prev_sample(cur, int(t), int(prev_t), mo)
+        self.counter += 1
+        return prev
+
+    def step_plms(self, mo, t, sample):
+        prev_t = t - self.T // self.n
+        if self.counter != 1:
+            self.ets = self.ets[-3:]
+            self.ets.append(mo)
+        else:
+            prev_t = t
+            t = t + self.T // self.n
+        if len(self.ets) == 1 and self.counter == 0:
+            self.cur_sample = sample
+        elif len(self.ets) == 1 and self.counter == 1:
+            mo = (mo + self.ets[-1]) / 2
+            sample = self.cur_sample
+            self.cur_sample = None
+        elif len(self.ets) == 2:
+            mo = (3 * self.ets[-1] - self.ets[-2]) / 2
+        elif len(self.ets) == 3:
+            mo = (23 * self.ets[-1] - 16 * self.ets[-2] + 5 * self.ets[-3]) / 12
+        else:
+            mo = (1 / 24) * (55 * self.ets[-1] - 59 * self.ets[-2] + 37 * self.ets[-3] - 9 * self.ets[-4])
+        prev = self.prev_sample(sample, t, prev_t, mo)
+        self.counter += 1
+        return prev
+
+    def prev_sample(self, sample, t, prev_t, mo):
+        a_t = self.acp[t]
+        a_prev = self.acp[prev_t] if prev_t >= 0 else self.final
+        b_t = 1 - a_t
+        b_prev = 1 - a_prev
+        if self.pred == "v_prediction":
+            mo = (a_t**0.5) * mo + (b_t**0.5) * sample
+        coeff = (a_prev / a_t) ** (0.5)
+        denom = a_t * b_prev ** (0.5) + (a_t * b_t * a_prev) ** (0.5)
+        return coeff * sample - (a_prev - a_t) * mo / denom
+
+def pndm_run(p, n):
+    p.set_timesteps(n)
+    x = s.clone()
+    for k, t in enumerate(p.timesteps):
+        x = p.step(m * (1 - 0.05 * k), t, x)
+    return x
+
+print("// ---- PNDM")
+p = Pndm(a_sd, offset=1)
+p.set_timesteps(50)
+print("plms ts50", list(p.timesteps.numpy()))
+print("plms10 final", [f32(v) for v in pndm_run(Pndm(a_sd, offset=1), 10).flatten()])
+p = Pndm(a_sd, skip_prk=False, offset=1)
+p.set_timesteps(10)
+print("prk ts10", list(p.timesteps.numpy()))
+print("prk10 final", [f32(v) for v in pndm_run(Pndm(a_sd, skip_prk=False, offset=1), 10).flatten()])
+print("plms v trailing7 final", [f32(v) for v in pndm_run(Pndm(a_sd, spacing="trailing", pred="v_prediction", set_alpha_to_one=True), 7).flatten()])
+p = Pndm(a_sd, spacing="linspace")
+p.set_timesteps(7)
+print("plms linspace ts7", list(p.timesteps.numpy()))
+p = Pndm(a_sd, offset=1)
+p.set_timesteps(50)
+x = p.step(m, p.timesteps[0], s)
+print("plms first step", [f32(v) for v in x.flatten()])
+x = p.step(m * 0.5, p.timesteps[1], x)
+print("plms second step", [f32(v) for v in x.flatten()])
