@@ -202,6 +202,8 @@ public class StableDiffusionPipelineTests(ParityPipelineFixture fixture) : IClas
     [InlineData(SchedulerKind.DpmPlusPlus2M)]
     [InlineData(SchedulerKind.Ddpm)]
     [InlineData(SchedulerKind.Pndm)]
+    [InlineData(SchedulerKind.Euler)]
+    [InlineData(SchedulerKind.EulerKarras)]
     public void Generate_EverySampler_GivesFiniteDeterministicImages(SchedulerKind kind)
     {
         using var a = pipe.Generate(Request() with { Scheduler = kind });

@@ -133,9 +133,9 @@ public sealed class DpmSolverMultistepScheduler : INoiseScheduler, IDisposable
         float[] trainSigmas = Schedule.AlphasCumprod.Select(a => MathF.Sqrt((1f - a) / a)).ToArray();
         if (useKarrasSigmas)
         {
-            double[] karras = KarrasSigmas(trainSigmas, n);
+            double[] karras = KarrasSigmas.From(Array.ConvertAll(trainSigmas, s => (double)s), n);
             float[] logSigmas = trainSigmas.Select(s => MathF.Log(s)).ToArray();
-            t = karras.Select(s => NumpySpacing.Round(SigmaToT(s, logSigmas))).Reverse().ToArray();
+            t = karras.Select(s => NumpySpacing.Round(KarrasSigmas.SigmaToT(s, logSigmas))).Reverse().ToArray();
             Sigmas = karras;
         }
         else
@@ -149,49 +149,6 @@ public sealed class DpmSolverMultistepScheduler : INoiseScheduler, IDisposable
             throw new InvalidOperationException($"DPM-Solver timesteps [{string.Join(", ", timesteps)}] leave [0, {T}) (steps_offset = {Config.StepsOffset}).");
         NumInferenceSteps = n;
         ResetHistory();
-    }
-
-    /// <summary>
-    /// Karras et al. (2022) eq. 5 with rho = 7, as diffusers 0.21's <c>_convert_to_karras</c> applied to the training
-    /// sigmas in ascending t: "sigma_min" is their last (largest) entry and "sigma_max" their first, so the result
-    /// ascends from the smallest sigma to the largest (diffusers then flips the timesteps).
-    /// </summary>
-    /// <param name="inSigmas">The training sigmas, ascending in t.</param>
-    /// <param name="n">The number of sigmas.</param>
-    /// <returns>n sigmas in double.</returns>
-    public static double[] KarrasSigmas(IReadOnlyList<float> inSigmas, int n)
-    {
-        ArgumentNullException.ThrowIfNull(inSigmas);
-        const double rho = 7.0;
-        double sigmaMin = inSigmas[^1], sigmaMax = inSigmas[0];
-        double minInvRho = Math.Pow(sigmaMin, 1 / rho), maxInvRho = Math.Pow(sigmaMax, 1 / rho);
-        double[] ramp = NumpySpacing.Linspace(0, 1, n);
-        return ramp.Select(r => Math.Pow(maxInvRho + r * (minInvRho - maxInvRho), rho)).ToArray();
-    }
-
-    /// <summary>
-    /// The fractional training timestep whose sigma is <paramref name="sigma"/>, interpolating linearly in log sigma between
-    /// the two neighbouring training sigmas (diffusers' <c>_sigma_to_t</c>, with its float32/float64 mix).
-    /// </summary>
-    /// <param name="sigma">The noise level.</param>
-    /// <param name="logSigmas">log sigma_t per training step (float32, ascending).</param>
-    public static double SigmaToT(double sigma, IReadOnlyList<float> logSigmas)
-    {
-        ArgumentNullException.ThrowIfNull(logSigmas);
-        double logSigma = Math.Log(sigma);
-        // low_idx: the last index whose log sigma <= log_sigma (argmax of the cumulative count), at most len - 2
-        int count = 0, lowIdx = 0, best = -1;
-        for (int i = 0; i < logSigmas.Count; i++)
-        {
-            if (logSigma - logSigmas[i] >= 0) count++;
-            if (count > best) { best = count; lowIdx = i; }
-        }
-        lowIdx = Math.Min(lowIdx, logSigmas.Count - 2);
-        int highIdx = lowIdx + 1;
-        float low = logSigmas[lowIdx], high = logSigmas[highIdx];
-        double w = (low - logSigma) / (double)(low - high);   // (f32 - f64) / (f32 - f32 in float32)
-        w = Math.Clamp(w, 0, 1);
-        return (1 - w) * lowIdx + w * highIdx;
     }
 
     /// <inheritdoc/>

@@ -10,17 +10,14 @@ namespace Latent.Pipeline.Schedulers;
 /// sigma_up = sqrt(sigma'^2 (sigma^2 - sigma'^2) / sigma^2) and sigma_down = sqrt(sigma'^2 - sigma_up^2).
 /// </summary>
 /// <remarks>
-/// Defaults for keys the config leaves null: timestep_spacing "linspace". The timesteps are float64 (fractional for
-/// "linspace"); the sigmas are interpolated linearly in t between the training sigmas (np.interp), with 0 appended, and
-/// stored as float32. The model sees x / sqrt(sigma^2 + 1) (<see cref="ScaleModelInput"/>). "sample" prediction is
+/// Defaults for keys the config leaves null: timestep_spacing "linspace". The timesteps and sigmas are those of
+/// <see cref="EulerDiscreteScheduler"/> without Karras sigmas (float64 timesteps, fractional for "linspace"; float32
+/// sigmas with 0 appended). The model sees x / sqrt(sigma^2 + 1) (<see cref="ScaleModelInput"/>). "sample" prediction is
 /// refused, as in diffusers 0.21. <see cref="AddNoise"/> works for timesteps of the current schedule only (x_0 + sigma eps).
 /// </remarks>
 public sealed class EulerAncestralDiscreteScheduler : INoiseScheduler
 {
-    readonly TimestepSpacing spacing;
-    readonly float[] trainSigmas;
-    double[] timesteps;
-    float[] sigmas;
+    readonly EulerSigmas table;
 
     /// <summary>Builds the scheduler; the timesteps are T-1 .. 0 until <see cref="SetTimesteps"/>.</summary>
     /// <param name="config">The config; its class name is not checked.</param>
@@ -32,11 +29,7 @@ public sealed class EulerAncestralDiscreteScheduler : INoiseScheduler
             throw new NotSupportedException("EulerAncestralDiscreteScheduler does not implement prediction_type 'sample' (diffusers 0.21 raises too).");
         Config = config;
         Schedule = new NoiseSchedule(config);
-        spacing = config.TimestepSpacing ?? TimestepSpacing.Linspace;
-        // sigma_t = ((1 - alpha_bar_t) / alpha_bar_t) ** 0.5, float32 as diffusers
-        trainSigmas = Schedule.AlphasCumprod.Select(a => MathF.Sqrt((1f - a) / a)).ToArray();
-        timesteps = NumpySpacing.Linspace(0, Schedule.NumTrainTimesteps - 1, Schedule.NumTrainTimesteps).Reverse().ToArray();
-        sigmas = [.. trainSigmas.Reverse(), 0f];
+        table = new EulerSigmas(Schedule, config);
     }
 
     /// <inheritdoc/>
@@ -46,10 +39,10 @@ public sealed class EulerAncestralDiscreteScheduler : INoiseScheduler
     public NoiseSchedule Schedule { get; }
 
     /// <inheritdoc/>
-    public IReadOnlyList<double> Timesteps => timesteps;
+    public IReadOnlyList<double> Timesteps => table.Timesteps;
 
     /// <summary>sigma at each timestep of <see cref="Timesteps"/>, then 0 (float32): one more entry than the timesteps.</summary>
-    public IReadOnlyList<float> Sigmas => sigmas;
+    public IReadOnlyList<float> Sigmas => table.Sigmas;
 
     /// <inheritdoc/>
     public ScalarType TimestepDtype => ScalarType.Float64;
@@ -61,46 +54,25 @@ public sealed class EulerAncestralDiscreteScheduler : INoiseScheduler
     public int Order => 1;
 
     /// <summary>max sigma for "linspace"/"trailing" spacing, sqrt(max sigma^2 + 1) for "leading" (diffusers 0.21, float32).</summary>
-    public float InitNoiseSigma
-    {
-        get
-        {
-            float max = sigmas.Max();
-            return spacing is TimestepSpacing.Linspace or TimestepSpacing.Trailing ? max : MathF.Sqrt(max * max + 1f);
-        }
-    }
+    public float InitNoiseSigma => table.InitNoiseSigma;
 
     /// <inheritdoc/>
     public void SetTimesteps(int numInferenceSteps)
     {
         SchedulerChecks.InferenceSteps(numInferenceSteps, Schedule.NumTrainTimesteps);
         NumInferenceSteps = numInferenceSteps;
-        timesteps = NumpySpacing.Timesteps(spacing, Schedule.NumTrainTimesteps, numInferenceSteps, Config.StepsOffset, roundLinspace: false);
-        // np.interp(timesteps, arange(T), sigmas) in float64, then [.., 0.0] as float32
-        sigmas = [.. timesteps.Select(t => (float)NumpySpacing.Interp(t, trainSigmas)), 0f];
-    }
-
-    int IndexOf(double timestep)
-    {
-        int i = SchedulerChecks.IndexOf(timesteps, timestep);
-        if (i < 0)
-            throw new ArgumentException($"timestep {timestep} is not one of the scheduler's timesteps ({timesteps[0]} ... {timesteps[^1]}).", nameof(timestep));
-        return i;
+        table.Set(numInferenceSteps, karras: false);
     }
 
     /// <inheritdoc/>
-    public Tensor ScaleModelInput(Tensor sample, double timestep)
-    {
-        ArgumentNullException.ThrowIfNull(sample);
-        float sigma = sigmas[IndexOf(timestep)];
-        return sample / MathF.Sqrt(sigma * sigma + 1f);   // x_t = sqrt(alpha_bar) x, and 1 / sqrt(sigma^2 + 1) = sqrt(alpha_bar)
-    }
+    public Tensor ScaleModelInput(Tensor sample, double timestep) => table.ScaleModelInput(sample, timestep);
 
     /// <inheritdoc/>
     public Tensor Step(Tensor modelOutput, double timestep, Tensor sample, Generator? generator = null)
     {
         SchedulerChecks.SameShape(modelOutput, sample);
-        int i = IndexOf(timestep);
+        int i = table.IndexOf(timestep);
+        float[] sigmas = table.Sigmas;
         float sigma = sigmas[i];
 
         using var scope = NewDisposeScope();
@@ -134,23 +106,5 @@ public sealed class EulerAncestralDiscreteScheduler : INoiseScheduler
     /// timestep outside the schedule is an error (use <see cref="NoiseSchedule.AddNoise"/> for training).
     /// </summary>
     /// <inheritdoc/>
-    public Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps)
-    {
-        ArgumentNullException.ThrowIfNull(originalSamples);
-        ArgumentNullException.ThrowIfNull(timesteps);
-        SchedulerChecks.SameShape(noise, originalSamples);
-        if (timesteps.dim() > 1)
-            throw new ArgumentException($"timesteps has shape [{string.Join(", ", timesteps.shape)}], expected 0-dim or [B].", nameof(timesteps));
-        double[] ts;
-        using (Tensor d = timesteps.detach().cpu().to(ScalarType.Float64)) ts = d.data<double>().ToArray();
-        long batch = originalSamples.shape[0];
-        if (timesteps.dim() == 1 && ts.Length != batch)
-            throw new ArgumentException($"timesteps has {ts.Length} entries, expected one per sample (B = {batch}).", nameof(timesteps));
-        float[] sigma = Enumerable.Range(0, (int)batch).Select(b => sigmas[IndexOf(ts[timesteps.dim() == 0 ? 0 : b])]).ToArray();
-
-        using var scope = NewDisposeScope();
-        long[] coefShape = [batch, .. Enumerable.Repeat(1L, originalSamples.shape.Length - 1)];
-        Tensor s = tensor(sigma).to(originalSamples.dtype, originalSamples.device).reshape(coefShape);   // [B, 1, 1, 1]
-        return (originalSamples + noise * s).MoveToOuterDisposeScope();
-    }
+    public Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps) => table.AddNoise(originalSamples, noise, timesteps);
 }

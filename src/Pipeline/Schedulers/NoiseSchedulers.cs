@@ -17,10 +17,10 @@ public static class NoiseSchedulers
     public static ConfigRead<SchedulerConfig> Load(string path) => ConfigFile.Read<SchedulerConfig>(path);
 
     /// <summary>The scheduler that <paramref name="config"/>'s <c>_class_name</c> names.</summary>
-    /// <param name="config">A config of DDPMScheduler, DDIMScheduler, PNDMScheduler, EulerAncestralDiscreteScheduler or DPMSolverMultistepScheduler.</param>
+    /// <param name="config">A config of DDPMScheduler, DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler, EulerAncestralDiscreteScheduler or DPMSolverMultistepScheduler.</param>
     /// <param name="eta">DDIM's eta (ignored by the others, as diffusers' pipelines pass it only to schedulers that take it).</param>
     /// <returns>A new scheduler.</returns>
-    /// <exception cref="NotSupportedException">The class is missing or not one of the five.</exception>
+    /// <exception cref="NotSupportedException">The class is missing or not one of the six.</exception>
     public static INoiseScheduler Create(SchedulerConfig config, double eta = 0)
     {
         ArgumentNullException.ThrowIfNull(config);
@@ -29,6 +29,7 @@ public static class NoiseSchedulers
             SchedulerConfig.DdpmClassName => new DdpmScheduler(config),
             SchedulerConfig.DdimClassName => new DdimScheduler(config, eta),
             SchedulerConfig.PndmClassName => new PndmScheduler(config),
+            SchedulerConfig.EulerClassName => new EulerDiscreteScheduler(config),
             SchedulerConfig.EulerAncestralClassName => new EulerAncestralDiscreteScheduler(config),
             SchedulerConfig.DpmSolverMultistepClassName => new DpmSolverMultistepScheduler(config),
             _ => throw new NotSupportedException(
@@ -46,7 +47,7 @@ public static class NoiseSchedulers
         Create(kind.ConfigFor(modelConfig), eta);
 
     /// <summary>
-    /// The timesteps as diffusers' tensor: [n], int64 (DDPM, DDIM, DPM-Solver) or float64 (Euler). The U-Net takes any of
+    /// The timesteps as diffusers' tensor: [n], int64 (DDPM, DDIM, PNDM, DPM-Solver) or float64 (Euler). The U-Net takes any of
     /// these (it embeds t in float32).
     /// </summary>
     /// <param name="scheduler">The scheduler.</param>

@@ -4,13 +4,13 @@ using Latent.Core.Config;
 namespace Latent.Pipeline.Schedulers;
 
 /// <summary>
-/// A diffusers <c>scheduler_config.json</c> for DDPMScheduler, DDIMScheduler, PNDMScheduler, EulerAncestralDiscreteScheduler
-/// or DPMSolverMultistepScheduler (diffusers 0.21), with diffusers' key names. <see cref="DiffusersConfig.ClassName"/>
+/// A diffusers <c>scheduler_config.json</c> for DDPMScheduler, DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler,
+/// EulerAncestralDiscreteScheduler or DPMSolverMultistepScheduler (diffusers 0.21), with diffusers' key names. <see cref="DiffusersConfig.ClassName"/>
 /// says which algorithm; <see cref="NoiseSchedulers.Create(SchedulerConfig, double)"/> builds it.
 /// </summary>
 /// <remarks>
-/// <para>Keys that all five classes share and default alike are plain properties. Keys that only some classes have, or
-/// that they default differently (<c>timestep_spacing</c> is "leading" for DDPM/DDIM and "linspace" for Euler and
+/// <para>Keys that all six classes share and default alike are plain properties. Keys that only some classes have, or
+/// that they default differently (<c>timestep_spacing</c> is "leading" for DDPM/DDIM/PNDM and "linspace" for Euler and
 /// DPM-Solver), are nullable: null means "the class's default" (each scheduler documents its defaults), and a null key is
 /// not written, which diffusers reads as that same default. <see cref="ForClass"/> gives a class's complete default
 /// config, key for key as diffusers 0.21 writes it. Unknown keys are kept and written back.</para>
@@ -28,6 +28,9 @@ public sealed record SchedulerConfig : DiffusersConfig
     /// <summary>diffusers' class name of the PNDM/PLMS sampler (SD 1.x folders' own).</summary>
     public const string PndmClassName = "PNDMScheduler";
 
+    /// <summary>diffusers' class name of the Euler sampler.</summary>
+    public const string EulerClassName = "EulerDiscreteScheduler";
+
     /// <summary>diffusers' class name of the ancestral Euler sampler.</summary>
     public const string EulerAncestralClassName = "EulerAncestralDiscreteScheduler";
 
@@ -36,7 +39,7 @@ public sealed record SchedulerConfig : DiffusersConfig
 
     /// <summary>The class names this library implements.</summary>
     public static IReadOnlyList<string> SupportedClassNames { get; } =
-        [DdpmClassName, DdimClassName, PndmClassName, EulerAncestralClassName, DpmSolverMultistepClassName];
+        [DdpmClassName, DdimClassName, PndmClassName, EulerClassName, EulerAncestralClassName, DpmSolverMultistepClassName];
 
     /// <summary>Training steps T (1000 for every SD model; diffusers' default).</summary>
     [JsonPropertyName("num_train_timesteps")] public int NumTrainTimesteps { get; init; } = 1000;
@@ -59,7 +62,7 @@ public sealed record SchedulerConfig : DiffusersConfig
     /// <summary>Added to "leading" timesteps (diffusers' default 0; SD uses 1, so 50 steps run 981 ... 1).</summary>
     [JsonPropertyName("steps_offset")] public int StepsOffset { get; init; }
 
-    /// <summary>Inference timestep spacing; null: the class default ("leading" for DDPM/DDIM, "linspace" for Euler ancestral and DPM-Solver).</summary>
+    /// <summary>Inference timestep spacing; null: the class default ("leading" for DDPM/DDIM/PNDM, "linspace" for Euler and DPM-Solver).</summary>
     [JsonPropertyName("timestep_spacing"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public TimestepSpacing? TimestepSpacing { get; init; }
 
@@ -115,9 +118,13 @@ public sealed record SchedulerConfig : DiffusersConfig
     [JsonPropertyName("lower_order_final"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public bool? LowerOrderFinal { get; init; }
 
-    /// <summary>DPM-Solver: Karras et al. (2022) noise levels (rho = 7) instead of the spacing; null: false.</summary>
+    /// <summary>DPM-Solver/Euler: Karras et al. (2022) noise levels (rho = 7) instead of the spacing; null: false.</summary>
     [JsonPropertyName("use_karras_sigmas"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public bool? UseKarrasSigmas { get; init; }
+
+    /// <summary>Euler: how timesteps map to sigmas; null: "linear".</summary>
+    [JsonPropertyName("interpolation_type"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public InterpolationType? InterpolationType { get; init; }
 
     /// <summary>DPM-Solver: the smallest log-SNR lambda_t the timesteps may reach (for the cosine schedule); null: -infinity (no clipping).</summary>
     [JsonPropertyName("lambda_min_clipped"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -148,6 +155,11 @@ public sealed record SchedulerConfig : DiffusersConfig
         {
             ClassName = className, SkipPrkSteps = false, SetAlphaToOne = false,
             TimestepSpacing = Schedulers.TimestepSpacing.Leading,
+        },
+        EulerClassName => new SchedulerConfig
+        {
+            ClassName = className, InterpolationType = Schedulers.InterpolationType.Linear, UseKarrasSigmas = false,
+            TimestepSpacing = Schedulers.TimestepSpacing.Linspace,
         },
         EulerAncestralClassName => new SchedulerConfig
         {
@@ -205,6 +217,7 @@ public sealed record SchedulerConfig : DiffusersConfig
             SolverType = Keep(d.SolverType, SolverType),
             LowerOrderFinal = Keep(d.LowerOrderFinal, LowerOrderFinal),
             UseKarrasSigmas = Keep(d.UseKarrasSigmas, UseKarrasSigmas),
+            InterpolationType = Keep(d.InterpolationType, InterpolationType),
             LambdaMinClipped = Keep(d.LambdaMinClipped, LambdaMinClipped),
         };
     }

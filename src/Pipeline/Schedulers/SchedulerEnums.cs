@@ -106,3 +106,13 @@ public enum DpmSolverType
     /// <summary>"bh2": a UniPC type, mapped to "midpoint" by diffusers.</summary>
     Bh2,
 }
+
+/// <summary>How the Euler scheduler maps its timesteps to sigmas (diffusers' <c>interpolation_type</c>).</summary>
+public enum InterpolationType
+{
+    /// <summary>"linear": np.interp of the training sigmas at the (fractional) timesteps.</summary>
+    Linear,
+
+    /// <summary>"log_linear": sigmas evenly spaced in log sigma (not implemented).</summary>
+    LogLinear,
+}

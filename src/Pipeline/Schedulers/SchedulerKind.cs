@@ -12,6 +12,12 @@ public enum SchedulerKind
     /// <summary>"pndm": PNDMScheduler with skip_prk_steps (PLMS, the sampler of SD 1.x's own configs).</summary>
     Pndm,
 
+    /// <summary>"euler": EulerDiscreteScheduler (deterministic).</summary>
+    Euler,
+
+    /// <summary>"euler-karras": EulerDiscreteScheduler on Karras sigmas.</summary>
+    EulerKarras,
+
     /// <summary>"euler-a": EulerAncestralDiscreteScheduler.</summary>
     EulerAncestral,
 
@@ -30,6 +36,8 @@ public static class SchedulerKinds
         (SchedulerKind.Ddpm, "ddpm"),
         (SchedulerKind.Ddim, "ddim"),
         (SchedulerKind.Pndm, "pndm"),
+        (SchedulerKind.Euler, "euler"),
+        (SchedulerKind.EulerKarras, "euler-karras"),
         (SchedulerKind.EulerAncestral, "euler-a"),
         (SchedulerKind.DpmPlusPlus2M, "dpm++2m"),
         (SchedulerKind.DpmPlusPlus2MKarras, "dpm++2m-karras"),
@@ -38,7 +46,7 @@ public static class SchedulerKinds
     /// <summary>All CLI names, in the enum's order.</summary>
     public static IReadOnlyList<string> CliNames { get; } = Names.Select(n => n.Name).ToArray();
 
-    /// <summary>The CLI name of <paramref name="kind"/> ("ddpm", "ddim", "pndm", "euler-a", "dpm++2m", "dpm++2m-karras").</summary>
+    /// <summary>The CLI name of <paramref name="kind"/> ("ddpm", "ddim", "pndm", "euler", "euler-karras", "euler-a", "dpm++2m", "dpm++2m-karras").</summary>
     /// <param name="kind">The kind.</param>
     public static string CliName(this SchedulerKind kind)
     {
@@ -65,6 +73,7 @@ public static class SchedulerKinds
         SchedulerKind.Ddpm => SchedulerConfig.DdpmClassName,
         SchedulerKind.Ddim => SchedulerConfig.DdimClassName,
         SchedulerKind.Pndm => SchedulerConfig.PndmClassName,
+        SchedulerKind.Euler or SchedulerKind.EulerKarras => SchedulerConfig.EulerClassName,
         SchedulerKind.EulerAncestral => SchedulerConfig.EulerAncestralClassName,
         SchedulerKind.DpmPlusPlus2M or SchedulerKind.DpmPlusPlus2MKarras => SchedulerConfig.DpmSolverMultistepClassName,
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, $"expected one of {string.Join(", ", CliNames)}."),
@@ -73,9 +82,9 @@ public static class SchedulerKinds
     /// <summary>
     /// <paramref name="config"/> (e.g. a pipeline's scheduler_config.json) converted to <paramref name="kind"/>'s class,
     /// as diffusers' <c>Class.from_config(pipe.scheduler.config)</c>: the shared keys (betas, prediction type, spacing,
-    /// steps_offset) are kept; "pndm" sets skip_prk_steps true (PLMS, as SD's configs); "dpm++2m" sets algorithm_type
-    /// dpmsolver++, solver_order 2, solver_type midpoint and use_karras_sigmas false, "dpm++2m-karras" the same with
-    /// use_karras_sigmas true.
+    /// steps_offset) are kept; "pndm" sets skip_prk_steps true (PLMS, as SD's configs); "euler" and "euler-karras" set
+    /// use_karras_sigmas false and true; "dpm++2m" sets algorithm_type dpmsolver++, solver_order 2, solver_type
+    /// midpoint and use_karras_sigmas false, "dpm++2m-karras" the same with use_karras_sigmas true.
     /// </summary>
     /// <param name="kind">The sampler.</param>
     /// <param name="config">The model's scheduler config.</param>
@@ -86,6 +95,7 @@ public static class SchedulerKinds
         return kind switch
         {
             SchedulerKind.Pndm => converted with { SkipPrkSteps = true },
+            SchedulerKind.Euler or SchedulerKind.EulerKarras => converted with { UseKarrasSigmas = kind == SchedulerKind.EulerKarras },
             SchedulerKind.DpmPlusPlus2M or SchedulerKind.DpmPlusPlus2MKarras => converted with
             {
                 AlgorithmType = DpmSolverAlgorithmType.DpmSolverPlusPlus,

@@ -83,6 +83,10 @@ public class SchedulerConfigTests
         Assert.Contains("\"set_alpha_to_one\": false", pndm);
         Assert.Contains("\"timestep_spacing\": \"leading\"", pndm);
         Assert.DoesNotContain("clip_sample", pndm);
+        string plainEuler = ConfigFile.ToJsonText(SchedulerConfig.ForClass(SchedulerConfig.EulerClassName));
+        Assert.Contains("\"interpolation_type\": \"linear\"", plainEuler);
+        Assert.Contains("\"use_karras_sigmas\": false", plainEuler);
+        Assert.DoesNotContain("interpolation_type", euler);
         string dpm = ConfigFile.ToJsonText(SchedulerConfig.ForClass(SchedulerConfig.DpmSolverMultistepClassName));
         Assert.Contains("\"algorithm_type\": \"dpmsolver++\"", dpm);
         Assert.Contains("\"lambda_min_clipped\": -Infinity", dpm);
@@ -129,6 +133,7 @@ public class SchedulerConfigTests
     {
         Assert.IsType<DdpmScheduler>(NoiseSchedulers.Create(SchedulerConfig.ForClass(SchedulerConfig.DdpmClassName)));
         Assert.IsType<EulerAncestralDiscreteScheduler>(NoiseSchedulers.Create(SchedulerConfig.ForClass(SchedulerConfig.EulerAncestralClassName)));
+        Assert.IsType<EulerDiscreteScheduler>(NoiseSchedulers.Create(SchedulerConfig.ForClass(SchedulerConfig.EulerClassName)));
         Assert.False(Assert.IsType<PndmScheduler>(NoiseSchedulers.Create(SchedulerConfig.ForClass(SchedulerConfig.PndmClassName))).SkipPrkSteps);
         Assert.IsType<DpmSolverMultistepScheduler>(NoiseSchedulers.Create(SchedulerConfig.ForClass(SchedulerConfig.DpmSolverMultistepClassName)));
         var ddim = Assert.IsType<DdimScheduler>(NoiseSchedulers.Create(SchedulerConfig.ForClass(SchedulerConfig.DdimClassName), eta: 0.5));
@@ -146,6 +151,8 @@ public class SchedulerConfigTests
     [InlineData("ddpm", SchedulerKind.Ddpm)]
     [InlineData("ddim", SchedulerKind.Ddim)]
     [InlineData("pndm", SchedulerKind.Pndm)]
+    [InlineData("euler", SchedulerKind.Euler)]
+    [InlineData("Euler-Karras", SchedulerKind.EulerKarras)]
     [InlineData("euler-a", SchedulerKind.EulerAncestral)]
     [InlineData("dpm++2m", SchedulerKind.DpmPlusPlus2M)]
     [InlineData("DPM++2M-Karras", SchedulerKind.DpmPlusPlus2MKarras)]
@@ -182,5 +189,14 @@ public class SchedulerConfigTests
         Assert.Equal(1, s.Config.StepsOffset);
         Assert.False(s.Config.SetAlphaToOne);
         Assert.Equal(0.99915f, s.Schedule.AlphasCumprod[0]);
+    }
+
+    [Fact]
+    public void SchedulerKind_EulerKarras_SetsKarrasSigmas_AndEulerDoesNot()
+    {
+        SchedulerConfig dpmKarras = SchedulerConfig.ForClass(SchedulerConfig.DpmSolverMultistepClassName) with { UseKarrasSigmas = true };
+        Assert.True(Assert.IsType<EulerDiscreteScheduler>(NoiseSchedulers.Create(SchedulerKind.EulerKarras, dpmKarras)).Config.UseKarrasSigmas);
+        Assert.False(Assert.IsType<EulerDiscreteScheduler>(NoiseSchedulers.Create(SchedulerKind.Euler, dpmKarras)).Config.UseKarrasSigmas);
+        Assert.Equal(InterpolationType.Linear, SchedulerKind.Euler.ConfigFor(dpmKarras).InterpolationType);
     }
 }

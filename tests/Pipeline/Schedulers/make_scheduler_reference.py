@@ -1,6 +1,6 @@
 # Reference numbers for tests/Pipeline/Schedulers/*.cs.
-# Run with Debian's python3 (torch 1.13.1, numpy 1.24.2): /usr/bin/python3 reference.py
-# The functions below transcribe diffusers 0.21.4's schedulers (scheduling_ddpm.py, scheduling_ddim.py,
+# Run with Debian's python3 (torch 1.13.1, numpy 1.24.2): /usr/bin/python3 make_scheduler_reference.py
+# The functions below transcribe diffusers 0.21.4's schedulers (scheduling_ddpm.py, scheduling_ddim.py, scheduling_pndm.py,
 # scheduling_euler_ancestral_discrete.py, scheduling_dpmsolver_multistep.py) line by line, with torch/numpy doing the
 # float32/float64 arithmetic exactly as diffusers does; diffusers itself cannot be installed here.
 import math
@@ -508,3 +508,52 @@ x = p.step(m, p.timesteps[0], s)
 print("plms first step", [f32(v) for v in x.flatten()])
 x = p.step(m * 0.5, p.timesteps[1], x)
 print("plms second step", [f32(v) for v in x.flatten()])
+
+# ---------------------------------------------------------------- Euler (EulerDiscreteScheduler, linear interpolation)
+def euler_discrete_set(acp_, n, spacing="linspace", offset=0, karras=False, T=1000):
+    ts, _ = euler_set(acp_, n, spacing, offset, T)
+    ts = ts.numpy()
+    sigmas = np.array(((1 - acp_) / acp_) ** 0.5)
+    log_sigmas = np.log(sigmas)
+    sigmas = np.interp(ts, np.arange(0, len(sigmas)), sigmas)
+    if karras:
+        sigma_min = sigmas[-1].item()
+        sigma_max = sigmas[0].item()
+        rho = 7.0
+        ramp = np.linspace(0, 1, n)
+        sigmas = (sigma_max ** (1 / rho) + ramp * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
+        ts = np.array([Dpm.sigma_to_t(None, sg, log_sigmas) for sg in sigmas])
+    sigmas = np.concatenate([sigmas, [0.0]]).astype(np.float32)
+    return torch.from_numpy(ts), torch.from_numpy(sigmas)
+
+def euler_discrete_step(ts, sig, mo, timestep, sample, pred="epsilon"):
+    i = (ts == timestep).nonzero().item()
+    sigma = sig[i]
+    sigma_hat = sigma * (0.0 + 1)
+    if pred == "epsilon":
+        x0 = sample - sigma_hat * mo
+    elif pred == "v_prediction":
+        x0 = mo * (-sigma / (sigma**2 + 1) ** 0.5) + (sample / (sigma**2 + 1))
+    else:
+        x0 = mo
+    d = (sample - x0) / sigma_hat
+    dt = sig[i + 1] - sigma_hat
+    return sample + d * dt
+
+def euler_run(ts, sig, pred="epsilon"):
+    x = s * sig.max()
+    for k, t in enumerate(ts):
+        inp = x / ((sig[k] ** 2 + 1) ** 0.5)
+        x = euler_discrete_step(ts, sig, m * (1 - 0.05 * k), t, x, pred)
+    return x
+
+print("// ---- Euler")
+ts, sig = euler_discrete_set(a_sd, 10, karras=True)
+print("euler karras10 ts", [f64(v) for v in ts])
+print("euler karras10 sig", [f32(v) for v in sig])
+print("euler karras10 final", [f32(v) for v in euler_run(ts, sig).flatten()])
+ts, sig = euler_discrete_set(a_sd, 10)
+print("euler10 final", [f32(v) for v in euler_run(ts, sig).flatten()])
+ts, sig = euler_discrete_set(a_sd, 8, "leading", 1)
+print("euler v leading8 final", [f32(v) for v in euler_run(ts, sig, "v_prediction").flatten()])
+print("euler sample leading8 final", [f32(v) for v in euler_run(ts, sig, "sample").flatten()])
