@@ -13,22 +13,9 @@ public class DpmSolverMultistepSchedulerTests
             UseKarrasSigmas = karras, TimestepSpacing = spacing, StepsOffset = offset, SolverType = solver, PredictionType = prediction,
         });
 
-    /// <summary>Runs every timestep with model output m (1 + slope k) at step k; returns the final sample.</summary>
-    static float[] Run(DpmSolverMultistepScheduler s, float slope, int? steps = null)
-    {
-        using var m = ModelOutput();
-        Tensor x = Sample();
-        for (int k = 0; k < (steps ?? s.Timesteps.Count); k++)
-        {
-            using Tensor mk = m * (1 + slope * k);
-            Tensor next = s.Step(mk, s.Timesteps[k], x);
-            x.Dispose();
-            x = next;
-        }
-        float[] result = Values(x);
-        x.Dispose();
-        return result;
-    }
+    /// <summary>Runs every timestep (or the first <paramref name="steps"/>) with model output m (1 + slope k) at step k.</summary>
+    static float[] Run(DpmSolverMultistepScheduler s, float slope, int? steps = null) =>
+        RunSchedule(s, k => 1 + slope * k, steps: steps);   // the factor in float32, as the references were made
 
     [Fact]
     public void Timesteps_30_MatchDiffusers()

@@ -18,22 +18,7 @@ public class EulerDiscreteSchedulerTests
     }
 
     /// <summary>From max sigma times the fixed sample through every timestep, model output m (1 - 0.05 k) at step k.</summary>
-    static float[] Run(EulerDiscreteScheduler s)
-    {
-        using var m = ModelOutput();
-        using var start = Sample();
-        Tensor x = start * s.Sigmas.Max();
-        for (int k = 0; k < s.Timesteps.Count; k++)
-        {
-            using Tensor mk = m * (1 - 0.05 * k);
-            Tensor next = s.Step(mk, s.Timesteps[k], x);
-            x.Dispose();
-            x = next;
-        }
-        float[] result = Values(x);
-        x.Dispose();
-        return result;
-    }
+    static float[] Run(EulerDiscreteScheduler s) => RunSchedule(s, k => 1 - 0.05 * k, startScale: s.Sigmas.Max());
 
     [Fact]
     public void KarrasTimestepsAndSigmas_10_MatchDiffusers()

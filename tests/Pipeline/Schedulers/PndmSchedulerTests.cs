@@ -15,21 +15,7 @@ public class PndmSchedulerTests
         });
 
     /// <summary>Runs every timestep (or the first <paramref name="steps"/>) with model output m (1 - 0.05 k) at call k.</summary>
-    static float[] Run(PndmScheduler s, int? steps = null)
-    {
-        using var m = ModelOutput();
-        Tensor x = Sample();
-        for (int k = 0; k < (steps ?? s.Timesteps.Count); k++)
-        {
-            using Tensor mk = m * (1 - 0.05 * k);
-            Tensor next = s.Step(mk, s.Timesteps[k], x);
-            x.Dispose();
-            x = next;
-        }
-        float[] result = Values(x);
-        x.Dispose();
-        return result;
-    }
+    static float[] Run(PndmScheduler s, int? steps = null) => RunSchedule(s, k => 1 - 0.05 * k, steps: steps);
 
     [Fact]
     public void PlmsTimesteps_RepeatTheSecond()

@@ -27,6 +27,28 @@ internal static class SchedulerTestData
     /// <summary>The model output arange(8) * 0.37 - 1 as [1, 2, 2, 2].</summary>
     public static Tensor ModelOutput() => (arange(8, dtype: ScalarType.Float32) * 0.37 - 1).reshape(1, 2, 2, 2);
 
+    /// <summary>
+    /// Runs the scheduler's timesteps in order (the first <paramref name="steps"/>, or all) from
+    /// <paramref name="startScale"/> times <see cref="Sample"/>, with model output <see cref="ModelOutput"/> times
+    /// factor(k) at step k (the reference script's loops); returns the final sample.
+    /// </summary>
+    public static float[] RunSchedule(INoiseScheduler s, Func<int, double> factor, float startScale = 1, int? steps = null)
+    {
+        using var m = ModelOutput();
+        using var start = Sample();
+        Tensor x = start * startScale;
+        for (int k = 0; k < (steps ?? s.Timesteps.Count); k++)
+        {
+            using Tensor mk = m * factor(k);
+            Tensor next = s.Step(mk, s.Timesteps[k], x);
+            x.Dispose();
+            x = next;
+        }
+        float[] result = Values(x);
+        x.Dispose();
+        return result;
+    }
+
     /// <summary>The values of <paramref name="t"/> as float[] (row-major).</summary>
     public static float[] Values(Tensor t)
     {
