@@ -99,6 +99,23 @@ public class TrainTextEncoderCommandTests
         Assert.Equal(CommandRunner.UserError, again.Code);
         Assert.Contains("already holds a run", again.Err);
 
+        // --init-from: a second run starts from the first one's CLIP, configs and tokenizer.
+        string second = TestEnvironment.NewTempDir();
+        var init = Run("train", "text-encoder", "--data", data, "--out", second, "--init-from", outDir, "--steps", "2", "--batch-size", "3",
+            "--warmup", "0", "--eval-every", "0");
+        Assert.True(init.Code == 0, init.Err);
+        Assert.Contains($"starting from the CLIP in {outDir}", init.Out);
+        Assert.Contains("done: 2 steps", init.Out);
+        Assert.Contains($"\"init_from\": \"{outDir}\"", File.ReadAllText(Path.Combine(second, "training_config.json")));
+        Assert.Equal(File.ReadAllText(Path.Combine(outDir, "tokenizer", "vocab.json")), File.ReadAllText(Path.Combine(second, "tokenizer", "vocab.json")));
+        var withPreset = Run("train", "text-encoder", "--data", data, "--out", TestEnvironment.NewTempDir(), "--init-from", outDir, "--preset", "tiny");
+        Assert.Equal(CommandRunner.UserError, withPreset.Code);
+        Assert.Contains("--init-from names the model and its tokenizer; drop --preset", withPreset.Err);
+        string notAClip = TestEnvironment.NewTempDir();
+        var missing = Run("train", "text-encoder", "--data", data, "--out", TestEnvironment.NewTempDir(), "--init-from", notAClip);
+        Assert.Equal(CommandRunner.UserError, missing.Code);
+        Assert.Contains($"--init-from '{notAClip}' is not a CLIP folder", missing.Err);
+
         string json = Path.Combine(TestEnvironment.NewTempDir(), "metrics.json");
         var eval = Run("eval", "text-encoder", "--model", outDir, "--data", data, "--json", json);
         Assert.True(eval.Code == 0, eval.Err);

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Latent.Core.Config;
 using Latent.Core.Data;
+using Latent.Core.IO;
 using Latent.TextEncoder;
 using Latent.TextEncoder.Tokenization;
 using Latent.TextEncoder.Training;
@@ -92,9 +93,14 @@ public static class TrainTextEncoderCommand
         Validators = { OptionChecks.Rule<long>(v => v < 0 ? $"--checkpoint-every must be 0 or more; got {v}." : null) },
     };
     static readonly Option<ulong> Seed = new("--seed") { Description = "Seed of the weights, data order and caption draws.", DefaultValueFactory = _ => Defaults.Seed };
+    static readonly Option<string> InitFrom = new("--init-from")
+    {
+        Description = "Start from this folder's CLIP (text_encoder/, image_encoder/ and tokenizer/: an earlier run's OUT, or weights/emoji-64) " +
+                      "with a fresh schedule: fine-tuning, or training a finished run longer. Its configs and tokenizer are the model (no --preset, --tokenizer).",
+    };
 
     static readonly Option[] HyperParameters =
-        [Tokenizer, VocabSize, Preset, Steps, BatchSize, LearningRate, Warmup, WeightDecay, EmaDecay, EvalEvery, EvalPairs, CheckpointEvery, Seed];
+        [InitFrom, Tokenizer, VocabSize, Preset, Steps, BatchSize, LearningRate, Warmup, WeightDecay, EmaDecay, EvalEvery, EvalPairs, CheckpointEvery, Seed];
 
     /// <summary>Builds the command (registered as <c>latent train text-encoder</c>).</summary>
     public static Command Create()
@@ -167,6 +173,7 @@ public static class TrainTextEncoderCommand
             EvalPairs = parsed.GetValue(EvalPairs),
             CheckpointInterval = parsed.GetValue(CheckpointEvery),
             Seed = parsed.GetValue(Seed),
+            InitFrom = parsed.GetValue(InitFrom) is { } init ? Path.GetFullPath(init) : null,
         };
         training.Validate();
         return training;
@@ -187,6 +194,7 @@ public static class TrainTextEncoderCommand
 
     static (ClipTextConfig, ClipImageTowerConfig, ClipTokenizer, string?) NewModel(ParseResult parsed, ImageFolderDataset train)
     {
+        if (parsed.GetValue(InitFrom) is { } init) return InitialModel(parsed, init);
         var (textPreset, imagePreset) = ModelPreset(parsed.GetValue(Preset))!.Value;
         ClipTokenizer tokenizer;
         string? note = null;
@@ -202,6 +210,26 @@ public static class TrainTextEncoderCommand
             note = $"learnt a tokenizer of {tokenizer.VocabSize} tokens from {captions.Count} training captions";
         }
         return (ClipTrainer.TextConfigFor(textPreset, tokenizer), imagePreset, tokenizer, note);
+    }
+
+    // --init-from: the folder's configs and tokenizer are the model; the trainer loads its weights.
+    static (ClipTextConfig, ClipImageTowerConfig, ClipTokenizer, string?) InitialModel(ParseResult parsed, string init)
+    {
+        var given = new Option[] { Preset, Tokenizer, VocabSize }.Where(o => parsed.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
+        if (given.Count > 0)
+            throw new ArgumentException($"--init-from names the model and its tokenizer; drop {string.Join(", ", given)}");
+        string folder = Path.GetFullPath(init);
+        string textPath = Path.Combine(folder, ClipModelFolder.TextEncoderFolder, PretrainedFolder.ConfigFileName);
+        string imagePath = Path.Combine(folder, ClipModelFolder.ImageEncoderFolder, PretrainedFolder.ConfigFileName);
+        string tokenizerDir = Path.Combine(folder, ClipModelFolder.TokenizerFolder);
+        foreach (string path in new[] { textPath, imagePath })
+            if (!File.Exists(path))
+                throw new FileNotFoundException($"--init-from '{folder}' is not a CLIP folder; expected text_encoder/, image_encoder/ and tokenizer/ (missing {Path.GetRelativePath(folder, path)})", path);
+        if (!Directory.Exists(tokenizerDir))
+            throw new DirectoryNotFoundException($"--init-from '{folder}' lacks tokenizer/ (the CLIP's vocabulary)");
+        var text = ConfigFile.Read<ClipTextConfig>(textPath, ClipTextConfig.ClassName).Config;
+        var image = ConfigFile.Read<ClipImageEncoderConfig>(imagePath, ClipImageEncoderConfig.ClassNameValue).Config.ToTower();
+        return (text, image, ClipTokenizer.FromPretrained(tokenizerDir), $"starting from the CLIP in {folder}");
     }
 
     static (ClipTextConfig, ClipImageTowerConfig, ClipTokenizer, string?) SavedModel(string outDir)

@@ -97,9 +97,12 @@ public sealed class ClipTrainer : IDisposable
             ["tokenizer_vocab_size"] = tokenizer.VocabSize,
         }.ToJsonString();
 
-        // 1. Model, seeded: the same seed gives the same initial weights.
+        // 1. Model, seeded: the same seed gives the same initial weights. A run folder with checkpoints is about to be
+        //    resumed, and the checkpoint replaces init_from's weights, so init_from is only read for a fresh run.
+        checkpoints = new CheckpointDirectory(Path.Combine(OutDir, "checkpoints"), config.KeepCheckpoints);
         manual_seed((long)(config.Seed % long.MaxValue));
         model = new ClipModel(textConfig, imageConfig);
+        if (config.InitFrom is { } init && checkpoints.Latest() is null) LoadInitialWeights(init);
         model.train();
         var adamW = new AdamWConfig(config.LearningRate, config.Beta1, config.Beta2, config.Epsilon, config.WeightDecay);
         optimizer = new AdamWOptimizer(model.named_parameters(), adamW, AdamWOptimizer.DecayMatricesOnly);
@@ -120,12 +123,37 @@ public sealed class ClipTrainer : IDisposable
         validationSet = ClipEvalSet.Load(evalSource, imageConfig.ImageSize, config.EvalPairs, config.KeyField, config.CategoryField);
 
         // 3. Run folder.
-        checkpoints = new CheckpointDirectory(Path.Combine(OutDir, "checkpoints"), config.KeepCheckpoints);
         log = new ClipTrainingLog(OutDir);
     }
 
     /// <summary>The run folder.</summary>
     public string OutDir { get; }
+
+    // Fine-tuning start: the folder's CLIP (both towers and logit_scale) replaces the seeded weights before the
+    // optimizer and the EMA copy them. Same names and shapes, or nothing is copied.
+    void LoadInitialWeights(string folder)
+    {
+        string full = Path.GetFullPath(folder);
+        if (!ClipModelFolder.Exists(folder))
+            throw new FileNotFoundException(
+                $"CLIP training config: init_from '{full}' is not a CLIP folder; expected {ClipModelFolder.TextEncoderFolder}/ and {ClipModelFolder.ImageEncoderFolder}/ in it.");
+        using ClipModel saved = ClipModelFolder.Load(folder);
+        var mine = model.state_dict();
+        var theirs = saved.state_dict();
+        string[] differing = mine.Keys.Union(theirs.Keys)
+            .Where(k => !mine.TryGetValue(k, out var a) || !theirs.TryGetValue(k, out var b) || !a.shape.SequenceEqual(b.shape))
+            .Select(k => $"{k} [{Shape(theirs, k)}] (run: [{Shape(mine, k)}])")
+            .ToArray();
+        if (differing.Length > 0)
+            throw new ArgumentException(
+                $"CLIP training config: init_from '{full}' holds another architecture: {string.Join(", ", differing.Take(3))}" +
+                (differing.Length > 3 ? $" and {differing.Length - 3} more" : "") + "; expected the run's text and image configs.");
+        using (no_grad())
+            foreach (var (name, value) in mine) value.copy_(theirs[name]);
+
+        static string Shape(Dictionary<string, Tensor> d, string key) =>
+            d.TryGetValue(key, out var t) ? string.Join(", ", t.shape) : "missing";
+    }
 
     /// <summary>Completed optimizer steps.</summary>
     public long Step { get; private set; }

@@ -78,6 +78,13 @@ public sealed record ClipTrainingConfig : JsonConfig
     /// <summary>Seeds the initial weights, the data order and the caption/template draws.</summary>
     public ulong Seed { get; init; }
 
+    /// <summary>A folder with <c>text_encoder/</c> and <c>image_encoder/</c> (the OUT of an earlier run, or a pipeline
+    /// folder that keeps its image tower, as <c>weights/emoji-64</c>) whose CLIP starts the run instead of the seeded
+    /// initialisation (fine-tuning, or continuing a finished run with a fresh schedule); null: train from scratch. Every
+    /// weight must exist with the run's shape, and the run's tokenizer must be that folder's. A resumed run takes its
+    /// weights from the checkpoint and never reads this folder again.</summary>
+    public string? InitFrom { get; init; }
+
     /// <summary>Validate (recall@1/5 both ways and zero-shot accuracy, with the EMA weights) every this many steps and at
     /// the end; 0: only at the end.</summary>
     public long EvalInterval { get; init; } = 500;

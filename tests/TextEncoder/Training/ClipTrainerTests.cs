@@ -106,6 +106,33 @@ public sealed class ClipTrainerTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void InitFrom_StartsFromTheFoldersClip_AndRefusesAnotherArchitecture()
+    {
+        string folder = TestClipFolder.Create(emoji: 2);
+        var train = TestClipFolder.Read(folder);
+        var tokenizer = TestClipFolder.Tokenizer(train);
+        var text = TestClipFolder.TextConfig(tokenizer);
+        string source = TestEnvironment.NewTempDir();
+        manual_seed(123);
+        using (var pretrained = new ClipModel(text, ClipImageTowerConfig.Tiny)) ClipModelFolder.Save(pretrained, source);
+        using var expected = ClipModelFolder.Load(source);
+
+        var config = ClipTrainingConfig.Tiny with { InitFrom = source, Seed = 7 };
+        using (var trainer = new ClipTrainer(text, ClipImageTowerConfig.Tiny, config, tokenizer, train, null, TestEnvironment.NewTempDir()))
+            AssertSameTensors(expected.state_dict(), trainer.Model.state_dict());   // both towers and logit_scale
+        using (var fresh = new ClipTrainer(text, ClipImageTowerConfig.Tiny, config with { InitFrom = null }, tokenizer, train, null, TestEnvironment.NewTempDir()))
+            Assert.False(fresh.Model.state_dict()["visual_projection.weight"].equal(expected.state_dict()["visual_projection.weight"]).all().item<bool>());
+
+        var wider = text with { IntermediateSize = text.IntermediateSize * 2 };
+        var e = Assert.Throws<ArgumentException>(() => new ClipTrainer(wider, ClipImageTowerConfig.Tiny, config, tokenizer, train, null, TestEnvironment.NewTempDir()));
+        Assert.Contains("another architecture", e.Message);
+        Assert.Contains("mlp.fc1.weight", e.Message);
+        var missing = Assert.Throws<FileNotFoundException>(() =>
+            new ClipTrainer(text, ClipImageTowerConfig.Tiny, config with { InitFrom = TestEnvironment.NewTempDir() }, tokenizer, train, null, TestEnvironment.NewTempDir()));
+        Assert.Contains("is not a CLIP folder", missing.Message);
+    }
+
+    [Fact]
     public void Constructor_EosIdDiffersFromTokenizer_Throws()
     {
         string folder = TestClipFolder.Create(emoji: 2);
