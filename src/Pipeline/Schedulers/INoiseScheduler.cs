@@ -23,7 +23,7 @@ public interface INoiseScheduler
     NoiseSchedule Schedule { get; }
 
     /// <summary>The sampling timesteps, first (noisiest) to last, after <see cref="SetTimesteps"/>; before it, T-1 .. 0 as diffusers.</summary>
-    /// <remarks>Whole numbers for DDPM, DDIM and DPM-Solver (int64 in diffusers); fractional for Euler "linspace" (float64 in diffusers).</remarks>
+    /// <remarks>Whole numbers for DDPM, DDIM, PNDM and DPM-Solver (int64 in diffusers); fractional for Euler "linspace" and Karras (float64 in diffusers).</remarks>
     IReadOnlyList<double> Timesteps { get; }
 
     /// <summary>The dtype diffusers gives its timesteps tensor: <see cref="ScalarType.Int64"/>, or <see cref="ScalarType.Float64"/> for Euler.</summary>
@@ -32,10 +32,10 @@ public interface INoiseScheduler
     /// <summary>The number of inference steps the last <see cref="SetTimesteps"/> asked for (null before the first call).</summary>
     int? NumInferenceSteps { get; }
 
-    /// <summary>How many model evaluations one <see cref="Step"/> consumes per timestep (diffusers' <c>order</c>; 1 for all four here).</summary>
+    /// <summary>How many model evaluations one <see cref="Step"/> consumes per timestep (diffusers' <c>order</c>; 1 for every scheduler here, PNDM included: its extra calls are extra timesteps).</summary>
     int Order { get; }
 
-    /// <summary>The standard deviation of the initial noise x_T = InitNoiseSigma * N(0, I) (1 for DDPM/DDIM/DPM-Solver, float32 as diffusers).</summary>
+    /// <summary>The standard deviation of the initial noise x_T = InitNoiseSigma * N(0, I) (1 for DDPM/DDIM/PNDM/DPM-Solver, the largest sigma for Euler; float32 as diffusers).</summary>
     float InitNoiseSigma { get; }
 
     /// <summary>Chooses the inference timesteps (diffusers' <c>set_timesteps</c>) and resets any sampling state.</summary>
