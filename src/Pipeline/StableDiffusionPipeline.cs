@@ -414,7 +414,7 @@ public sealed class StableDiffusionPipeline : IDisposable
             throw new ArgumentException($"the tokenizer has {tokenizer.VocabSize} tokens but the text encoder's vocab_size is {textEncoder.Config.VocabSize}; expected at most that", nameof(tokenizer));
     }
 
-    /// <summary>Disposes a scheduler that holds tensors (DPM-Solver's history) when the call ends.</summary>
+    /// <summary>Disposes a scheduler that holds tensors (DPM-Solver's and PNDM's history) when the call ends.</summary>
     readonly struct SchedulerLease(INoiseScheduler value) : IDisposable
     {
         public INoiseScheduler Value { get; } = value;

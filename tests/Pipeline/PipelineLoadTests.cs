@@ -237,4 +237,19 @@ public class PipelineLoadTests
         Assert.Equal("PLMS", result.Parameters[0].Sampler);
         Assert.True(result.Images.isfinite().all().item<bool>());
     }
+
+    [Fact]
+    public void PndmFolderScheduler_WithoutSkip_RunsTheRungeKuttaWarmUp()
+    {
+        // PNDMScheduler's own default (F-PNDM): twelve Runge-Kutta calls for the first three jumps, then one per step.
+        using var pipe = StableDiffusionPipeline.Load(CopyOfParityWithScheduler("PNDMScheduler"));
+        int calls = 0;
+        pipe.UNetCalled = _ => calls++;
+        using var result = pipe.Generate(Small with { Steps = 5 });
+        Assert.Equal(5 + 9, calls);
+        Assert.Equal("PNDM", result.Parameters[0].Sampler);
+        Assert.True(result.Images.isfinite().all().item<bool>());
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => pipe.Generate(Small with { Steps = 3 }));
+        Assert.Contains("at least 4 steps", e.Message);
+    }
 }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Latent.Core.IO;
 using ScottPlot;
 
@@ -66,7 +65,7 @@ public static class LineChart
                 double lo = series.Min(s => s.Values.Min()), hi = series.Max(s => s.Values.Max());
                 var ticks = new ScottPlot.TickGenerators.NumericManual();
                 foreach (double v in LogTicks.Major(lo, hi))
-                    ticks.AddMajor(Math.Log10(v), v.ToString("G3", CultureInfo.InvariantCulture));
+                    ticks.AddMajor(Math.Log10(v), LogTicks.Label(v));
                 foreach (double v in LogTicks.Minor(lo, hi))
                     ticks.AddMinor(Math.Log10(v));
                 plot.Axes.Left.TickGenerator = ticks;

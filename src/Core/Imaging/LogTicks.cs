@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Latent.Core.Imaging;
 
 /// <summary>Where a log10 axis puts its labelled ticks: round values that a reader can read a loss off.</summary>
@@ -26,9 +28,32 @@ static class LogTicks
         double step = RoundStep((hi - lo) / 8);
         var ticks = new List<double>();
         for (double k = Math.Ceiling(lo / step); k * step <= hi * (1 + 1e-12); k++)
-            ticks.Add(Math.Round(k * step, 12));
+            ticks.Add(Decimal(k * step));
         return ticks;
     }
+
+    /// <summary>The shortest text that reads back as <paramref name="value"/> (to 1e-9 relative), so that neighbouring
+    /// ticks never share a label: "0.024", "1.502", "1E-05".</summary>
+    /// <param name="value">A tick value.</param>
+    public static string Label(double value)
+    {
+        // Plain decimals between 1e-4 and 1e6 ("200", not "2E+02"), the shortest exact exponent form elsewhere.
+        double magnitude = Math.Abs(value);
+        if (magnitude is >= 1e-4 and < 1e6 && Exact(value.ToString("0.##########", CultureInfo.InvariantCulture), value) is { } plain)
+            return plain;
+        for (int digits = 1; digits < 17; digits++)
+        {
+            if (Exact(value.ToString("G" + digits, CultureInfo.InvariantCulture), value) is { } text)
+                return text;
+        }
+        return value.ToString("R", CultureInfo.InvariantCulture);
+
+        static string? Exact(string text, double value) =>
+            Math.Abs(double.Parse(text, CultureInfo.InvariantCulture) - value) <= 1e-9 * Math.Abs(value) ? text : null;
+    }
+
+    // k * step without the binary noise (3 * 0.01 = 0.030000000000000002): rounded to 15 significant digits.
+    static double Decimal(double x) => double.Parse(x.ToString("G15", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
 
     /// <summary>Unlabelled ticks between the labelled ones: the other whole multiples of each power of ten when the
     /// span is a decade or more, none within a decade (the labels are dense enough there).</summary>
@@ -58,7 +83,7 @@ static class LogTicks
         {
             foreach (int m in mantissas)
             {
-                double v = double.Parse($"{m}e{k}", System.Globalization.CultureInfo.InvariantCulture); // exact decimal, no 3 * 0.1 drift
+                double v = double.Parse($"{m}e{k}", CultureInfo.InvariantCulture); // exact decimal, no 3 * 0.1 drift
                 if (v >= lo * (1 - 1e-12) && v <= hi * (1 + 1e-12))
                     ticks.Add(v);
             }

@@ -11,7 +11,7 @@ namespace Latent.Pipeline.Schedulers;
 /// <remarks>
 /// Each implementation follows diffusers 0.21 step by step: given the same config, model outputs and noise, it gives the
 /// same timesteps and samples to float32 rounding. Random draws take an explicit <see cref="Generator"/>; with the same
-/// seed they equal PyTorch's. Implementations are stateful (the timesteps; DPM-Solver's history): one instance per
+/// seed they equal PyTorch's. Implementations are stateful (the timesteps; DPM-Solver's and PNDM's history): one instance per
 /// sampling loop, not shared between threads.
 /// </remarks>
 public interface INoiseScheduler

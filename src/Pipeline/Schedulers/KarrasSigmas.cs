@@ -44,7 +44,8 @@ public static class KarrasSigmas
         lowIdx = Math.Min(lowIdx, logSigmas.Count - 2);
         int highIdx = lowIdx + 1;
         float low = logSigmas[lowIdx], high = logSigmas[highIdx];
-        double w = (low - logSigma) / (double)(low - high);   // (f32 - f64) / (f32 - f32 in float32)
+        // numpy 1.24 keeps (low - log_sigma) in float32 (array minus scalar); this is double, which moves t by ~1e-7.
+        double w = (low - logSigma) / (double)(low - high);
         w = Math.Clamp(w, 0, 1);
         return (1 - w) * lowIdx + w * highIdx;
     }

@@ -3,7 +3,7 @@ namespace Latent.Pipeline.Schedulers;
 /// <summary>
 /// The numpy functions diffusers builds its timestep lists with, reproduced to the last bit: <c>np.linspace</c>,
 /// <c>np.arange</c> with a float step, <c>np.round</c> (round half to even), <c>np.interp</c>, and the three
-/// <see cref="TimestepSpacing"/> rules of DDPM/DDIM/Euler (<c>set_timesteps</c> in diffusers 0.21).
+/// <see cref="TimestepSpacing"/> rules of DDPM/DDIM/PNDM/Euler (<c>set_timesteps</c> in diffusers 0.21).
 /// </summary>
 internal static class NumpySpacing
 {
@@ -56,7 +56,7 @@ internal static class NumpySpacing
     }
 
     /// <summary>
-    /// The inference timesteps of DDPM/DDIM (int64) and Euler (float64) for <paramref name="spacing"/>, diffusers 0.21:
+    /// The inference timesteps of DDPM/DDIM/PNDM (int64) and Euler (float64) for <paramref name="spacing"/>, diffusers 0.21:
     /// linspace: round(linspace(0, T-1, n)) reversed; leading: arange(n) * (T // n) reversed, + steps_offset;
     /// trailing: round(arange(T, 0, -T/n)) - 1.
     /// </summary>

@@ -12,9 +12,9 @@ namespace Latent.Pipeline.Schedulers;
 /// </summary>
 /// <remarks>
 /// <para>skip_prk_steps true (SD's configs; PLMS): the second timestep is repeated, and its step redoes the first jump
-/// with the mean of the two outputs (a Heun step), so n steps cost n + 1 model calls. skip_prk_steps false (F-PNDM,
-/// the class's default): the first three jumps are Runge-Kutta steps of four calls each, at half-step timesteps, then
-/// linear multistep: n + 9 calls.</para>
+/// with the mean of the two outputs (a Heun step), so n &gt;= 2 steps cost n + 1 model calls. skip_prk_steps false
+/// (F-PNDM, the class's default): the first three jumps are Runge-Kutta steps of four calls each, at half-step
+/// timesteps, then linear multistep: n + 9 calls, n &gt;= 4 (diffusers fails below 4 too).</para>
 /// <para>Defaults for keys the config leaves null: skip_prk_steps false, set_alpha_to_one false, timestep_spacing
 /// "leading". The jump is t' = t - T // n whatever the spacing (diffusers' rule). "sample" prediction is refused, as in
 /// diffusers 0.21. The scheduler keeps the last four outputs between steps: one instance per sampling loop.</para>
@@ -56,7 +56,7 @@ public sealed class PndmScheduler : INoiseScheduler, IDisposable
     /// <inheritdoc/>
     public NoiseSchedule Schedule { get; }
 
-    /// <summary>The model calls in order, first to last: n + 1 with skip_prk_steps (the second repeated), else n + 9.</summary>
+    /// <summary>The model calls in order, first to last: n + 1 with skip_prk_steps (the second repeated; 1 for n = 1), else n + 9.</summary>
     public IReadOnlyList<double> Timesteps => timesteps;
 
     /// <inheritdoc/>
@@ -72,9 +72,13 @@ public sealed class PndmScheduler : INoiseScheduler, IDisposable
     public float InitNoiseSigma => 1f;
 
     /// <inheritdoc/>
+    /// <exception cref="ArgumentOutOfRangeException">n is outside [1, T], or below 4 for F-PNDM (its Runge-Kutta warm-up makes three jumps and multistep the last).</exception>
     public void SetTimesteps(int numInferenceSteps)
     {
         SchedulerChecks.InferenceSteps(numInferenceSteps, Schedule.NumTrainTimesteps);
+        if (!SkipPrkSteps && numInferenceSteps < RungeKuttaSteps + 1)
+            throw new ArgumentOutOfRangeException(nameof(numInferenceSteps), numInferenceSteps,
+                $"PNDM without skip_prk_steps needs at least {RungeKuttaSteps + 1} steps (three Runge-Kutta jumps, then multistep); got {numInferenceSteps}. Use more steps, or skip_prk_steps (PLMS).");
         int n = numInferenceSteps;
         // The n jump targets, ascending: DDIM's timesteps for the spacing.
         double[] up = NumpySpacing.Timesteps(spacing, Schedule.NumTrainTimesteps, n, Config.StepsOffset, roundLinspace: true).Reverse().ToArray();
@@ -88,14 +92,14 @@ public sealed class PndmScheduler : INoiseScheduler, IDisposable
         }
         else
         {
-            // The last (up to) four targets each with its half step, [a, a+h, b, b+h, ...]; without the last half step,
+            // The last four targets each with its half step, [a, a+h, b, b+h, ...]; without the last half step,
             // every stage twice, the first and last dropped, reversed: [d, c+h, c+h, c, c, b+h, b+h, b, b, a+h, a+h, a].
             long half = Schedule.NumTrainTimesteps / n / 2;
-            double[] pairs = up[Math.Max(up.Length - 4, 0)..].SelectMany(v => new[] { v, v + half }).ToArray();
+            double[] pairs = up[^4..].SelectMany(v => new[] { v, v + half }).ToArray();
             double[] twice = pairs[..^1].SelectMany(v => new[] { v, v }).ToArray();
             rungeKutta = twice[1..^1];
             Array.Reverse(rungeKutta);
-            multistep = up[..Math.Max(up.Length - RungeKuttaSteps, 0)];
+            multistep = up[..^RungeKuttaSteps];
             Array.Reverse(multistep);
         }
         timesteps = [.. rungeKutta, .. multistep];

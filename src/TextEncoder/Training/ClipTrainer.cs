@@ -140,9 +140,14 @@ public sealed class ClipTrainer : IDisposable
         using ClipModel saved = ClipModelFolder.Load(folder);
         var mine = model.state_dict();
         var theirs = saved.state_dict();
+        ClipTextConfig s = saved.TextConfig, r = model.TextConfig;
         string[] differing = mine.Keys.Union(theirs.Keys)
             .Where(k => !mine.TryGetValue(k, out var a) || !theirs.TryGetValue(k, out var b) || !a.shape.SequenceEqual(b.shape))
             .Select(k => $"{k} [{Shape(theirs, k)}] (run: [{Shape(mine, k)}])")
+            .Concat((s.HiddenAct, s.LayerNormEps, s.BosTokenId, s.EosTokenId, s.PadTokenId) == (r.HiddenAct, r.LayerNormEps, r.BosTokenId, r.EosTokenId, r.PadTokenId)
+                ? []
+                : [$"text hidden_act {s.HiddenAct}, layer_norm_eps {s.LayerNormEps}, bos/eos/pad {s.BosTokenId}/{s.EosTokenId}/{s.PadTokenId} " +
+                   $"(run: {r.HiddenAct}, {r.LayerNormEps}, {r.BosTokenId}/{r.EosTokenId}/{r.PadTokenId})"])
             .ToArray();
         if (differing.Length > 0)
             throw new ArgumentException(

@@ -36,6 +36,24 @@ public class LogTicksTests
         Assert.Equal(ticks.Order(), ticks);
     }
 
+    [Theory]
+    [InlineData(1.5, 1.51)]
+    [InlineData(0.1012, 0.1049)]
+    [InlineData(1e-14, 5e-14)]
+    [InlineData(0.0232, 0.0321)]
+    public void Label_IsDistinctPerTick_AndReadsBackAsTheValue(double lo, double hi)
+    {
+        IReadOnlyList<double> ticks = LogTicks.Major(lo, hi);
+        string[] labels = ticks.Select(LogTicks.Label).ToArray();
+        Assert.Equal(labels.Length, labels.Distinct().Count());
+        for (int i = 0; i < ticks.Count; i++)
+            Assert.Equal(ticks[i], double.Parse(labels[i], System.Globalization.CultureInfo.InvariantCulture), 1e-9 * ticks[i]);
+    }
+
+    [Fact]
+    public void Label_IsTheShortestText() =>
+        Assert.Equal(["0.024", "1.502", "1E-05", "200"], new[] { 0.024, 1.502, 1e-5, 200 }.Select(LogTicks.Label));
+
     [Fact]
     public void Major_OfOneValue_IsThatValue() => Assert.Equal([0.5], LogTicks.Major(0.5, 0.5));
 

@@ -108,6 +108,16 @@ public class PndmSchedulerTests
     }
 
     [Fact]
+    public void RungeKutta_FewerThanFourSteps_IsRefused()
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => SdPndm(skipPrk: false).SetTimesteps(3));
+        Assert.Contains("at least 4 steps", e.Message);
+        var plms = SdPndm();
+        plms.SetTimesteps(1);
+        Assert.Equal([1.0], plms.Timesteps);
+    }
+
+    [Fact]
     public void SamplePrediction_IsRefused() =>
         Assert.Throws<NotSupportedException>(() => SdPndm(prediction: PredictionType.Sample));
 

@@ -127,6 +127,9 @@ public sealed class ClipTrainerTests(ITestOutputHelper output)
         var e = Assert.Throws<ArgumentException>(() => new ClipTrainer(wider, ClipImageTowerConfig.Tiny, config, tokenizer, train, null, TestEnvironment.NewTempDir()));
         Assert.Contains("another architecture", e.Message);
         Assert.Contains("mlp.fc1.weight", e.Message);
+        var otherEps = text with { LayerNormEps = 1e-3 };
+        var eps = Assert.Throws<ArgumentException>(() => new ClipTrainer(otherEps, ClipImageTowerConfig.Tiny, config, tokenizer, train, null, TestEnvironment.NewTempDir()));
+        Assert.Contains("layer_norm_eps", eps.Message);
         var missing = Assert.Throws<FileNotFoundException>(() =>
             new ClipTrainer(text, ClipImageTowerConfig.Tiny, config with { InitFrom = TestEnvironment.NewTempDir() }, tokenizer, train, null, TestEnvironment.NewTempDir()));
         Assert.Contains("is not a CLIP folder", missing.Message);
