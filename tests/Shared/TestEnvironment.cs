@@ -16,11 +16,36 @@ public static class TestEnvironment
     /// <summary>The diffusers conformance folder (tests/fixtures/parity).</summary>
     public static string Parity => Path.Combine(Fixtures, "parity");
 
-    /// <summary>A fresh, empty directory under the system temp folder, for one test.</summary>
+    static readonly Lazy<string> Root = new(CreateRoot);
+
+    /// <summary>A fresh, empty directory for one test, inside this test process's own folder under the system temp
+    /// folder, which is deleted when the process exits (a suite run wrote about 1 GB there).</summary>
     public static string NewTempDir()
     {
-        string dir = Path.Combine(Path.GetTempPath(), "latent-tests", Guid.NewGuid().ToString("N"));
+        string dir = Path.Combine(Root.Value, Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         return dir;
+    }
+
+    static string CreateRoot()
+    {
+        string parent = Path.Combine(Path.GetTempPath(), "latent-tests");
+        // A test host that was killed leaves its folder behind: remove those over a day old (a running one is younger).
+        if (Directory.Exists(parent))
+        {
+            foreach (string stale in Directory.EnumerateDirectories(parent).Where(d => Directory.GetLastWriteTimeUtc(d) < DateTime.UtcNow.AddDays(-1)))
+                TryDelete(stale);
+        }
+        string root = Path.Combine(parent, $"run-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(root);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => TryDelete(root);
+        return root;
+    }
+
+    static void TryDelete(string dir)
+    {
+        try { Directory.Delete(dir, recursive: true); }
+        catch (IOException) { }                      // in use or already gone: the next run's sweep takes it
+        catch (UnauthorizedAccessException) { }
     }
 }
