@@ -112,15 +112,14 @@ public sealed class PndmScheduler : INoiseScheduler, IDisposable
     public Tensor ScaleModelInput(Tensor sample, double timestep) => sample.alias();
 
     /// <inheritdoc/>
-    /// <exception cref="InvalidOperationException"><see cref="SetTimesteps"/> was not called, or (F-PNDM) a multistep
-    /// step came before the Runge-Kutta steps (diffusers raises too).</exception>
+    /// <exception cref="InvalidOperationException"><see cref="SetTimesteps"/> was not called (diffusers raises too).</exception>
     public Tensor Step(Tensor modelOutput, double timestep, Tensor sample, Generator? generator = null)
     {
         if (NumInferenceSteps is not int n)
             throw new InvalidOperationException("PNDM: call SetTimesteps before Step (the number of inference steps is not set).");
         SchedulerChecks.SameShape(modelOutput, sample);
         long t = SchedulerChecks.IntegerTimestep(timestep, Schedule.NumTrainTimesteps);
-        Tensor prev = counter < rungeKuttaCount && !SkipPrkSteps
+        Tensor prev = counter < rungeKuttaCount   // 0 with skip_prk_steps
             ? RungeKuttaStep(modelOutput, t, sample, n)
             : MultistepStep(modelOutput, t, sample, n);
         counter++;
@@ -157,9 +156,6 @@ public sealed class PndmScheduler : INoiseScheduler, IDisposable
     /// <summary>One linear multistep step (diffusers' <c>step_plms</c>), with PLMS's Heun start when skipping Runge-Kutta.</summary>
     Tensor MultistepStep(Tensor modelOutput, long t, Tensor sample, int n)
     {
-        if (!SkipPrkSteps && outputs.Count < RungeKuttaSteps)
-            throw new InvalidOperationException(
-                $"PNDM: a linear multistep step needs the {RungeKuttaSteps} Runge-Kutta steps first (12 calls); got {outputs.Count}. Run the scheduler's timesteps in order.");
         using var scope = NewDisposeScope();
         long ratio = Schedule.NumTrainTimesteps / n;
         long prevT = t - ratio;
