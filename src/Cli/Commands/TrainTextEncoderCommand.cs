@@ -219,30 +219,36 @@ public static class TrainTextEncoderCommand
         if (given.Count > 0)
             throw new ArgumentException($"--init-from names the model and its tokenizer; drop {string.Join(", ", given)}");
         string folder = Path.GetFullPath(init);
-        string textPath = Path.Combine(folder, ClipModelFolder.TextEncoderFolder, PretrainedFolder.ConfigFileName);
-        string imagePath = Path.Combine(folder, ClipModelFolder.ImageEncoderFolder, PretrainedFolder.ConfigFileName);
-        string tokenizerDir = Path.Combine(folder, ClipModelFolder.TokenizerFolder);
-        foreach (string path in new[] { textPath, imagePath })
-            if (!File.Exists(path))
-                throw new FileNotFoundException($"--init-from '{folder}' is not a CLIP folder; expected text_encoder/, image_encoder/ and tokenizer/ (missing {Path.GetRelativePath(folder, path)})", path);
-        if (!Directory.Exists(tokenizerDir))
-            throw new DirectoryNotFoundException($"--init-from '{folder}' lacks tokenizer/ (the CLIP's vocabulary)");
-        var text = ConfigFile.Read<ClipTextConfig>(textPath, ClipTextConfig.ClassName).Config;
-        var image = ConfigFile.Read<ClipImageEncoderConfig>(imagePath, ClipImageEncoderConfig.ClassNameValue).Config.ToTower();
-        return (text, image, ClipTokenizer.FromPretrained(tokenizerDir), $"starting from the CLIP in {folder}");
+        var (text, image, tokenizer) = ReadModel(
+            Path.Combine(folder, ClipModelFolder.TextEncoderFolder, PretrainedFolder.ConfigFileName),
+            Path.Combine(folder, ClipModelFolder.ImageEncoderFolder, PretrainedFolder.ConfigFileName),
+            Path.Combine(folder, ClipModelFolder.TokenizerFolder),
+            config => $"--init-from '{folder}' is not a CLIP folder; expected text_encoder/, image_encoder/ and tokenizer/ (missing {Path.GetRelativePath(folder, config)})",
+            $"--init-from '{folder}' lacks tokenizer/ (the CLIP's vocabulary)");
+        return (text, image, tokenizer, $"starting from the CLIP in {folder}");
     }
 
     static (ClipTextConfig, ClipImageTowerConfig, ClipTokenizer, string?) SavedModel(string outDir)
     {
-        string textPath = Path.Combine(outDir, ClipTrainer.TextConfigFileName);
-        string imagePath = Path.Combine(outDir, ClipTrainer.ImageConfigFileName);
-        string tokenizerDir = Path.Combine(outDir, ClipModelFolder.TokenizerFolder);
+        var (text, image, tokenizer) = ReadModel(
+            Path.Combine(outDir, ClipTrainer.TextConfigFileName),
+            Path.Combine(outDir, ClipTrainer.ImageConfigFileName),
+            Path.Combine(outDir, ClipModelFolder.TokenizerFolder),
+            config => $"--resume: '{outDir}' lacks {Path.GetFileName(config)}",
+            $"--resume: '{outDir}' lacks tokenizer/");
+        return (text, image, tokenizer, null);
+    }
+
+    // The model of a run to resume or of a CLIP folder to start from: the two towers' configs and the tokenizer.
+    static (ClipTextConfig, ClipImageTowerConfig, ClipTokenizer) ReadModel(string textPath, string imagePath, string tokenizerDir,
+        Func<string, string> missingConfig, string missingTokenizer)
+    {
         foreach (string path in new[] { textPath, imagePath })
-            if (!File.Exists(path)) throw new FileNotFoundException($"--resume: '{outDir}' lacks {Path.GetFileName(path)}", path);
-        if (!Directory.Exists(tokenizerDir)) throw new DirectoryNotFoundException($"--resume: '{outDir}' lacks tokenizer/");
+            if (!File.Exists(path)) throw new FileNotFoundException(missingConfig(path), path);
+        if (!Directory.Exists(tokenizerDir)) throw new DirectoryNotFoundException(missingTokenizer);
         var text = ConfigFile.Read<ClipTextConfig>(textPath, ClipTextConfig.ClassName).Config;
         var image = ConfigFile.Read<ClipImageEncoderConfig>(imagePath, ClipImageEncoderConfig.ClassNameValue).Config.ToTower();
-        return (text, image, ClipTokenizer.FromPretrained(tokenizerDir), null);
+        return (text, image, ClipTokenizer.FromPretrained(tokenizerDir));
     }
 
     static (ClipTextConfig Text, ClipImageTowerConfig Image)? ModelPreset(string? name) => name?.ToLowerInvariant() switch
