@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -30,26 +31,31 @@ public sealed record AdamWConfig(
 }
 
 /// <summary>
-/// AdamW over named parameters, built on TorchSharp's <c>torch.optim.AdamW</c>, with a per-parameter weight-decay choice
-/// and its complete state exposed by parameter name so that a checkpoint restores it bit for bit.
+/// AdamW over named parameters (PyTorch's <c>torch.optim.AdamW</c>, single-tensor form), with a per-parameter weight-decay
+/// choice and its complete state exposed by parameter name so that a checkpoint restores it bit for bit.
 /// </summary>
 /// <remarks>
-/// <para>The update for each parameter p with gradient g at its step t (PyTorch's AdamW, which TorchSharp's matches):
+/// <para>The update for each parameter p with gradient g at its step t, as PyTorch 1.13's <c>_single_tensor_adamw</c>
+/// computes it (tests/Core/Training/make_adamw_reference.py checks it to float32 rounding):
 /// p ← p·(1 − lr·λ); m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²;
 /// p ← p − (lr / (1 − β1^t)) · m / (sqrt(v) / sqrt(1 − β2^t) + ε).</para>
-/// <para>The library's state (<c>AdamW.State</c>: <c>step</c>, <c>exp_avg</c>, <c>exp_avg_sq</c>) is public, so we keep
-/// the library's step and only add what it lacks: names. Its own <c>save_state_dict</c> writes a TorchSharp-only stream
-/// in parameter order; ours goes into the safetensors checkpoint keyed by name, so a mismatch names the parameter.</para>
-/// <para>Build the optimizer outside any dispose scope or not: its state tensors are detached from the scope that is
-/// current at construction (the classic TorchSharp use-after-dispose: zeros created inside a step's scope die with it).</para>
+/// <para>Why our own and not TorchSharp's <c>optim.AdamW</c>: its <c>step()</c> passes β1, 1 − β1, ε, lr·λ and the
+/// step size as Scalars made on the spot, which the GC finalizer may free while libtorch reads them: training updates
+/// silently differed between identical runs (see <see cref="Engine.Scalars"/>). Here every scalar operand is held by a
+/// <c>using</c> local across its call.</para>
+/// <para>The state is m (<c>exp_avg</c>), v (<c>exp_avg_sq</c>) and t per parameter, the layout of TorchSharp's
+/// <c>AdamW.State</c> that earlier checkpoints saved, so they resume unchanged. The state tensors are detached from every
+/// dispose scope (build the optimizer inside a step's scope or not).</para>
 /// </remarks>
 public sealed class AdamWOptimizer : IDisposable
 {
-    readonly TorchSharp.Modules.AdamW inner;
-    readonly string[] names;                 // in the order of inner.state_dict().State: decaying group, then the rest
+    readonly string[] names;                 // decaying parameters first, then the rest
     readonly Parameter[] parameters;
     readonly bool[] decaying;
-    readonly TorchSharp.Modules.AdamW.State[] states;
+    readonly Tensor[] expAvg;                // m, same shape and dtype as each parameter
+    readonly Tensor[] expAvgSq;              // v
+    readonly long[] steps;                   // t: how many updates each parameter received
+    double learningRate;
 
     /// <summary>Creates the optimizer over the parameters that require a gradient.</summary>
     /// <param name="namedParameters">Usually <c>model.named_parameters()</c>; frozen ones (no grad) are skipped.</param>
@@ -65,6 +71,7 @@ public sealed class AdamWOptimizer : IDisposable
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
         Config = config;
+        learningRate = config.LearningRate;
         var trainable = namedParameters.Where(np => np.parameter.requires_grad).ToList();
         if (trainable.Count == 0) throw new ArgumentException("no parameter requires a gradient", nameof(namedParameters));
         var duplicate = trainable.GroupBy(np => np.name).FirstOrDefault(g => g.Count() > 1);
@@ -73,27 +80,17 @@ public sealed class AdamWOptimizer : IDisposable
         decays ??= (_, _) => true;
         var withDecay = trainable.Where(np => decays(np.name, np.parameter)).ToList();
         var withoutDecay = trainable.Where(np => !decays(np.name, np.parameter)).ToList();
-        var groups = new List<TorchSharp.Modules.AdamW.ParamGroup>();
-        if (withDecay.Count > 0) groups.Add(Group(withDecay, config, config.WeightDecay));
-        if (withoutDecay.Count > 0) groups.Add(Group(withoutDecay, config, 0.0));
-        inner = torch.optim.AdamW(groups, config.LearningRate, config.Beta1, config.Beta2, config.Epsilon, config.WeightDecay);
-
         var ordered = withDecay.Concat(withoutDecay).ToList();
         names = ordered.Select(np => np.name).ToArray();
         parameters = ordered.Select(np => np.parameter).ToArray();
         decaying = ordered.Select((_, i) => i < withDecay.Count && config.WeightDecay > 0).ToArray();
-        states = inner.state_dict().State.Cast<TorchSharp.Modules.AdamW.State>().ToArray();
-        if (states.Length != names.Length)
-            throw new InvalidOperationException($"TorchSharp's AdamW holds {states.Length} states for {names.Length} parameters");
-        foreach (var s in states)
+        using (torch.no_grad())
         {
-            s.exp_avg.DetachFromDisposeScope();
-            s.exp_avg_sq.DetachFromDisposeScope();
+            expAvg = parameters.Select(p => torch.zeros_like(p).DetachFromDisposeScope()).ToArray();
+            expAvgSq = parameters.Select(p => torch.zeros_like(p).DetachFromDisposeScope()).ToArray();
         }
+        steps = new long[names.Length];
     }
-
-    static TorchSharp.Modules.AdamW.ParamGroup Group(List<(string name, Parameter parameter)> ps, AdamWConfig c, double wd) =>
-        new(ps.Select(np => np.parameter), c.LearningRate, c.Beta1, c.Beta2, c.Epsilon, wd);
 
     /// <summary>
     /// The usual choice for <c>decays</c>: weight decay for matrices and kernels (two or more dimensions), none for
@@ -119,19 +116,51 @@ public sealed class AdamWOptimizer : IDisposable
     /// <summary>The learning rate of the next <see cref="Step"/>; setting it sets every group's (the schedule's job).</summary>
     public double LearningRate
     {
-        get => inner.ParamGroups.First().LearningRate;
+        get => learningRate;
         set
         {
             if (!(value >= 0)) throw new ArgumentOutOfRangeException(nameof(value), value, "learning rate must be >= 0");
-            foreach (var g in inner.ParamGroups) g.LearningRate = value;
+            learningRate = value;
         }
     }
 
     /// <summary>Zeros the gradients of the optimised parameters (in place; parameters without a gradient are skipped).</summary>
-    public void ZeroGrad() => inner.zero_grad();
+    public void ZeroGrad()
+    {
+        using var scope = torch.NewDisposeScope();
+        foreach (var p in parameters) p.grad?.zero_();
+    }
 
     /// <summary>Applies one AdamW update to every parameter that has a gradient; the others keep their state and step.</summary>
-    public void Step() => inner.step();
+    public void Step()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        double lr = learningRate, beta1 = Config.Beta1, beta2 = Config.Beta2;
+        // Every scalar operand is held across its native call (Engine.Scalars); these are the same for all parameters.
+        using var beta1S = beta1.ToScalar();
+        using var oneMinusBeta1 = (1 - beta1).ToScalar();
+        using var beta2S = beta2.ToScalar();
+        using var oneMinusBeta2 = (1 - beta2).ToScalar();
+        using var eps = Config.Epsilon.ToScalar();
+        using var decayFactor = (1 - lr * Config.WeightDecay).ToScalar();
+        for (int i = 0; i < parameters.Length; i++)
+        {
+            Parameter p = parameters[i];
+            Tensor? grad = p.grad;                                         // held by the scope
+            if (grad is null) continue;
+            long t = ++steps[i];
+            if (decaying[i]) p.mul_(decayFactor);                          // p ← p·(1 − lr·λ); λ = 0 would multiply by 1
+            expAvg[i].mul_(beta1S).add_(grad, oneMinusBeta1);              // m ← β1·m + (1 − β1)·g
+            expAvgSq[i].mul_(beta2S).addcmul_(grad, grad, oneMinusBeta2);  // v ← β2·v + (1 − β2)·g²
+            double biasCorrection1 = 1 - Math.Pow(beta1, t);
+            double biasCorrection2 = 1 - Math.Pow(beta2, t);
+            using var sqrtBiasCorrection2 = Math.Sqrt(biasCorrection2).ToScalar();
+            using var negStepSize = (-(lr / biasCorrection1)).ToScalar();
+            var denom = expAvgSq[i].sqrt().div_(sqrtBiasCorrection2).add_(eps, Scalars.One); // sqrt(v̂) + ε, v̂ = v / (1 − β2^t)
+            p.addcdiv_(expAvg[i], denom, negStepSize);                     // p ← p − lr/(1 − β1^t) · m / denom
+        }
+    }
 
     /// <summary>
     /// The live state tensors by key <c>{name}.exp_avg</c> (m) and <c>{name}.exp_avg_sq</c> (v). They are the optimizer's
@@ -142,8 +171,8 @@ public sealed class AdamWOptimizer : IDisposable
         var d = new Dictionary<string, Tensor>(2 * names.Length);
         for (int i = 0; i < names.Length; i++)
         {
-            d[names[i] + ".exp_avg"] = states[i].exp_avg;
-            d[names[i] + ".exp_avg_sq"] = states[i].exp_avg_sq;
+            d[names[i] + ".exp_avg"] = expAvg[i];
+            d[names[i] + ".exp_avg_sq"] = expAvgSq[i];
         }
         return d;
     }
@@ -152,7 +181,7 @@ public sealed class AdamWOptimizer : IDisposable
     public Dictionary<string, long> StepCounts()
     {
         var d = new Dictionary<string, long>(names.Length);
-        for (int i = 0; i < names.Length; i++) d[names[i]] = states[i].step;
+        for (int i = 0; i < names.Length; i++) d[names[i]] = steps[i];
         return d;
     }
 
@@ -183,7 +212,7 @@ public sealed class AdamWOptimizer : IDisposable
     /// <summary>Sets the step counts after <see cref="CheckStepCounts"/> passed (the tensors are restored in place by the caller).</summary>
     internal void SetStepCounts(IReadOnlyDictionary<string, long> steps)
     {
-        for (int i = 0; i < names.Length; i++) states[i].step = steps[names[i]];
+        for (int i = 0; i < names.Length; i++) this.steps[i] = steps[names[i]];
     }
 
     /// <summary>Restores state saved by <see cref="StateTensors"/> and <see cref="StepCounts"/>, copying bit for bit.</summary>
@@ -195,8 +224,8 @@ public sealed class AdamWOptimizer : IDisposable
         using var noGrad = torch.no_grad();
         for (int i = 0; i < names.Length; i++)
         {
-            states[i].exp_avg.copy_(tensors[names[i] + ".exp_avg"]);
-            states[i].exp_avg_sq.copy_(tensors[names[i] + ".exp_avg_sq"]);
+            expAvg[i].copy_(tensors[names[i] + ".exp_avg"]);
+            expAvgSq[i].copy_(tensors[names[i] + ".exp_avg_sq"]);
         }
         SetStepCounts(steps);
     }
@@ -205,5 +234,9 @@ public sealed class AdamWOptimizer : IDisposable
     public IReadOnlyList<Parameter> Parameters => parameters;
 
     /// <summary>Frees the state tensors.</summary>
-    public void Dispose() => inner.Dispose();
+    public void Dispose()
+    {
+        foreach (var t in expAvg) t.Dispose();
+        foreach (var t in expAvgSq) t.Dispose();
+    }
 }
