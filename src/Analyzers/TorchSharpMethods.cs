@@ -8,20 +8,26 @@ namespace Latent.Analyzers;
 /// The TorchSharp methods that make a Scalar nothing holds while libtorch reads it, read from the embedded list that
 /// <c>find-unheld-scalars.py</c> derives from TorchSharp's IL, matched by IL-style signature.
 /// </summary>
-static class TorchSharpMethods
+public static class TorchSharpMethods
 {
-    static readonly ImmutableHashSet<string> Unheld = Load();
+    static readonly (ImmutableHashSet<string> Methods, string Version) List = Load();
 
-    static ImmutableHashSet<string> Load()
+    /// <summary>The TorchSharp version (major.minor.build) the list was made from.</summary>
+    public static string Version => List.Version;
+
+    static (ImmutableHashSet<string>, string) Load()
     {
         using var stream = typeof(TorchSharpMethods).Assembly.GetManifestResourceStream("Latent.Analyzers.TorchSharpUnheldScalars.txt")
             ?? throw new InvalidOperationException("TorchSharpUnheldScalars.txt is not embedded");
         using var reader = new StreamReader(stream);
         var set = ImmutableHashSet.CreateBuilder<string>(StringComparer.Ordinal);
-        string? line;
+        string? line, version = "";
         while ((line = reader.ReadLine()) is not null)
-            if (line.Length > 0 && line[0] != '#') set.Add(line.Trim());
-        return set.ToImmutable();
+        {
+            if (line.StartsWith("version ", StringComparison.Ordinal)) version = line.Substring(8).Trim();
+            else if (line.Length > 0 && line[0] != '#') set.Add(line.Trim());
+        }
+        return (set.ToImmutable(), version);
     }
 
     /// <summary>Whether the method (from TorchSharp) is on the list.</summary>
@@ -30,7 +36,7 @@ static class TorchSharpMethods
         method = method.ReducedFrom ?? method;   // an extension method called as an instance one
         method = method.OriginalDefinition;
         if (method.ContainingAssembly?.Name != "TorchSharp") return false;
-        return Unheld.Contains(Signature(method));
+        return List.Methods.Contains(Signature(method));
     }
 
     /// <summary>Owner::Name(types) as the IL lists it, e.g. <c>TorchSharp.torch/Tensor::op_Addition(TorchSharp.torch/Tensor,float64)</c>.</summary>

@@ -33,8 +33,21 @@ public sealed class UnheldScalarAnalyzer : DiagnosticAnalyzer
         DiagnosticSeverity.Warning,   // an error under TreatWarningsAsErrors
         isEnabledByDefault: true);
 
+    /// <summary>LAT0002: the project references a TorchSharp other than the one the method list was made from.</summary>
+    public const string VersionId = "LAT0002";
+
+    static readonly DiagnosticDescriptor VersionRule = new(
+        VersionId,
+        "The LAT0001 method list is for another TorchSharp",
+        "TorchSharp {0} is referenced, but src/Analyzers/TorchSharpUnheldScalars.txt lists the methods of TorchSharp {1}; " +
+        "regenerate it with src/Analyzers/find-unheld-scalars.py (see its header)",
+        "Engine",
+        DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        customTags: WellKnownDiagnosticTags.CompilationEnd);
+
     /// <inheritdoc />
-    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray.Create(Rule);
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray.Create(Rule, VersionRule);
 
     /// <inheritdoc />
     public override void Initialize(AnalysisContext context)
@@ -45,6 +58,10 @@ public sealed class UnheldScalarAnalyzer : DiagnosticAnalyzer
         {
             INamedTypeSymbol? scalar = start.Compilation.GetTypeByMetadataName("TorchSharp.Scalar");
             if (scalar is null) return;   // the project does not use TorchSharp
+            string referenced = scalar.ContainingAssembly.Identity.Version.ToString(3);
+            if (referenced != TorchSharpMethods.Version)
+                start.RegisterCompilationEndAction(end => end.ReportDiagnostic(
+                    Diagnostic.Create(VersionRule, Location.None, referenced, TorchSharpMethods.Version)));
             start.RegisterOperationAction(c => CheckConversion(c, scalar), OperationKind.Conversion);
             start.RegisterOperationAction(c => CheckInvocation(c, scalar), OperationKind.Invocation);
             start.RegisterOperationAction(c => CheckCall(c, ((IInvocationOperation)c.Operation).TargetMethod), OperationKind.Invocation);
@@ -81,7 +98,14 @@ public sealed class UnheldScalarAnalyzer : DiagnosticAnalyzer
         if (!invocation.TargetMethod.Name.StartsWith("To", StringComparison.Ordinal)) return;
         IOperation? parent = invocation.Parent;
         while (parent is IConversionOperation { Conversion.IsUserDefined: false }) parent = parent.Parent;
-        if (parent is IArgumentOperation or IBinaryOperation or IUnaryOperation or ICompoundAssignmentOperation)
-            c.ReportDiagnostic(Diagnostic.Create(Rule, invocation.Syntax.GetLocation(), invocation.Syntax.ToString()));
+        bool unheld = parent is IArgumentOperation or IBinaryOperation or IUnaryOperation or ICompoundAssignmentOperation
+            || (parent is IVariableInitializerOperation { Parent: IVariableDeclaratorOperation declarator } && !InUsing(declarator.Syntax));
+        if (unheld) c.ReportDiagnostic(Diagnostic.Create(Rule, invocation.Syntax.GetLocation(), invocation.Syntax.ToString()));
     }
+
+    // A plain local (var s = v.ToScalar();) does not hold the Scalar either: the JIT ends its life at its last read,
+    // which is before the native call that reads the handle. A using local is read again by its Dispose after the call.
+    static bool InUsing(SyntaxNode declarator) =>
+        declarator.Parent?.Parent is Microsoft.CodeAnalysis.CSharp.Syntax.LocalDeclarationStatementSyntax { UsingKeyword.RawKind: not 0 }
+        || declarator.Parent?.Parent is Microsoft.CodeAnalysis.CSharp.Syntax.UsingStatementSyntax;
 }

@@ -9,7 +9,9 @@ takes the address of (ldftn) a listed method: the closure over TorchSharp's own 
 Regenerate whenever the TorchSharp version changes (the analyzer refuses another version):
   dotnet tool install -g ilspycmd --version 8.2.0.7535      # 9+ needs glibc 2.38; Debian 12 has 2.36
   DOTNET_ROLL_FORWARD=Major ilspycmd -il ~/.nuget/packages/torchsharp/0.107.0/lib/net8.0/TorchSharp.dll > ts.il
-  python3 src/Analyzers/find-unheld-scalars.py ts.il > src/Analyzers/TorchSharpUnheldScalars.txt
+  python3 src/Analyzers/find-unheld-scalars.py ts.il 0.107.0 > src/Analyzers/TorchSharpUnheldScalars.txt
+The second argument is TorchSharp's assembly version (major.minor.build); the analyzer checks it against the
+TorchSharp a project references (rule LAT0002).
 """
 import re
 import sys
@@ -68,7 +70,7 @@ def callee_signature(text):
     return signature(owner, m.group(2), [norm_type(t) for t in split_params(m.group(4))])
 
 
-def main(path):
+def main(path, version):
     classes, methods, current, header = [], {}, None, None
     for line in open(path, encoding="utf-8"):
         s = line.strip()
@@ -116,9 +118,10 @@ def main(path):
                 changed = True
     public = sorted(k for k in unheld if "<" not in k.split("::")[0] and not k.split("::")[1].startswith("<"))
     print(f"# TorchSharp methods that make a Scalar nothing holds (rule LAT0001); written by find-unheld-scalars.py")
+    print(f"version {version}")
     for k in public:
         print(k)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])

@@ -21,6 +21,7 @@ internal sealed class TinyRun : IDisposable
     public long StepIndex;
     readonly Tensor inputs;
     readonly Tensor targets;
+    readonly TorchSharp.Modules.AdamW? torchSharpAdamW;
 
     /// <param name="initSeed">Seeds the global generator before the weights are made.</param>
     /// <param name="noiseSeed">Seeds the named noise generator.</param>
@@ -29,13 +30,25 @@ internal sealed class TinyRun : IDisposable
     /// <param name="datasetSize">N, the number of synthetic examples.</param>
     /// <param name="batchSize">B.</param>
     /// <param name="totalSteps">T of the cosine schedule.</param>
+    /// <param name="optimizer">Which AdamW updates the weights: ours, or TorchSharp's (only to show that
+    /// tests/GcStress catches its unheld Scalars; <see cref="Optimizer"/> then stays at its initial state).</param>
     public TinyRun(int initSeed, int noiseSeed = 77, int channels = 8, int size = 8, int datasetSize = 20,
-        int batchSize = 4, long totalSteps = 12)
+        int batchSize = 4, long totalSteps = 12, TinyOptimizer optimizer = TinyOptimizer.Latent)
     {
         torch.manual_seed(initSeed);
         Model = new TinyConvNet(channels);
         Model.train();
         Optimizer = new AdamWOptimizer(Model.named_parameters(), new AdamWConfig(LearningRate: 1e-2), AdamWOptimizer.DecayMatricesOnly);
+        if (optimizer == TinyOptimizer.TorchSharp)
+        {
+            var decay = Model.parameters().Where(p => p.dim() >= 2);
+            var noDecay = Model.parameters().Where(p => p.dim() < 2);
+            torchSharpAdamW = torch.optim.AdamW(
+            [
+                new TorchSharp.Modules.AdamW.ParamGroup(decay, lr: 1e-2, weight_decay: 1e-2),
+                new TorchSharp.Modules.AdamW.ParamGroup(noDecay, lr: 1e-2, weight_decay: 0),
+            ], lr: 1e-2, weight_decay: 1e-2);
+        }
         Ema = new ExponentialMovingAverage(Model.named_parameters(), new EmaConfig(Decay: 0.9, UseWarmup: true));
         Sampler = new ShuffleSampler(datasetSize, seed: 1234);
         Noise = new Generator((ulong)noiseSeed);
@@ -53,6 +66,7 @@ internal sealed class TinyRun : IDisposable
     {
         using var scope = NewDisposeScope();
         Optimizer.LearningRate = Schedule.At(StepIndex);
+        foreach (var group in torchSharpAdamW?.ParamGroups ?? []) group.LearningRate = Optimizer.LearningRate;
         Optimizer.ZeroGrad();
         var idx = tensor(Sampler.NextBatch(BatchSize).Select(i => (long)i).ToArray());
         var x = inputs.index_select(0, idx);
@@ -61,7 +75,13 @@ internal sealed class TinyRun : IDisposable
         var loss = nn.functional.mse_loss(Model.forward(x), y);
         loss.backward();
         var norm = GradientClipping.ClipByTotalNorm(Optimizer.Parameters, maxNorm: 1.0);
-        if (norm.IsFinite) Optimizer.Step();
+        if (norm.IsFinite)
+        {
+#pragma warning disable LAT0001 // deliberately TorchSharp's unheld Scalars, to show that the GC-stress test fails on them
+            if (torchSharpAdamW is not null) torchSharpAdamW.step();
+#pragma warning restore LAT0001
+            else Optimizer.Step();
+        }
         Ema.Update();
         StepIndex++;
         return loss.item<float>();
@@ -70,10 +90,20 @@ internal sealed class TinyRun : IDisposable
     public void Dispose()
     {
         Ema.Dispose();
+        torchSharpAdamW?.Dispose();
         Optimizer.Dispose();
         Model.Dispose();
         inputs.Dispose();
         targets.Dispose();
         Noise.Dispose();
     }
+}
+
+/// <summary>Which AdamW <see cref="TinyRun"/> steps with.</summary>
+internal enum TinyOptimizer
+{
+    /// <summary><see cref="AdamWOptimizer"/>, every Scalar held.</summary>
+    Latent,
+    /// <summary>TorchSharp 0.107's <c>optim.AdamW</c>, whose step makes Scalars nothing holds.</summary>
+    TorchSharp,
 }
