@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -35,8 +36,8 @@ public sealed class ClipEncoderLayer : nn.Module<Tensor, Tensor>
     {
         // x: [B, T, D] -> [B, T, D]
         using var scope = NewDisposeScope();
-        var h = x + self_attn.forward(layer_norm1.forward(x));
-        var output = h + mlp.forward(layer_norm2.forward(h));
+        var h = x.add(self_attn.forward(layer_norm1.forward(x)), Scalars.One);
+        var output = h.add(mlp.forward(layer_norm2.forward(h)), Scalars.One);
         return output.MoveToOuterDisposeScope();
     }
 }

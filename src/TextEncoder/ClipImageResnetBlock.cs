@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Core.Nn;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -44,6 +45,6 @@ public sealed class ClipImageResnetBlock : nn.Module<Tensor, Tensor>
         var h = conv1.forward(nn.functional.silu(norm1.forward(x)));
         h = conv2.forward(nn.functional.silu(norm2.forward(h)));
         var shortcut = conv_shortcut is null ? x : conv_shortcut.forward(x);
-        return (shortcut + h).MoveToOuterDisposeScope();
+        return shortcut.add(h, Scalars.One).MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -53,7 +54,7 @@ public sealed class ClipMlp : nn.Module<Tensor, Tensor>
     /// <summary>Applies <paramref name="activation"/> element-wise.</summary>
     internal static Tensor Activate(Tensor x, ClipActivation activation) => activation switch
     {
-        ClipActivation.QuickGelu => x * torch.sigmoid(x * 1.702),
+        ClipActivation.QuickGelu => x * torch.sigmoid(x * Scalars.Of(1.702)),
         ClipActivation.Gelu => nn.functional.gelu(x),
         _ => throw new ArgumentOutOfRangeException(nameof(activation), activation, "expected QuickGelu or Gelu"),
     };

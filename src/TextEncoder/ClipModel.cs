@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -126,9 +127,10 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor, Tensor>
         var image = nn.functional.normalize(imageEmbeds, p: 2.0, dim: 1);
         var text = nn.functional.normalize(textEmbeds, p: 2.0, dim: 1);
         var logitsPerText = text.matmul(image.t()) * logitScale;                 // [B, B]
-        var labels = arange(imageEmbeds.shape[0], dtype: ScalarType.Int64, device: imageEmbeds.device);
+        using var batchSize = imageEmbeds.shape[0].ToScalar();
+        var labels = arange(Scalars.Of(0), batchSize, Scalars.One, dtype: ScalarType.Int64, device: imageEmbeds.device);   // [B]
         var textLoss = nn.functional.cross_entropy(logitsPerText, labels);
         var imageLoss = nn.functional.cross_entropy(logitsPerText.t(), labels);
-        return ((textLoss + imageLoss) / 2.0).MoveToOuterDisposeScope();
+        return (textLoss.add(imageLoss, Scalars.One) / Scalars.Of(2.0)).MoveToOuterDisposeScope();
     }
 }

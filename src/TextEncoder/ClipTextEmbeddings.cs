@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -39,9 +40,9 @@ public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
     {
         // input_ids: [B, T] -> [B, T, D]
         using var scope = NewDisposeScope();
-        long t = inputIds.shape[1];
-        var positions = arange(t, dtype: ScalarType.Int64, device: inputIds.device);   // [T]
-        var h = token_embedding.forward(inputIds) + position_embedding.forward(positions); // [B, T, D] + [T, D]
+        using var t = inputIds.shape[1].ToScalar();
+        var positions = arange(Scalars.Of(0), t, Scalars.One, dtype: ScalarType.Int64, device: inputIds.device);   // [T]
+        var h = token_embedding.forward(inputIds).add(position_embedding.forward(positions), Scalars.One); // [B, T, D] + [T, D]
         return h.MoveToOuterDisposeScope();
     }
 }

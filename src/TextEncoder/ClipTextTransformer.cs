@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -70,7 +71,7 @@ public sealed class ClipTextTransformer : nn.Module<Tensor, Tensor>
     {
         // input_ids: [B, T] -> [B]
         using var scope = NewDisposeScope();
-        var key = eosTokenId == 2 ? inputIds : inputIds.eq(eosTokenId).to(ScalarType.Int32);
+        var key = eosTokenId == 2 ? inputIds : inputIds.eq(Scalars.Of(eosTokenId)).to(ScalarType.Int32);
         return key.argmax(-1).MoveToOuterDisposeScope();
     }
 

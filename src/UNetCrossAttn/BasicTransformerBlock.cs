@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Core.Nn;
 using Latent.Core.Onnx;
 using TorchSharp;
@@ -54,9 +55,9 @@ public sealed class BasicTransformerBlock : nn.Module<Tensor, Tensor, Tensor>
     {
         // x: [B, N, C], context: [B, T, D] -> [B, N, C]
         using var scope = NewDisposeScope();
-        x = attn1.call(norm1.forward(x), onlyCrossAttention ? context : null) + x;
-        x = attn2.call(norm2.forward(x), context) + x;
-        x = ff.forward(norm3.forward(x)) + x;
+        x = attn1.call(norm1.forward(x), onlyCrossAttention ? context : null).add(x, Scalars.One);
+        x = attn2.call(norm2.forward(x), context).add(x, Scalars.One);
+        x = ff.forward(norm3.forward(x)).add(x, Scalars.One);
         return x.MoveToOuterDisposeScope();
     }
 

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Core.Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -72,7 +73,8 @@ public sealed class Timesteps : nn.Module<Tensor, Tensor>
     private Tensor Frequencies(Device device)
     {
         long half = dim / 2;
-        var exponent = arange(0, half, dtype: ScalarType.Float32, device: device) * (-Math.Log(maxPeriod));
-        return exp(exponent / (half - downscaleFreqShift));
+        var i = arange(Scalars.Of(0), Scalars.Of(half), Scalars.One, dtype: ScalarType.Float32, device: device);   // [half]
+        var exponent = i * Scalars.Of(-Math.Log(maxPeriod));
+        return exp(exponent / Scalars.Of(half - downscaleFreqShift));
     }
 }

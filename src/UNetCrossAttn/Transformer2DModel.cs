@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Core.Nn;
 using Latent.Core.Onnx;
 using TorchSharp;
@@ -66,7 +67,7 @@ public sealed class Transformer2DModel : nn.Module<Tensor, Tensor, Tensor>
         if (useLinearProjection) hidden = proj_out.forward(hidden);
         hidden = hidden.reshape(b, h, w, hidden.shape[2]).permute(0, 3, 1, 2).contiguous(); // [B, H*W, C'] -> [B, C', H, W]
         if (!useLinearProjection) hidden = proj_out.forward(hidden);
-        return (hidden + x).MoveToOuterDisposeScope();
+        return hidden.add(x, Scalars.One).MoveToOuterDisposeScope();
     }
 
     /// <summary>Writes this block into an ONNX graph.</summary>

@@ -1,4 +1,5 @@
 using Latent.Core.Config;
+using Latent.Core.Engine;
 using Latent.Core.IO;
 using Latent.Core.Nn;
 using Latent.Core.Onnx;
@@ -120,7 +121,7 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
         CheckInputs(sample, timestep, encoderHiddenStates);
         using var scope = NewDisposeScope();
         long b = sample.shape[0];
-        var x = Config.CenterInputSample ? 2 * sample - 1.0 : sample;
+        var x = Config.CenterInputSample ? Scalars.Of(2) * sample - Scalars.Of(1.0) : sample;
 
         // 1. Time: [] or [1] -> [B]; [B] -> [B, C0] (float32) -> [B, Temb] in the module's dtype.
         var timesteps = (timestep.dim() == 0 ? timestep.reshape(1) : timestep).expand(b);

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -34,8 +35,8 @@ public sealed class DiagonalGaussianDistribution : IDisposable
         var chunks = parameters.chunk(2, 1);
         Parameters = parameters.alias().MoveToOuterDisposeScope();
         Mean = chunks[0].MoveToOuterDisposeScope();
-        LogVar = chunks[1].clamp(LogVarMin, LogVarMax).MoveToOuterDisposeScope();
-        Std = LogVar.mul(0.5).exp().MoveToOuterDisposeScope();
+        LogVar = chunks[1].clamp(Scalars.Of(LogVarMin), Scalars.Of(LogVarMax)).MoveToOuterDisposeScope();
+        Std = LogVar.mul(Scalars.Of(0.5)).exp().MoveToOuterDisposeScope();
         Var = LogVar.exp().MoveToOuterDisposeScope();
     }
 
@@ -75,7 +76,7 @@ public sealed class DiagonalGaussianDistribution : IDisposable
             throw new ArgumentException(
                 $"Noise must have the mean's shape [{string.Join(", ", Mean.shape)}]; got [{string.Join(", ", noise.shape)}]", nameof(noise));
         using var scope = NewDisposeScope();
-        return Mean.add(Std.mul(noise)).MoveToOuterDisposeScope();
+        return Mean.add(Std.mul(noise), Scalars.One).MoveToOuterDisposeScope();
     }
 
     /// <summary>The posterior's mode, its mean.</summary>
@@ -87,9 +88,9 @@ public sealed class DiagonalGaussianDistribution : IDisposable
     public Tensor Kl()
     {
         using var scope = NewDisposeScope();
-        // [B, L, h, w] -> [B]
-        var terms = Mean.square() + Var - 1.0 - LogVar;
-        return terms.sum(new long[] { 1, 2, 3 }).mul(0.5).MoveToOuterDisposeScope();
+        // mean^2 + var - 1 - logvar: [B, L, h, w] -> [B]
+        var terms = Mean.pow(Scalars.Of(2)).add(Var, Scalars.One).sub(Scalars.Of(1.0)).sub(LogVar);
+        return terms.sum(new long[] { 1, 2, 3 }).mul(Scalars.Of(0.5)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Moves every tensor of the distribution out of the current dispose scope (for a method that builds it in one).</summary>

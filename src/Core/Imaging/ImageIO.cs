@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Core.IO;
 using SkiaSharp;
 using TorchSharp;
@@ -167,7 +168,8 @@ public static class ImageIO
         if (isnan(x).any().item<bool>())
             throw new ArgumentException($"the image tensor [{string.Join(", ", shape)}] contains NaN", nameof(image));
         // [C, H, W] in [-1, 1] -> [H, W, C] bytes
-        Tensor bytes = x.clamp(-1, 1).add(1).mul(127.5).round().to(ScalarType.Byte).permute(1, 2, 0).contiguous();
+        Tensor bytes = x.clamp(Scalars.Of(-1), Scalars.One).add(Scalars.One, Scalars.One).mul(Scalars.Of(127.5)).round()
+            .to(ScalarType.Byte).permute(1, 2, 0).contiguous();
         return (bytes.data<byte>().ToArray(), (int)shape[0], (int)shape[1], (int)shape[2]);
     }
 

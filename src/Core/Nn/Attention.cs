@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Core.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -155,8 +156,8 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>
         o = to_out[0].forward(o);
 
         if (spatial) o = o.transpose(1, 2).reshape(x.shape); // [B, N, C] -> [B, C, H, W]
-        if (residualConnection) o = o + x;
-        if (rescaleOutputFactor != 1.0) o = o / rescaleOutputFactor;
+        if (residualConnection) o = o.add(x, Scalars.One);
+        if (rescaleOutputFactor != 1.0) o = o / Scalars.Of(rescaleOutputFactor);
         return o.MoveToOuterDisposeScope();
     }
 
@@ -165,7 +166,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>
     {
         // q: [B, heads, N, d], k, v: [B, heads, T, d] -> [B, heads, N, d]
         if (upcast) { q = q.to(ScalarType.Float32); k = k.to(ScalarType.Float32); }
-        var scores = matmul(q, k.transpose(-1, -2)).mul_(1.0 / Math.Sqrt(dimHead)); // [B, heads, N, T]
+        var scores = matmul(q, k.transpose(-1, -2)).mul_(Scalars.Of(1.0 / Math.Sqrt(dimHead))); // [B, heads, N, T]
         return matmul(scores.softmax(-1).to(v.dtype), v);
     }
 

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -31,7 +32,7 @@ public static class Layers
         if (affine)
         {
             using var noGrad = torch.no_grad();
-            norm.weight!.fill_(1.0);
+            norm.weight!.fill_(Scalars.Of(1.0));
             norm.bias!.zero_();
         }
         return norm;

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Core.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -77,13 +78,13 @@ public sealed class ResnetBlock2D : nn.Module<Tensor, Tensor?, Tensor>
         {
             // [B, Temb] -> [B, Cout] -> [B, Cout, 1, 1]
             var t = time_emb_proj!.forward(nn.functional.silu(temb));
-            h = h + t.unsqueeze(-1).unsqueeze(-1);
+            h = h.add(t.unsqueeze(-1).unsqueeze(-1), Scalars.One);
         }
         h = conv2.forward(dropout.forward(nn.functional.silu(norm2.forward(h))));
         var shortcut = conv_shortcut is null ? x : conv_shortcut.forward(x);
-        var output = shortcut + h;
+        var output = shortcut.add(h, Scalars.One);
         if (outputScaleFactor != 1.0)
-            output = output / outputScaleFactor;
+            output = output / Scalars.Of(outputScaleFactor);
         return output.MoveToOuterDisposeScope();
     }
 

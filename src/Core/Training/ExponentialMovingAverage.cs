@@ -96,9 +96,10 @@ public sealed class ExponentialMovingAverage : IDisposable
         CurrentDecay = decay;
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
+        using var oneMinusDecay = (1.0 - decay).ToScalar();
         for (int i = 0; i < shadows.Length; i++)
         {
-            if (parameters[i].requires_grad) shadows[i].sub_((shadows[i] - parameters[i]).mul_(1.0 - decay));
+            if (parameters[i].requires_grad) shadows[i].sub_((shadows[i] - parameters[i]).mul_(oneMinusDecay));
             else shadows[i].copy_(parameters[i]);
         }
     }

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -40,13 +41,17 @@ public static class GradientClipping
         var grads = parameters.Select(p => p.grad).OfType<Tensor>().ToList();
         if (grads.Count == 0) return new GradientNorm(0.0, false);
 
-        // ‖g‖ = ‖(‖g_1‖, ..., ‖g_n‖)‖, computed in float32 like PyTorch.
-        var norms = grads.Select(g => torch.linalg.vector_norm(g, 2).to(ScalarType.Float32)).ToArray();
-        var total = torch.linalg.vector_norm(torch.stack(norms), 2);
+        // ‖g‖ = ‖(‖g_1‖, ..., ‖g_n‖)‖, computed in float32 like PyTorch. Tensor.norm(2f) is linalg_vector_norm(g, 2)
+        // over all dims in libtorch (norm.Scalar calls it); TorchSharp's linalg.vector_norm(g, 2) would pass ord as a
+        // Scalar nothing holds, and has no overload that takes one (LAT0001, Engine/Scalars.cs).
+        var norms = grads.Select(g => g.norm(2f).to(ScalarType.Float32)).ToArray();
+        var total = torch.stack(norms).norm(2f);
         double totalNorm = total.item<float>();
         if (!double.IsFinite(totalNorm)) return new GradientNorm(totalNorm, false);
 
-        var coef = (maxNorm / (total + 1e-6)).clamp_max(1.0);   // float32 scalar tensor, as PyTorch
+        // min(1, maxNorm / (‖g‖ + 1e-6)): a float32 scalar tensor, as PyTorch
+        using var maxNormScalar = maxNorm.ToScalar();
+        var coef = (maxNormScalar / total.add(Scalars.Of(1e-6), Scalars.One)).clamp_max(Scalars.Of(1.0));
         foreach (var g in grads) g.mul_(coef.to(g.dtype));
         return new GradientNorm(totalNorm, coef.item<float>() < 1f);
     }

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -50,11 +51,12 @@ public static class ClipContrastiveLoss
         var text = nn.functional.normalize(textEmbeds, p: 2.0, dim: 1);
         var logitsPerText = text.matmul(image.t()) * logitScale;                         // [B, B]
         if (falseNegatives is not null)
-            logitsPerText = logitsPerText.masked_fill(falseNegatives, double.NegativeInfinity);
-        var labels = arange(b, dtype: ScalarType.Int64, device: imageEmbeds.device);
+            logitsPerText = logitsPerText.masked_fill(falseNegatives, Scalars.Of(double.NegativeInfinity));
+        using var batchSize = b.ToScalar();
+        var labels = arange(Scalars.Of(0), batchSize, Scalars.One, dtype: ScalarType.Int64, device: imageEmbeds.device);   // [B]
         var textLoss = nn.functional.cross_entropy(logitsPerText, labels);
         var imageLoss = nn.functional.cross_entropy(logitsPerText.t(), labels);
-        return ((textLoss + imageLoss) / 2.0).MoveToOuterDisposeScope();
+        return (textLoss.add(imageLoss, Scalars.One) / Scalars.Of(2.0)).MoveToOuterDisposeScope();
     }
 
     /// <summary>The mask as a tensor: <see cref="ClipPairKeys.FalseNegatives"/> of the keys and texts.</summary>

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Latent.Core.Config;
 using Latent.Core.Data;
+using Latent.Core.Engine;
 using Latent.Core.Imaging;
 using Latent.Core.Training;
 using Latent.TextEncoder.Evaluation;
@@ -312,7 +313,7 @@ public sealed class ClipTrainer : IDisposable
             ? GradientClipping.ClipByTotalNorm(optimizer.Parameters, config.MaxGradNorm)
             : new GradientNorm(double.NaN, false);
         if (norm.IsFinite || config.MaxGradNorm == 0) optimizer.Step();   // a non-finite gradient skips the update
-        using (no_grad()) model.LogitScale.clamp_(0.0, config.MaxLogitScale);
+        using (no_grad()) model.LogitScale.clamp_(Scalars.Of(0.0), Scalars.Of(config.MaxLogitScale));
         ema.Update();
         Step++;
 
@@ -321,8 +322,10 @@ public sealed class ClipTrainer : IDisposable
         {
             // similarity: [B, B], masked pairs excluded; a caption is right when its own image ranks first.
             var similarity = nn.functional.normalize(text, p: 2.0, dim: 1).matmul(nn.functional.normalize(image, p: 2.0, dim: 1).t())
-                .masked_fill(falseNegatives, double.NegativeInfinity);
-            accuracy = similarity.argmax(1).eq(arange(texts.Length)).to(ScalarType.Float64).mean().item<double>();
+                .masked_fill(falseNegatives, Scalars.Of(double.NegativeInfinity));
+            using var batchSize = texts.Length.ToScalar();
+            var labels = arange(Scalars.Of(0), batchSize, Scalars.One);                                   // [B] int64
+            accuracy = similarity.argmax(1).eq(labels).to(ScalarType.Float64).mean().item<double>();
         }
         int masked = (int)falseNegatives.sum().item<long>();
         return new ClipStepLosses(loss.item<float>(), Math.Exp(model.LogitScale.item<float>()), accuracy, masked, norm.TotalNorm, lr);

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -25,7 +26,8 @@ public static class ImageMetrics
     {
         ArgumentNullException.ThrowIfNull(x);
         using var scope = NewDisposeScope();
-        return x.add(1.0).mul(0.5).clamp(0.0, 1.0).MoveToOuterDisposeScope();
+        return x.add(Scalars.Of(1.0), Scalars.One).mul(Scalars.Of(0.5))
+            .clamp(Scalars.Of(0.0), Scalars.Of(1.0)).MoveToOuterDisposeScope();
     }
 
     /// <summary>PSNR per image: 10 · log10(1 / MSE), the MSE over C, H and W, computed in float64.</summary>
@@ -38,7 +40,7 @@ public static class ImageMetrics
         CheckPair(reference, test);
         using var scope = NewDisposeScope();
         // [B, C, H, W] -> [B]
-        var mse = reference.to(ScalarType.Float64).sub(test.to(ScalarType.Float64)).square().mean(new long[] { 1, 2, 3 });
+        var mse = reference.to(ScalarType.Float64).sub(test.to(ScalarType.Float64)).pow(Scalars.Of(2)).mean(new long[] { 1, 2, 3 });
         return mse.data<double>().ToArray().Select(m => m == 0 ? double.PositiveInfinity : 10.0 * Math.Log10(1.0 / m)).ToArray();
     }
 
@@ -64,19 +66,21 @@ public static class ImageMetrics
         var x = reference.to(ScalarType.Float64);
         var y = test.to(ScalarType.Float64);
         // 1-D Gaussian [11] -> separable 2-D window [C, 1, 11, 11] for a depthwise conv
-        var offsets = arange(SsimWindow, dtype: ScalarType.Float64).sub((SsimWindow - 1) / 2.0);
-        var g = offsets.square().div(-2.0 * SsimSigma * SsimSigma).exp();
+        Scalar two = Scalars.Of(2), one = Scalars.One;
+        var offsets = arange(Scalars.Of(0), Scalars.Of(SsimWindow), one, dtype: ScalarType.Float64)
+            .sub(Scalars.Of((SsimWindow - 1) / 2.0));                                      // [0, 11) - 5
+        var g = offsets.pow(two).div(Scalars.Of(-2.0 * SsimSigma * SsimSigma)).exp();
         g = g.div(g.sum());
         var window = g.unsqueeze(1).mul(g.unsqueeze(0)).expand(channels, 1, SsimWindow, SsimWindow).contiguous();
         Tensor Filter(Tensor t) => nn.functional.conv2d(t, window, groups: channels);   // [B, C, H, W] -> [B, C, H-10, W-10]
         var muX = Filter(x);
         var muY = Filter(y);
-        var sigmaX = Filter(x.mul(x)).sub(muX.square());
-        var sigmaY = Filter(y.mul(y)).sub(muY.square());
+        var sigmaX = Filter(x.mul(x)).sub(muX.pow(two));
+        var sigmaY = Filter(y.mul(y)).sub(muY.pow(two));
         var sigmaXY = Filter(x.mul(y)).sub(muX.mul(muY));
-        double c1 = SsimK1 * SsimK1, c2 = SsimK2 * SsimK2;
-        var map = muX.mul(muY).mul(2).add(c1).mul(sigmaXY.mul(2).add(c2))
-            .div(muX.square().add(muY.square()).add(c1).mul(sigmaX.add(sigmaY).add(c2)));
+        Scalar c1 = Scalars.Of(SsimK1 * SsimK1), c2 = Scalars.Of(SsimK2 * SsimK2);
+        var map = muX.mul(muY).mul(two).add(c1, one).mul(sigmaXY.mul(two).add(c2, one))
+            .div(muX.pow(two).add(muY.pow(two), one).add(c1, one).mul(sigmaX.add(sigmaY, one).add(c2, one)));
         // [B, C, h, w] -> [B]
         return map.mean(new long[] { 1, 2, 3 }).data<double>().ToArray();
     }

@@ -1,4 +1,5 @@
 using Latent.Core.Data;
+using Latent.Core.Engine;
 using Latent.Core.Imaging;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -91,7 +92,7 @@ public static class VaeEvaluator
             using var posterior = vae.Encode(images.narrow(0, start, Math.Min(batchSize, n - start)));
             var z = posterior.Sample(generator).to(ScalarType.Float64);
             sum += z.sum().item<double>();
-            sumSquares += z.square().sum().item<double>();
+            sumSquares += z.pow(Scalars.Of(2)).sum().item<double>();
             count += z.numel();
         }
         double variance = (sumSquares - sum * sum / count) / Math.Max(count - 1, 1);
@@ -117,7 +118,7 @@ public static class VaeEvaluator
             int k = (int)Math.Min(count, images.shape[0]);
             var x = images.narrow(0, 0, k);
             // [k, 3, H, W] originals ; [k, 3, H, W] reconstructions -> [2k, 3, H, W] -> grid of 2 rows
-            var both = cat(new[] { x, vae.forward(x).clamp(-1.0, 1.0) }, 0);
+            var both = cat(new[] { x, vae.forward(x).clamp(Scalars.Of(-1.0), Scalars.Of(1.0)) }, 0);
             ImageIO.SavePng(ImageGrid.Tile(both, columns: k), path);
         }
         finally

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -85,7 +86,7 @@ public sealed class NLayerDiscriminator : nn.Module<Tensor, Tensor>
         }
         foreach (var (name, b) in named_buffers())
         {
-            if (name.EndsWith("running_var", StringComparison.Ordinal)) b.fill_(1.0);
+            if (name.EndsWith("running_var", StringComparison.Ordinal)) b.fill_(Scalars.Of(1.0));
             else b.zero_();                                                                  // running_mean, num_batches_tracked
         }
     }

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -38,8 +39,9 @@ public static class VaeLoss
         ArgumentNullException.ThrowIfNull(posterior);
         ArgumentOutOfRangeException.ThrowIfLessThan(pixelValues, 1);
         using var scope = NewDisposeScope();
+        using var pixels = pixelValues.ToScalar();
         // [B] -> scalar
-        return posterior.Kl().mean().div(pixelValues).MoveToOuterDisposeScope();
+        return posterior.Kl().mean().div(pixels).MoveToOuterDisposeScope();
     }
 
     /// <summary>The generator's hinge term: −mean D(x̂).</summary>
@@ -53,9 +55,10 @@ public static class VaeLoss
     public static Tensor DiscriminatorHinge(Tensor realLogits, Tensor fakeLogits)
     {
         using var scope = NewDisposeScope();
-        var real = nn.functional.relu(1.0 - realLogits).mean();
-        var fake = nn.functional.relu(1.0 + fakeLogits).mean();
-        return real.add(fake).mul(0.5).MoveToOuterDisposeScope();
+        Scalar one = Scalars.Of(1.0);
+        var real = nn.functional.relu(realLogits.neg().add(one, Scalars.One)).mean();   // relu(1 - D(x))
+        var fake = nn.functional.relu(fakeLogits.add(one, Scalars.One)).mean();         // relu(1 + D(x̂))
+        return real.add(fake, Scalars.One).mul(Scalars.Of(0.5)).MoveToOuterDisposeScope();
     }
 
     /// <summary>

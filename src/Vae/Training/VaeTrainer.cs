@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Latent.Core.Config;
 using Latent.Core.Data;
+using Latent.Core.Engine;
 using Latent.Core.Imaging;
 using Latent.Core.IO;
 using Latent.Core.Training;
@@ -289,13 +290,14 @@ public sealed class VaeTrainer : IDisposable
         var reconstruction = vae.Decode(z);                               // [B, 3, H, W]
         var rec = VaeLoss.Reconstruction(x, reconstruction, config.ReconstructionLoss);
         var kl = VaeLoss.Kl(posterior, x.shape[1] * x.shape[2] * x.shape[3]);
-        var loss = rec + config.KlWeight * kl;
+        var loss = rec.add(Scalars.Of(config.KlWeight) * kl, Scalars.One);
         double generatorValue = 0, discriminatorValue = 0, ganWeight = 0;
         if (gan)
         {
             var g = VaeLoss.Generator(discriminator!.forward(reconstruction));
             ganWeight = VaeLoss.AdaptiveWeight(rec, g, lastLayer) * config.DiscriminatorWeight;
-            loss = loss + ganWeight * g;
+            using var lambda = ganWeight.ToScalar();
+            loss = loss.add(lambda * g, Scalars.One);
             generatorValue = g.item<float>();
         }
         loss.backward();
