@@ -16,7 +16,7 @@ Report("add 4 elements", 20000, () =>
 {
     var a = ones(4);
     var b = ones(4);
-    return () => { using var c = a.add(b); };
+    return () => { using var c = a.add(b, Scalars.One); };
 });
 Report("linear 64->64, batch 8", 5000, () =>
 {
@@ -27,7 +27,7 @@ Report("linear 64->64, batch 8", 5000, () =>
 Report("conv2d 3x3 64->64 [8,64,32,32] fwd+bwd", 20, () =>
 {
     var x = randn(8, 64, 32, 32).requires_grad_();
-    var w = (randn(64, 64, 3, 3) * 0.05).requires_grad_();
+    var w = (randn(64, 64, 3, 3) * Scalars.Of(0.05)).requires_grad_();
     return () =>
     {
         using var scope = NewDisposeScope();

@@ -29,7 +29,7 @@ foreach (int b in batches)
     {
         using var scope = NewDisposeScope();
         model.zero_grad();
-        model.forward(x, t, context).square().mean().backward();
+        model.forward(x, t, context).pow(Scalars.Of(2)).mean().backward();
     }
     Step();   // warm-up
     var times = new List<double>();

@@ -71,7 +71,7 @@ static ImageFolderDataset WriteRandomImages(string folder, int count, int size)
     for (int i = 0; i < count; i++)
     {
         using var scope = NewDisposeScope();
-        var image = rand(new long[] { 3, size, size }, generator: generator).mul(2).sub(1); // [3, H, W] in [-1, 1]
+        var image = rand(new long[] { 3, size, size }, generator: generator).mul(Scalars.Of(2)).sub(Scalars.Of(1)); // [3, H, W] in [-1, 1]
         string name = $"{i:D4}.png";
         ImageIO.SavePng(image, Path.Combine(folder, name));
         lines.Add($"{{\"file_name\": \"{name}\", \"text\": \"noise\"}}");

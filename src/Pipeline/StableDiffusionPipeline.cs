@@ -1,4 +1,5 @@
 using System.Globalization;
+using Latent.Core.Engine;
 using Latent.Core.Imaging;
 using Latent.Pipeline.Schedulers;
 using Latent.TextEncoder;
@@ -160,7 +161,8 @@ public sealed class StableDiffusionPipeline : IDisposable
             Tensor latents = request.Latents is { } l
                 ? l.to(ScalarType.Float32, Device).clone()
                 : randn(latentShape, ScalarType.Float32, generator: generator).to(Device);
-            latents = latents.mul(scheduler.Value.InitNoiseSigma);
+            using var initNoiseSigma = scheduler.Value.InitNoiseSigma.ToScalar();
+            latents = latents.mul(initNoiseSigma);
 
             // 6-7. Denoising loop, then decode with the VAE.
             latents = Denoise(scheduler.Value, scheduler.Value.Timesteps, latents, embeddings, request.GuidanceScale, generator, progress, cancellationToken);
@@ -218,7 +220,7 @@ public sealed class StableDiffusionPipeline : IDisposable
             //    noised to the first timestep with one draw of [B, C, h, w] from the same generator.
             Tensor pixels = image.reshape(1, 3, height, width).to(VaeDtype, Device);
             using var posterior = vae.Encode(pixels);
-            Tensor latents = posterior.Sample(generator).to(ScalarType.Float32).mul(vae.Config.ScalingFactor).expand(batch, -1, -1, -1).contiguous();
+            Tensor latents = posterior.Sample(generator).to(ScalarType.Float32).mul(Scalars.Of(vae.Config.ScalingFactor)).expand(batch, -1, -1, -1).contiguous();
             if (timesteps.Count > 0)
             {
                 Tensor noise = randn(latents.shape, ScalarType.Float32, generator: generator).to(Device);
@@ -273,6 +275,7 @@ public sealed class StableDiffusionPipeline : IDisposable
         Generator generator, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
     {
         bool guided = guidanceScale > 1.0;
+        using var s = guidanceScale.ToScalar();   // the guidance scale s, held for the whole loop
         ScalarType dtype = UNetDtype;
         for (int i = 0; i < timesteps.Count; i++)
         {
@@ -291,7 +294,7 @@ public sealed class StableDiffusionPipeline : IDisposable
                 {
                     // noise: [2B, C, h, w] -> uncond, cond [B, C, h, w]; eps = uncond + s (cond - uncond)
                     Tensor[] parts = noise.chunk(2);
-                    noise = parts[0] + guidanceScale * (parts[1] - parts[0]);
+                    noise = parts[0].add(s * (parts[1] - parts[0]), Scalars.One);
                 }
                 Tensor next = scheduler.Step(noise, t, latents, generator).MoveToOuterDisposeScope();
                 latents.Dispose();
@@ -324,7 +327,8 @@ public sealed class StableDiffusionPipeline : IDisposable
 
     // images = vae.decode(z / scaling_factor), clamped to [-1, 1]: [B, C, h, w] -> [B, 3, H, W] float32.
     Tensor DecodeLatents(Tensor latents) =>
-        vae.Decode(latents.div(vae.Config.ScalingFactor).to(VaeDtype)).to(ScalarType.Float32).clamp(-1, 1);
+        vae.Decode(latents.div(Scalars.Of(vae.Config.ScalingFactor)).to(VaeDtype))
+            .to(ScalarType.Float32).clamp(Scalars.Of(-1), Scalars.Of(1));
 
     GenerationResult Result(Tensor images, GenerationRequest request, int width, int height, SchedulerConfig scheduler, KeyValuePair<string, string>[] extras)
     {

@@ -1,3 +1,5 @@
+using Latent.Core.Engine;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Latent.Pipeline.Evaluation;
@@ -30,11 +32,11 @@ public static class FrechetDistance
         using var scope = NewDisposeScope();
         var (muA, covA) = Moments(a.to(ScalarType.Float64));                      // [D], [D, D]
         var (muB, covB) = Moments(b.to(ScalarType.Float64));
-        var meanTerm = (muA - muB).square().sum().item<double>();
+        var meanTerm = (muA - muB).pow(Scalars.Of(2)).sum().item<double>();
         var rootA = SymmetricSqrt(covA);                                           // Σa^½, [D, D]
         var middle = rootA.matmul(covB).matmul(rootA);                             // Σa^½ Σb Σa^½, symmetric PSD
-        middle = (middle + middle.t()) / 2;                                        // remove rounding asymmetry
-        var traceRoot = linalg.eigvalsh(middle).clamp_min(0).sqrt().sum().item<double>();
+        middle = middle.add(middle.t(), Scalars.One) / Scalars.Of(2);              // remove rounding asymmetry
+        var traceRoot = linalg.eigvalsh(middle).clamp_min(Scalars.Of(0)).sqrt().sum().item<double>();
         return meanTerm + covA.trace().item<double>() + covB.trace().item<double>() - 2 * traceRoot;
     }
 
@@ -49,13 +51,14 @@ public static class FrechetDistance
     {
         var mean = features.mean([0L]);
         var centered = features - mean;
-        return (mean, centered.t().matmul(centered) / (features.shape[0] - 1));
+        using var denominator = (features.shape[0] - 1).ToScalar();
+        return (mean, centered.t().matmul(centered) / denominator);
     }
 
     // The PSD square root of a symmetric matrix through eigh (eigenvalues below 0 from rounding become 0).
     static Tensor SymmetricSqrt(Tensor m)
     {
         var (values, vectors) = linalg.eigh(m);
-        return vectors.matmul(diag(values.clamp_min(0).sqrt())).matmul(vectors.t());
+        return vectors.matmul(diag(values.clamp_min(Scalars.Of(0)).sqrt())).matmul(vectors.t());
     }
 }

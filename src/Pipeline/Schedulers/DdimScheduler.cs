@@ -1,3 +1,5 @@
+using Latent.Core.Engine;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Latent.Pipeline.Schedulers;
@@ -113,22 +115,24 @@ public sealed class DdimScheduler : INoiseScheduler
         float alphaProdT = Schedule.AlphasCumprod[t];
         float alphaProdTPrev = prev >= 0 ? Schedule.AlphasCumprod[prev] : finalAlphaCumprod;
         float betaProdT = 1f - alphaProdT;
+        using var sqrtAlphaProdT = MathF.Sqrt(alphaProdT).ToScalar();
+        using var sqrtBetaProdT = MathF.Sqrt(betaProdT).ToScalar();
 
         // 3. predicted x_0 ("predicted x_0" of eq. 12) and eps
         Tensor x0, eps;
         switch (Config.PredictionType)
         {
             case PredictionType.Epsilon:
-                x0 = (sample - MathF.Sqrt(betaProdT) * modelOutput) / MathF.Sqrt(alphaProdT);
+                x0 = (sample - sqrtBetaProdT * modelOutput) / sqrtAlphaProdT;
                 eps = modelOutput;
                 break;
             case PredictionType.Sample:
                 x0 = modelOutput;
-                eps = (sample - MathF.Sqrt(alphaProdT) * x0) / MathF.Sqrt(betaProdT);
+                eps = (sample - sqrtAlphaProdT * x0) / sqrtBetaProdT;
                 break;
             case PredictionType.VPrediction:
-                x0 = MathF.Sqrt(alphaProdT) * sample - MathF.Sqrt(betaProdT) * modelOutput;
-                eps = MathF.Sqrt(alphaProdT) * modelOutput + MathF.Sqrt(betaProdT) * sample;
+                x0 = sqrtAlphaProdT * sample - sqrtBetaProdT * modelOutput;
+                eps = (sqrtAlphaProdT * modelOutput).add(sqrtBetaProdT * sample, Scalars.One);
                 break;
             default:
                 throw new NotSupportedException($"prediction_type {Config.PredictionType} is not supported.");
@@ -142,17 +146,20 @@ public sealed class DdimScheduler : INoiseScheduler
         float stdDevT = (float)Eta * MathF.Sqrt(variance);
 
         if (UseClippedModelOutput)
-            eps = (sample - MathF.Sqrt(alphaProdT) * x0) / MathF.Sqrt(betaProdT);
+            eps = (sample - sqrtAlphaProdT * x0) / sqrtBetaProdT;
 
         // 6. "direction pointing to x_t" of eq. 12
-        Tensor direction = MathF.Sqrt(1f - alphaProdTPrev - stdDevT * stdDevT) * eps;
+        using var directionScale = MathF.Sqrt(1f - alphaProdTPrev - stdDevT * stdDevT).ToScalar();
+        Tensor direction = directionScale * eps;
 
         // 7. x_{t'} without the random noise, then + sigma_t z
-        Tensor prevSample = MathF.Sqrt(alphaProdTPrev) * x0 + direction;
+        using var sqrtAlphaProdTPrev = MathF.Sqrt(alphaProdTPrev).ToScalar();
+        Tensor prevSample = (sqrtAlphaProdTPrev * x0).add(direction, Scalars.One);
         if (Eta > 0)
         {
             Tensor z = randn(modelOutput.shape, dtype: modelOutput.dtype, device: modelOutput.device, generator: generator);
-            prevSample = prevSample + stdDevT * z;
+            using var sigmaT = stdDevT.ToScalar();
+            prevSample = prevSample.add(sigmaT * z, Scalars.One);
         }
         return prevSample.MoveToOuterDisposeScope();
     }

@@ -1,3 +1,5 @@
+using Latent.Core.Engine;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Latent.Pipeline.Schedulers;
@@ -122,13 +124,15 @@ public sealed class DdpmScheduler : INoiseScheduler
         float alphaProdT = Schedule.AlphasCumprod[t];
         float alphaProdTPrev = prev >= 0 ? Schedule.AlphasCumprod[prev] : 1f;
         float betaProdT = 1f - alphaProdT;
+        using var sqrtAlphaProdT = MathF.Sqrt(alphaProdT).ToScalar();
+        using var sqrtBetaProdT = MathF.Sqrt(betaProdT).ToScalar();
 
         // 2. predicted x_0 (eq. 15: x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t))
         Tensor x0 = Config.PredictionType switch
         {
-            PredictionType.Epsilon => (sample - MathF.Sqrt(betaProdT) * modelOutput) / MathF.Sqrt(alphaProdT),
+            PredictionType.Epsilon => (sample - sqrtBetaProdT * modelOutput) / sqrtAlphaProdT,
             PredictionType.Sample => modelOutput,
-            PredictionType.VPrediction => MathF.Sqrt(alphaProdT) * sample - MathF.Sqrt(betaProdT) * modelOutput,
+            PredictionType.VPrediction => sqrtAlphaProdT * sample - sqrtBetaProdT * modelOutput,
             _ => throw new NotSupportedException($"prediction_type {Config.PredictionType} is not supported."),
         };
 
@@ -136,8 +140,10 @@ public sealed class DdpmScheduler : INoiseScheduler
         x0 = SchedulerChecks.ClipOrThreshold(x0, Config);
 
         // 4-5. posterior mean mu~_t(x_t, x_0) (eq. 7)
-        var (c0, ct, posteriorVariance, betaT) = Posterior(t);
-        Tensor prevSample = c0 * x0 + ct * sample;
+        var (x0Coefficient, sampleCoefficient, posteriorVariance, betaT) = Posterior(t);
+        using var c0 = x0Coefficient.ToScalar();
+        using var ct = sampleCoefficient.ToScalar();
+        Tensor prevSample = (c0 * x0).add(ct * sample, Scalars.One);
 
         // 6. add sigma_t z for t > 0 (Algorithm 2, line 4)
         if (t > 0)
@@ -145,25 +151,34 @@ public sealed class DdpmScheduler : INoiseScheduler
             Tensor z = randn(modelOutput.shape, dtype: modelOutput.dtype, device: modelOutput.device, generator: generator);
             Tensor noise = varianceType switch
             {
-                VarianceType.FixedSmall => MathF.Sqrt(posteriorVariance) * z,                      // sigma_t^2 = beta~_t
-                VarianceType.FixedSmallLog => MathF.Exp(0.5f * MathF.Log(posteriorVariance)) * z,  // diffusers: exp(log(beta~)/2) used as the std
-                VarianceType.FixedLarge => MathF.Sqrt(betaT) * z,                                  // sigma_t^2 = beta_t
+                VarianceType.FixedSmall => Scaled(MathF.Sqrt(posteriorVariance), z),                     // sigma_t^2 = beta~_t
+                VarianceType.FixedSmallLog => Scaled(MathF.Exp(0.5f * MathF.Log(posteriorVariance)), z), // diffusers: exp(log(beta~)/2) used as the std
+                VarianceType.FixedLarge => Scaled(MathF.Sqrt(betaT), z),                                 // sigma_t^2 = beta_t
                 VarianceType.Learned => predictedVariance!.sqrt() * z,                             // sigma_t^2 predicted directly
                 VarianceType.LearnedRange => LearnedRangeStd(predictedVariance!, posteriorVariance, betaT) * z,
                 _ => throw new NotSupportedException($"variance_type {varianceType} is not supported."),
             };
-            prevSample = prevSample + noise;
+            prevSample = prevSample.add(noise, Scalars.One);
         }
         return prevSample.MoveToOuterDisposeScope();
+    }
+
+    // sigma z for a sigma computed this step, held across the native multiply (rule LAT0001)
+    static Tensor Scaled(float sigma, Tensor z)
+    {
+        using var s = sigma.ToScalar();
+        return s * z;
     }
 
     /// <summary>Improved DDPM eq. 15: log sigma_t^2 = v log beta_t + (1 - v) log beta~_t with v = (output + 1) / 2; returns sigma_t.</summary>
     static Tensor LearnedRangeStd(Tensor predictedVariance, float posteriorVariance, float beta)
     {
-        float minLog = MathF.Log(posteriorVariance), maxLog = MathF.Log(beta);
-        Tensor frac = (predictedVariance + 1) / 2;
-        Tensor logVariance = frac * maxLog + (1 - frac) * minLog;
-        return (0.5f * logVariance).exp();
+        using var minLog = MathF.Log(posteriorVariance).ToScalar();
+        using var maxLog = MathF.Log(beta).ToScalar();
+        Tensor frac = predictedVariance.add(Scalars.Of(1), Scalars.One) / Scalars.Of(2);
+        Tensor oneMinusFrac = frac.neg().add(Scalars.Of(1), Scalars.One);
+        Tensor logVariance = (frac * maxLog).add(oneMinusFrac * minLog, Scalars.One);
+        return (Scalars.Of(0.5) * logVariance).exp();
     }
 
     /// <inheritdoc/>

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -59,7 +60,8 @@ public sealed class DpmSolverMultistepScheduler : INoiseScheduler, IDisposable
         using (var scope = NewDisposeScope())
         {
             Tensor alphasCumprod = tensor(Schedule.AlphasCumprod);
-            Tensor a = alphasCumprod.sqrt(), s = (1.0f - alphasCumprod).sqrt();
+            Tensor a = alphasCumprod.sqrt();                                           // alpha_t
+            Tensor s = alphasCumprod.neg().add(Scalars.Of(1.0), Scalars.One).sqrt();   // sigma_t = sqrt(1 - alpha_bar_t)
             alphaT = a.data<float>().ToArray();
             sigmaT = s.data<float>().ToArray();
             lambdaT = (a.log() - s.log()).data<float>().ToArray();
@@ -157,19 +159,21 @@ public sealed class DpmSolverMultistepScheduler : INoiseScheduler, IDisposable
     /// <summary>The model output as a data prediction x_0 (diffusers' <c>convert_model_output</c> for "dpmsolver++").</summary>
     Tensor ConvertModelOutput(Tensor modelOutput, long t, Tensor sample)
     {
+        using var alpha = alphaT[t].ToScalar();
+        using var sigma = sigmaT[t].ToScalar();
         Tensor x0;
         switch (Config.PredictionType)
         {
             case PredictionType.Epsilon:
                 if (Config.VarianceType is VarianceType.Learned or VarianceType.LearnedRange)
                     modelOutput = modelOutput[.., ..3];   // diffusers keeps the first 3 channels (pixel-space models)
-                x0 = (sample - sigmaT[t] * modelOutput) / alphaT[t];
+                x0 = (sample - sigma * modelOutput) / alpha;
                 break;
             case PredictionType.Sample:
                 x0 = modelOutput;
                 break;
             case PredictionType.VPrediction:
-                x0 = alphaT[t] * sample - sigmaT[t] * modelOutput;
+                x0 = alpha * sample - sigma * modelOutput;
                 break;
             default:
                 throw new NotSupportedException($"prediction_type {Config.PredictionType} is not supported.");
@@ -217,8 +221,9 @@ public sealed class DpmSolverMultistepScheduler : INoiseScheduler, IDisposable
     {
         float h = lambdaT[tPrev] - lambdaT[s];
         float alphaTPrev = alphaT[tPrev];
-        float ratio = sigmaT[tPrev] / sigmaT[s];
-        return ratio * sample - alphaTPrev * (MathF.Exp(-h) - 1f) * d0;
+        using var ratio = (sigmaT[tPrev] / sigmaT[s]).ToScalar();
+        using var d0Scale = (alphaTPrev * (MathF.Exp(-h) - 1f)).ToScalar();   // alpha_{t'} (e^{-h} - 1)
+        return ratio * sample - d0Scale * d0;
     }
 
     /// <summary>Multistep DPM-Solver++(2M) (midpoint or Heun), from D at s1 &lt; s0 = current timestep, to t' (the next).</summary>
@@ -230,12 +235,18 @@ public sealed class DpmSolverMultistepScheduler : INoiseScheduler, IDisposable
         float h = lambdaPrev - lambdaS0, h0 = lambdaS0 - lambdaS1;
         float r0 = h0 / h;
         Tensor d0 = m0;
-        Tensor d1 = 1.0f / r0 * (m0 - m1);                 // D1 = (D0 - D_{s1}) / r0
+        using var invR0 = (1.0f / r0).ToScalar();
+        Tensor d1 = invR0 * (m0 - m1);                     // D1 = (D0 - D_{s1}) / r0
         float expm1 = MathF.Exp(-h) - 1f;                  // e^{-h} - 1, as torch.exp(-h) - 1.0 in float32
-        float ratio = sigmaTPrev / sigmaS0;
-        return solverType == DpmSolverType.Midpoint
-            ? ratio * sample - alphaTPrev * expm1 * d0 - 0.5f * (alphaTPrev * expm1) * d1
-            : ratio * sample - alphaTPrev * expm1 * d0 + alphaTPrev * (expm1 / h + 1f) * d1;
+        using var ratio = (sigmaTPrev / sigmaS0).ToScalar();
+        using var d0Scale = (alphaTPrev * expm1).ToScalar();                      // alpha_{t'} (e^{-h} - 1)
+        if (solverType == DpmSolverType.Midpoint)
+        {
+            using var d1Scale = (0.5f * (alphaTPrev * expm1)).ToScalar();         // 1/2 alpha_{t'} (e^{-h} - 1)
+            return ratio * sample - d0Scale * d0 - d1Scale * d1;
+        }
+        using var d1ScaleHeun = (alphaTPrev * (expm1 / h + 1f)).ToScalar();      // alpha_{t'} ((e^{-h} - 1) / h + 1)
+        return (ratio * sample - d0Scale * d0).add(d1ScaleHeun * d1, Scalars.One);
     }
 
     /// <summary>Frees the stored model outputs (they are also dropped by <see cref="SetTimesteps"/>).</summary>

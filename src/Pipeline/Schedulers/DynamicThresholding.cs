@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using static TorchSharp.torch;
 
 namespace Latent.Pipeline.Schedulers;
@@ -23,7 +24,7 @@ internal static class DynamicThresholding
         x = x.reshape(shape[0], -1);                                               // [B, C, ...] -> [B, C*...]
         Tensor q = tensor((float)ratio).to(x.dtype);                                // torch.quantile's float q, in x's dtype
         Tensor s = x.abs().quantile(q, dim: 1, keepdim: false);                     // [B]: "a certain percentile absolute pixel value"
-        s = s.clamp(1, maxValue).unsqueeze(1);                                      // [B, 1]; s = 1 is plain clipping to [-1, 1]
+        s = s.clamp(Scalars.Of(1), Scalars.Of(maxValue)).unsqueeze(1);              // [B, 1]; s = 1 is plain clipping to [-1, 1]
         x = x.clamp(-s, s) / s;                                                     // threshold to [-s, s], divide by s
         return x.reshape(shape).to(dtype).MoveToOuterDisposeScope();
     }

@@ -1,3 +1,5 @@
+using Latent.Core.Engine;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Latent.Pipeline.Schedulers;
@@ -77,11 +79,14 @@ public sealed class EulerAncestralDiscreteScheduler : INoiseScheduler
 
         using var scope = NewDisposeScope();
         // 1. x_0 from the sigma-scaled prediction
+        // c_out = -sigma / sqrt(sigma^2 + 1), c_skip = 1 / (sigma^2 + 1)
+        using var sigmaS = sigma.ToScalar();
+        using var cOut = (-sigma / MathF.Sqrt(sigma * sigma + 1f)).ToScalar();
+        using var sigmaSquaredPlusOne = (sigma * sigma + 1f).ToScalar();
         Tensor x0 = Config.PredictionType switch
         {
-            PredictionType.Epsilon => sample - sigma * modelOutput,
-            // c_out = -sigma / sqrt(sigma^2 + 1), c_skip = 1 / (sigma^2 + 1)
-            PredictionType.VPrediction => modelOutput * (-sigma / MathF.Sqrt(sigma * sigma + 1f)) + sample / (sigma * sigma + 1f),
+            PredictionType.Epsilon => sample - sigmaS * modelOutput,
+            PredictionType.VPrediction => (modelOutput * cOut).add(sample / sigmaSquaredPlusOne, Scalars.One),
             _ => throw new NotSupportedException($"prediction_type {Config.PredictionType} is not supported by Euler ancestral."),
         };
 
@@ -91,13 +96,14 @@ public sealed class EulerAncestralDiscreteScheduler : INoiseScheduler
         float sigmaDown = MathF.Sqrt(sigmaTo * sigmaTo - sigmaUp * sigmaUp);
 
         // 3. Euler step of the ODE dx/dsigma = (x - x_0) / sigma down to sigma_down
-        Tensor derivative = (sample - x0) / sigma;
-        float dt = sigmaDown - sigma;
-        Tensor prevSample = sample + derivative * dt;
+        Tensor derivative = (sample - x0) / sigmaS;
+        using var dt = (sigmaDown - sigma).ToScalar();
+        Tensor prevSample = sample.add(derivative * dt, Scalars.One);
 
         // 4. + sigma_up z
         Tensor z = randn(modelOutput.shape, dtype: modelOutput.dtype, device: modelOutput.device, generator: generator);
-        prevSample = prevSample + z * sigmaUp;
+        using var sigmaUpS = sigmaUp.ToScalar();
+        prevSample = prevSample.add(z * sigmaUpS, Scalars.One);
         return prevSample.MoveToOuterDisposeScope();
     }
 

@@ -1,3 +1,5 @@
+using Latent.Core.Engine;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Latent.Pipeline.Schedulers;
@@ -80,19 +82,22 @@ public sealed class EulerDiscreteScheduler : INoiseScheduler
 
         using var scope = NewDisposeScope();
         // 1. x_0 from the sigma-scaled prediction
+        // c_out = -sigma / sqrt(sigma^2 + 1), c_skip = 1 / (sigma^2 + 1)
+        using var sigmaS = sigma.ToScalar();
+        using var cOut = (-sigma / MathF.Sqrt(sigma * sigma + 1f)).ToScalar();
+        using var sigmaSquaredPlusOne = (sigma * sigma + 1f).ToScalar();
         Tensor x0 = Config.PredictionType switch
         {
-            PredictionType.Epsilon => sample - sigma * modelOutput,
-            // c_out = -sigma / sqrt(sigma^2 + 1), c_skip = 1 / (sigma^2 + 1)
-            PredictionType.VPrediction => modelOutput * (-sigma / MathF.Sqrt(sigma * sigma + 1f)) + sample / (sigma * sigma + 1f),
+            PredictionType.Epsilon => sample - sigmaS * modelOutput,
+            PredictionType.VPrediction => (modelOutput * cOut).add(sample / sigmaSquaredPlusOne, Scalars.One),
             PredictionType.Sample => modelOutput,
             _ => throw new NotSupportedException($"prediction_type {Config.PredictionType} is not supported by Euler."),
         };
 
         // 2. Euler step of the ODE dx/dsigma = (x - x_0) / sigma to the next level
-        Tensor derivative = (sample - x0) / sigma;
-        float dt = table.Sigmas[i + 1] - sigma;
-        return (sample + derivative * dt).MoveToOuterDisposeScope();
+        Tensor derivative = (sample - x0) / sigmaS;
+        using var dt = (table.Sigmas[i + 1] - sigma).ToScalar();
+        return sample.add(derivative * dt, Scalars.One).MoveToOuterDisposeScope();
     }
 
     /// <summary>

@@ -1,3 +1,5 @@
+using Latent.Core.Engine;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Latent.Pipeline.Schedulers;
@@ -82,7 +84,8 @@ internal sealed class EulerSigmas
     {
         ArgumentNullException.ThrowIfNull(sample);
         float sigma = Sigmas[IndexOf(timestep)];
-        return sample / MathF.Sqrt(sigma * sigma + 1f);
+        using var scale = MathF.Sqrt(sigma * sigma + 1f).ToScalar();
+        return sample / scale;
     }
 
     /// <summary>x_0 + sigma_t eps for timesteps of the current schedule (the img2img start).</summary>
@@ -103,6 +106,6 @@ internal sealed class EulerSigmas
         using var scope = NewDisposeScope();
         long[] coefShape = [batch, .. Enumerable.Repeat(1L, originalSamples.shape.Length - 1)];
         Tensor s = tensor(sigma).to(originalSamples.dtype, originalSamples.device).reshape(coefShape);   // [B, 1, 1, 1]
-        return (originalSamples + noise * s).MoveToOuterDisposeScope();
+        return originalSamples.add(noise * s, Scalars.One).MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -48,7 +49,7 @@ public sealed class NoiseSchedule
             {
                 BetaSchedule.Linear => linspace(config.BetaStart, config.BetaEnd, T, dtype: ScalarType.Float32),
                 BetaSchedule.ScaledLinear =>
-                    linspace(Math.Sqrt(config.BetaStart), Math.Sqrt(config.BetaEnd), T, dtype: ScalarType.Float32).pow(2),
+                    linspace(Math.Sqrt(config.BetaStart), Math.Sqrt(config.BetaEnd), T, dtype: ScalarType.Float32).pow(Scalars.Of(2)),
                 BetaSchedule.SquaredCosCapV2 => tensor(CosineBetas(T).Select(b => (float)b).ToArray()),
                 BetaSchedule.Sigmoid when allowSigmoid => SigmoidBetas(config.BetaStart, config.BetaEnd, T),
                 _ => throw new NotSupportedException(
@@ -66,7 +67,7 @@ public sealed class NoiseSchedule
             betas = RescaleZeroTerminalSnr(betas);
         }
 
-        Tensor alphas = 1.0f - betas;                 // alpha_t = 1 - beta_t
+        Tensor alphas = betas.neg().add(Scalars.Of(1.0), Scalars.One);   // alpha_t = 1 - beta_t
         Tensor alphasCumprod = alphas.cumprod(0);     // alpha_bar_t = prod_{s<=t} alpha_s (float32 out, double accumulator on CPU)
         Betas = betas.data<float>().ToArray();
         Alphas = alphas.data<float>().ToArray();
@@ -106,7 +107,7 @@ public sealed class NoiseSchedule
 
     /// <summary>diffusers' "sigmoid" betas: sigmoid(linspace(-6, 6, T)) (end - start) + start, in float32.</summary>
     static Tensor SigmoidBetas(double start, double end, int T) =>
-        linspace(-6, 6, T, dtype: ScalarType.Float32).sigmoid() * (end - start) + start;
+        (linspace(-6, 6, T, dtype: ScalarType.Float32).sigmoid() * Scalars.Of(end - start)).add(Scalars.Of(start), Scalars.One);
 
     /// <summary>
     /// Zero terminal SNR (Lin et al. 2023, Algorithm 1): shift sqrt(alpha_bar_t) so that it is 0 at t = T-1, scale it so
@@ -114,13 +115,13 @@ public sealed class NoiseSchedule
     /// </summary>
     static Tensor RescaleZeroTerminalSnr(Tensor betas)
     {
-        Tensor alphasBarSqrt = (1.0f - betas).cumprod(0).sqrt();
+        Tensor alphasBarSqrt = betas.neg().add(Scalars.Of(1.0), Scalars.One).cumprod(0).sqrt();   // sqrt(prod (1 - beta))
         Tensor first = alphasBarSqrt[0].clone(), last = alphasBarSqrt[-1].clone();
         alphasBarSqrt = alphasBarSqrt - last;
         alphasBarSqrt = alphasBarSqrt * (first / (first - last));
-        Tensor alphasBar = alphasBarSqrt.pow(2);
+        Tensor alphasBar = alphasBarSqrt.pow(Scalars.Of(2));
         Tensor alphas = cat([alphasBar[..1], alphasBar[1..] / alphasBar[..^1]], 0);
-        return 1.0f - alphas;
+        return alphas.neg().add(Scalars.Of(1.0), Scalars.One);   // 1 - alpha
     }
 
     /// <summary>
@@ -149,7 +150,7 @@ public sealed class NoiseSchedule
         float[] sqrtOneMinus = t.Select(i => MathF.Sqrt(1f - AlphasCumprod[i])).ToArray();    // (1 - alpha_bar_t) ** 0.5
         Tensor a = tensor(sqrtAlphaBar).to(x0.dtype, x0.device).reshape(coefShape);
         Tensor s = tensor(sqrtOneMinus).to(x0.dtype, x0.device).reshape(coefShape);
-        return (a * x0 + s * noise).MoveToOuterDisposeScope();
+        return (a * x0).add(s * noise, Scalars.One).MoveToOuterDisposeScope();
     }
 
     /// <summary>

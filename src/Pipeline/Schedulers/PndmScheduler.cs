@@ -1,3 +1,5 @@
+using Latent.Core.Engine;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Latent.Pipeline.Schedulers;
@@ -137,16 +139,16 @@ public sealed class PndmScheduler : INoiseScheduler, IDisposable
         switch (counter % 4)
         {
             case 0:
-                Accumulate(modelOutput * (1.0 / 6));
+                Accumulate(modelOutput * Scalars.Of(1.0 / 6));
                 outputs.Add(Keep(modelOutput));
                 Replace(ref startSample, Keep(sample));
                 break;
             case 1:
             case 2:
-                Accumulate(modelOutput * (1.0 / 3));
+                Accumulate(modelOutput * Scalars.Of(1.0 / 3));
                 break;
             default:
-                e = rungeKuttaSum! + modelOutput * (1.0 / 6);
+                e = rungeKuttaSum!.add(modelOutput * Scalars.Of(1.0 / 6), Scalars.One);
                 Replace(ref rungeKuttaSum, null);
                 break;
         }
@@ -181,15 +183,17 @@ public sealed class PndmScheduler : INoiseScheduler, IDisposable
         }
         else if (k == 1 && counter == 1)
         {
-            e = (modelOutput + outputs[^1]) / 2;
+            e = modelOutput.add(outputs[^1], Scalars.One) / Scalars.Of(2);
             from = startSample!;
         }
-        else if (k == 2)
-            e = (3 * outputs[^1] - outputs[^2]) / 2;
-        else if (k == 3)
-            e = (23 * outputs[^1] - 16 * outputs[^2] + 5 * outputs[^3]) / 12;
-        else
-            e = (1.0 / 24) * (55 * outputs[^1] - 59 * outputs[^2] + 37 * outputs[^3] - 9 * outputs[^4]);
+        else if (k == 2)   // (3 e_{-1} - e_{-2}) / 2
+            e = (Scalars.Of(3) * outputs[^1] - outputs[^2]) / Scalars.Of(2);
+        else if (k == 3)   // (23 e_{-1} - 16 e_{-2} + 5 e_{-3}) / 12
+            e = (Scalars.Of(23) * outputs[^1] - Scalars.Of(16) * outputs[^2])
+                .add(Scalars.Of(5) * outputs[^3], Scalars.One) / Scalars.Of(12);
+        else               // (1/24) (55 e_{-1} - 59 e_{-2} + 37 e_{-3} - 9 e_{-4})
+            e = Scalars.Of(1.0 / 24) * ((Scalars.Of(55) * outputs[^1] - Scalars.Of(59) * outputs[^2])
+                .add(Scalars.Of(37) * outputs[^3], Scalars.One) - Scalars.Of(9) * outputs[^4]);
 
         Tensor prev = Transfer(from, t, prevT, e).MoveToOuterDisposeScope();
         if (k == 1 && counter == 1) Replace(ref startSample, null);
@@ -204,11 +208,16 @@ public sealed class PndmScheduler : INoiseScheduler, IDisposable
         float betaProdT = 1f - alphaProdT;
         float betaProdTPrev = 1f - alphaProdTPrev;
         if (Config.PredictionType == PredictionType.VPrediction)
-            e = MathF.Sqrt(alphaProdT) * e + MathF.Sqrt(betaProdT) * sample;   // v -> eps
+        {
+            using var sqrtAlphaProdT = MathF.Sqrt(alphaProdT).ToScalar();
+            using var sqrtBetaProdT = MathF.Sqrt(betaProdT).ToScalar();
+            e = (sqrtAlphaProdT * e).add(sqrtBetaProdT * sample, Scalars.One);   // v -> eps
+        }
 
-        float sampleCoeff = MathF.Sqrt(alphaProdTPrev / alphaProdT);
-        float denominator = alphaProdT * MathF.Sqrt(betaProdTPrev) + MathF.Sqrt(alphaProdT * betaProdT * alphaProdTPrev);
-        return sampleCoeff * sample - (alphaProdTPrev - alphaProdT) * e / denominator;
+        using var sampleCoeff = MathF.Sqrt(alphaProdTPrev / alphaProdT).ToScalar();
+        using var alphaProdDelta = (alphaProdTPrev - alphaProdT).ToScalar();
+        using var denominator = (alphaProdT * MathF.Sqrt(betaProdTPrev) + MathF.Sqrt(alphaProdT * betaProdT * alphaProdTPrev)).ToScalar();
+        return sampleCoeff * sample - alphaProdDelta * e / denominator;
     }
 
     /// <inheritdoc/>
@@ -219,7 +228,7 @@ public sealed class PndmScheduler : INoiseScheduler, IDisposable
     public void Dispose() => ResetHistory();
 
     void Accumulate(Tensor weighted) =>
-        Replace(ref rungeKuttaSum, Keep(rungeKuttaSum is null ? weighted : rungeKuttaSum + weighted));
+        Replace(ref rungeKuttaSum, Keep(rungeKuttaSum is null ? weighted : rungeKuttaSum.add(weighted, Scalars.One)));
 
     // A copy owned by the scheduler (outside every dispose scope) until replaced or reset.
     static Tensor Keep(Tensor t) => t.detach().clone().DetachFromDisposeScope();

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using static TorchSharp.torch;
 
 namespace Latent.Pipeline.Schedulers;
@@ -58,7 +59,7 @@ internal static class SchedulerChecks
         if (config.ClipSample ?? true)
         {
             double range = config.ClipSampleRange ?? 1.0;
-            return x0.clamp(-range, range);
+            return x0.clamp(Scalars.Of(-range), Scalars.Of(range));
         }
         return x0;
     }

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Pipeline.Schedulers;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -77,7 +78,11 @@ public static class DiffusionObjective
         if (!(offset >= 0)) throw new ArgumentOutOfRangeException(nameof(offset), offset, "expected a noise offset >= 0");
         using var scope = NewDisposeScope();
         var noise = randn(shape, generator: generator);                                   // [B, C, H, W]
-        if (offset > 0) noise = noise + offset * randn(new long[] { shape[0], shape[1], 1, 1 }, generator: generator);
+        if (offset > 0)
+        {
+            using var offsetS = offset.ToScalar();
+            noise = noise.add(offsetS * randn(new long[] { shape[0], shape[1], 1, 1 }, generator: generator), Scalars.One);
+        }
         return noise.MoveToOuterDisposeScope();
     }
 

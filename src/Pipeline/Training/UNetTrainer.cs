@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Latent.Core.Config;
+using Latent.Core.Engine;
 using Latent.Core.Imaging;
 using Latent.Core.IO;
 using Latent.Core.Training;
@@ -306,7 +307,8 @@ public sealed class UNetTrainer : IDisposable
         // 2. z0 = scaling_factor * (mean + std * eps'), a fresh posterior sample of the cached posterior.
         var (mean, logVar) = cache.Posterior(batch.Images);                       // [B, C, h, w] each
         var posteriorNoise = randn(mean.shape, generator: noise);
-        var z0 = (mean + (0.5 * logVar).exp() * posteriorNoise) * vae.Config.ScalingFactor;
+        var std = (Scalars.Of(0.5) * logVar).exp();
+        var z0 = mean.add(std * posteriorNoise, Scalars.One) * Scalars.Of(vae.Config.ScalingFactor);
 
         // 3. Forward process: eps (+ offset), t ~ U{0..T-1}, z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps.
         var eps = DiffusionObjective.Noise(z0.shape, config.NoiseOffset, noise);  // [B, C, h, w]
@@ -317,7 +319,7 @@ public sealed class UNetTrainer : IDisposable
 
         // 4. Loss: per-sample MSE [B], weighted, averaged.
         var prediction = unet.forward(zt, t, context);                            // [B, C, h, w]
-        var perSample = (prediction - target).pow(2).mean(new long[] { 1, 2, 3 }); // [B]
+        var perSample = (prediction - target).pow(Scalars.Of(2)).mean(new long[] { 1, 2, 3 }); // [B]
         var loss = perSample;
         if (config.MinSnrGamma > 0)
         {
