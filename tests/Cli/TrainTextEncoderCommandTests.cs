@@ -19,7 +19,7 @@ public class TrainTextEncoderCommandTests
         var lines = new List<string>();
         for (int i = 0; i < 8; i++)
         {
-            using var image = rand(new long[] { 3, 16, 16 }, generator: new Generator((ulong)i + 1)) * 2 - 1;
+            using var image = TestTensors.UniformPixels([3, 16, 16], new Generator((ulong)i + 1));
             ImageIO.SavePng(image, Path.Combine(dir, $"{i}.png"));
             string name = names[i % names.Length];
             lines.Add($"{{\"file_name\": \"{i}.png\", \"text\": [\"{name}\", \"{name}, emoji\"], \"split\": \"{(i < 6 ? "train" : "validation")}\", " +

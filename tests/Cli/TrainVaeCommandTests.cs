@@ -17,7 +17,7 @@ public class TrainVaeCommandTests
         var lines = new List<string>();
         for (int i = 0; i < 6; i++)
         {
-            using var image = rand(new long[] { 3, 16, 16 }, generator: new Generator((ulong)i + 1)) * 2 - 1;
+            using var image = TestTensors.UniformPixels([3, 16, 16], new Generator((ulong)i + 1));
             ImageIO.SavePng(image, Path.Combine(dir, $"{i}.png"));
             lines.Add($"{{\"file_name\": \"{i}.png\", \"text\": \"image\", \"split\": \"{(i < 4 ? "train" : "validation")}\"}}");
         }

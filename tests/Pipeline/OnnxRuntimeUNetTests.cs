@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Core.IO;
 using Latent.UNetCrossAttn;
 using Xunit.Abstractions;
@@ -19,7 +20,7 @@ public class OnnxRuntimeUNetTests(ITestOutputHelper output)
             foreach (var p in unet.parameters())
             {
                 using var scope = NewDisposeScope();
-                p.add_(randn_like(p) * 0.1);
+                p.add_(randn_like(p) * Scalars.Of(0.1), Scalars.One);
             }
         unet.eval();
         return unet;

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.UNetCrossAttn;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -11,7 +12,7 @@ public class TransformerBlocksTests
         using var noGrad = no_grad();
         var g = new Generator(seed);
         foreach (var (_, p) in module.named_parameters())
-            p.copy_(randn(p.shape, generator: g) * 0.2);
+            p.copy_(randn(p.shape, generator: g) * Scalars.Of(0.2));
     }
 
     [Fact]
@@ -25,7 +26,8 @@ public class TransformerBlocksTests
         var p = nn.functional.linear(x, sd["proj.weight"], sd["proj.bias"]); // [2, 5, 4]
         var h = p[.., .., ..2];
         var gate = p[.., .., 2..];
-        var exact = gate * 0.5 * (1 + special.erf(gate / Math.Sqrt(2))); // GELU with erf, not tanh
+        // GELU with erf, not tanh: gate * 0.5 * (1 + erf(gate / sqrt(2)))
+        var exact = gate * Scalars.Of(0.5) * special.erf(gate / Scalars.Of(Math.Sqrt(2))).add(Scalars.Of(1), Scalars.One);
         Assert.True((geglu.forward(x) - h * exact).abs().max().item<float>() < 1e-6);
     }
 

@@ -1,4 +1,5 @@
 using Latent.Core.Config;
+using Latent.Core.Engine;
 using Latent.Core.IO;
 using Latent.UNetCrossAttn;
 using TorchSharp;
@@ -36,7 +37,7 @@ public class UNet2DConditionModelTests
         var (x, ctx) = Inputs();
         var y = unet.call(x, tensor(10L), ctx);
         Assert.True((y - unet.call(x, tensor(500L), ctx)).abs().max().item<float>() > 1e-4, "the output must depend on the timestep");
-        Assert.True((y - unet.call(x, tensor(10L), ctx * 2)).abs().max().item<float>() > 1e-4, "the output must depend on the text");
+        Assert.True((y - unet.call(x, tensor(10L), ctx * Scalars.Of(2))).abs().max().item<float>() > 1e-4, "the output must depend on the text");
     }
 
     [Fact]

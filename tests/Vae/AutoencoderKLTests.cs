@@ -14,7 +14,7 @@ public sealed class AutoencoderKLTests(ITestOutputHelper output)
         manual_seed(1);
         using var vae = new AutoencoderKL(VaeConfig.Tiny);
         using var noGrad = no_grad();
-        var x = rand(2, 3, 16, 16, generator: new Generator(2)) * 2 - 1;
+        var x = TestTensors.UniformPixels([2, 3, 16, 16], new Generator(2));
         using var posterior = vae.Encode(x);
         Assert.Equal(new long[] { 2, 8, 8, 8 }, posterior.Parameters.shape);
         Assert.Equal(new long[] { 2, 4, 8, 8 }, posterior.Mean.shape);
@@ -34,7 +34,7 @@ public sealed class AutoencoderKLTests(ITestOutputHelper output)
         long parameters = vae.parameters().Sum(p => p.numel());
         output.WriteLine($"Default VAE parameters: {parameters:N0}");
         Assert.InRange(parameters, 5_000_000, 10_000_000);
-        var x = rand(1, 3, 64, 64, generator: new Generator(2)) * 2 - 1;
+        var x = TestTensors.UniformPixels([1, 3, 64, 64], new Generator(2));
         using var posterior = vae.Encode(x);
         Assert.Equal(new long[] { 1, 4, 16, 16 }, posterior.Mean.shape);
         Assert.Equal(new long[] { 1, 3, 64, 64 }, vae.Decode(posterior.Mean).shape);
@@ -47,7 +47,7 @@ public sealed class AutoencoderKLTests(ITestOutputHelper output)
         manual_seed(3);
         using var vae = new AutoencoderKL(VaeConfig.Tiny);
         using var noGrad = no_grad();
-        var x = rand(1, 3, 16, 16, generator: new Generator(4)) * 2 - 1;
+        var x = TestTensors.UniformPixels([1, 3, 16, 16], new Generator(4));
         var a = vae.Forward(x, samplePosterior: true, new Generator(9));
         var b = vae.Forward(x, samplePosterior: true, new Generator(9));
         var mode = vae.forward(x);

@@ -16,7 +16,7 @@ public sealed class OverfitTests(ITestOutputHelper output)
         vae.train();
         using var optimizer = new AdamWOptimizer(vae.named_parameters(), new AdamWConfig(LearningRate: 5e-3), AdamWOptimizer.DecayMatricesOnly);
         // Smooth images, as real ones are: [2, 3, 4, 4] uniform in [-1, 1] -> bilinear -> [2, 3, 16, 16].
-        using var coarse = rand(2, 3, 4, 4, generator: new Generator(1)) * 2 - 1;
+        using var coarse = TestTensors.UniformPixels([2, 3, 4, 4], new Generator(1));
         using var batch = nn.functional.interpolate(coarse, new long[] { 16, 16 }, mode: InterpolationMode.Bilinear, align_corners: false);
         var losses = new List<float>();
         for (int step = 0; step < 30; step++)

@@ -1,4 +1,5 @@
 using Latent.Core.Imaging;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Latent.Core.Tests.Data;
@@ -19,7 +20,8 @@ internal static class ImageFolderFixture
     {
         using var scope = NewDisposeScope();
         var ramp = linspace(-1, 1, size).expand(size, size);           // [H, W], varies along W
-        var level = full(new long[] { size, size }, -1 + 2.0 * i / 31); // [H, W]
+        using var value = (-1 + 2.0 * i / 31).ToScalar();              // image i's constant
+        var level = full(new long[] { size, size }, value);            // [H, W]
         return stack(new[] { ramp, level, level.neg() }).MoveToOuterDisposeScope(); // [3, H, W]
     }
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
+using Latent.Core.Engine;
 using Latent.Core.IO;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -18,7 +19,7 @@ public class SafeTensorsRoundTripTests
             ScalarType.Byte => randint(0, 256, shape, generator: g).to(ScalarType.Byte),
             ScalarType.Int8 or ScalarType.Int16 or ScalarType.Int32 => randint(-100, 100, shape, generator: g).to(dtype),
             ScalarType.Int64 => randint(-5_000_000_000L, 5_000_000_000L, shape, generator: g).to(dtype),
-            _ => (randn(shape, generator: g) * 1000).to(dtype),
+            _ => (randn(shape, generator: g) * Scalars.Of(1000)).to(dtype),
         };
     }
 
@@ -172,7 +173,7 @@ public class SafeTensorsRoundTripTests
     public void Save_DoesNotChangeOrDisposeItsInputs()
     {
         using var scope = NewDisposeScope();
-        var x = arange(6, ScalarType.Float32).reshape(2, 3);
+        var x = TestTensors.Arange(6, ScalarType.Float32).reshape(2, 3);
         var before = RawBytes(x);
         SafeTensors.Save(Path.Combine(TestEnvironment.NewTempDir(), "x.safetensors"), new Dictionary<string, Tensor> { ["x"] = x.t() });
         Assert.Equal(before, RawBytes(x));
@@ -219,7 +220,7 @@ public class SafeTensorsRoundTripTests
     {
         using var scope = NewDisposeScope();
         string path = Path.Combine(TestEnvironment.NewTempDir(), "d.safetensors");
-        SafeTensors.Save(path, new Dictionary<string, Tensor> { ["x"] = full(4, 2.5f) });
+        SafeTensors.Save(path, new Dictionary<string, Tensor> { ["x"] = full(4, Scalars.Of(2.5)) });
         var file = SafeTensors.Open(path);
         var x = file.ReadTensor("x");
         file.Dispose();

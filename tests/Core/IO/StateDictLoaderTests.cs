@@ -140,7 +140,7 @@ public class StateDictLoaderTests
         var module = new Small();
         var state = RandomState(module, 5);
         var source = state.ToDictionary(kv => "model." + kv.Key, kv => kv.Value);
-        source["text_model.embeddings.position_ids"] = arange(77L).unsqueeze(0);
+        source["text_model.embeddings.position_ids"] = TestTensors.Arange(77).unsqueeze(0);
         var options = new LoadOptions
         {
             MapKey = key => key == "text_model.embeddings.position_ids" ? null

@@ -1,4 +1,5 @@
 using System.Drawing;
+using Latent.Core.Engine;
 using Latent.Core.Imaging;
 using TorchSharp;
 using Xunit;
@@ -21,7 +22,8 @@ public class ImageGridTests
     public void Tile_PlacesCellsRowByRow_AndPadsWithTheColour()
     {
         // Image i is filled with the value i / 10.
-        using Tensor batch = arange(5, ScalarType.Float32).div(10).view(5, 1, 1, 1).expand(5, 3, 6, 8).contiguous();
+        using Tensor batch = TestTensors.Arange(5, ScalarType.Float32).div(Scalars.Of(10))
+            .view(5, 1, 1, 1).expand(5, 3, 6, 8).contiguous();
         using Tensor grid = ImageGrid.Tile(batch, columns: 2, padding: 2, padColor: Color.Black);
         Assert.Equal(new long[] { 3, 26, 22 }, grid.shape);
         Assert.Equal(0.0f, grid[0, 2, 2].item<float>());                      // image 0, top-left cell

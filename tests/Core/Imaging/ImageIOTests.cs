@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Core.Imaging;
 using SkiaSharp;
 using TorchSharp;
@@ -278,7 +279,7 @@ public class ImageIOTests
     [Fact]
     public void EncodePng_ThrowsForNaN()
     {
-        using Tensor t = full(3, 2, 2, float.NaN);
+        using Tensor t = full(3, 2, 2, Scalars.Of(float.NaN));
         var e = Assert.Throws<ArgumentException>(() => ImageIO.EncodePng(t));
         Assert.Contains("NaN", e.Message);
     }

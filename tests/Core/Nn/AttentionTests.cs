@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Core.Nn;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -16,7 +17,7 @@ public class AttentionTests
         using var noGrad = no_grad();
         var g = new Generator(seed);
         foreach (var (_, p) in module.named_parameters())
-            p.copy_(randn(p.shape, generator: g) * 0.3);
+            p.copy_(randn(p.shape, generator: g) * Scalars.Of(0.3));
     }
 
     /// <summary>Hand-written multi-head attention with the module's weights: no fused kernel, per-head loop.</summary>
@@ -27,6 +28,7 @@ public class AttentionTests
         var q = nn.functional.linear(x, sd["to_q.weight"]);
         var k = nn.functional.linear(ctx, sd["to_k.weight"]);
         var v = nn.functional.linear(ctx, sd["to_v.weight"]);
+        using var sqrtDimHead = Math.Sqrt(dimHead).ToScalar();
         var outs = new List<Tensor>();
         for (int h = 0; h < heads; h++)
         {
@@ -34,7 +36,7 @@ public class AttentionTests
             var qh = q[TensorIndex.Ellipsis, cols];
             var kh = k[TensorIndex.Ellipsis, cols];
             var vh = v[TensorIndex.Ellipsis, cols];
-            var p = (matmul(qh, kh.transpose(1, 2)) / Math.Sqrt(dimHead)).softmax(-1);
+            var p = (matmul(qh, kh.transpose(1, 2)) / sqrtDimHead).softmax(-1);
             outs.Add(matmul(p, vh));
         }
         return nn.functional.linear(cat(outs, -1), sd["to_out.0.weight"], sd["to_out.0.bias"]);
@@ -56,7 +58,7 @@ public class AttentionTests
         using var attn = new Attention("a", 16, heads: 1, dimHead: 16, bias: true, normGroups: 4);
         Assert.Equal(new[] { "group_norm.bias", "group_norm.weight", "to_k.bias", "to_k.weight", "to_out.0.bias", "to_out.0.weight",
             "to_q.bias", "to_q.weight", "to_v.bias", "to_v.weight" }, Keys(attn));
-        Assert.True(attn.state_dict()["group_norm.weight"].eq(1).all().item<bool>(), "group_norm must start at weight 1");
+        Assert.True(attn.state_dict()["group_norm.weight"].eq(Scalars.Of(1)).all().item<bool>(), "group_norm must start at weight 1");
     }
 
     [Fact]
@@ -82,7 +84,7 @@ public class AttentionTests
         var y = attn.call(x, ctx);
         Assert.Equal(x.shape, y.shape);
         Assert.True(MaxDiff(y, Reference(attn, x, ctx, 2, 8)) < 1e-5);
-        Assert.True(MaxDiff(y, attn.call(x, ctx * 2)) > 1e-3, "the output must depend on the context");
+        Assert.True(MaxDiff(y, attn.call(x, ctx * Scalars.Of(2))) > 1e-3, "the output must depend on the context");
     }
 
     [Fact]
@@ -108,7 +110,8 @@ public class AttentionTests
         Randomise(plain, 8);
         wrapped.load_state_dict(plain.state_dict());
         var x = randn(2, 8, 4, 4, generator: new Generator(9));
-        Assert.True(MaxDiff(wrapped.call(x, null), (plain.call(x, null) + x) / 2.5) < 1e-6);
+        var expected = plain.call(x, null).add(x, Scalars.One) / Scalars.Of(2.5);  // (attention(x) + x) / 2.5
+        Assert.True(MaxDiff(wrapped.call(x, null), expected) < 1e-6);
     }
 
     [Fact]
@@ -120,9 +123,9 @@ public class AttentionTests
         Randomise(normed, 10);
         var sd = normed.state_dict();
         plain.load_state_dict(sd, strict: false);
-        var x = randn(2, 8, 4, 4, generator: new Generator(11)) * 3 + 1;
+        var x = (randn(2, 8, 4, 4, generator: new Generator(11)) * Scalars.Of(3)).add(Scalars.Of(1), Scalars.One); // std 3, mean 1
         var xn = nn.functional.group_norm(x, 2, sd["group_norm.weight"], sd["group_norm.bias"], 1e-6);
-        Assert.True(MaxDiff(normed.call(x, null), plain.call(xn, null) + x) < 1e-5);
+        Assert.True(MaxDiff(normed.call(x, null), plain.call(xn, null).add(x, Scalars.One)) < 1e-5);
     }
 
     [Theory]

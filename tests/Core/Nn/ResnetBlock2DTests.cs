@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Core.Nn;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -50,10 +51,11 @@ public class ResnetBlock2DTests
         // Hand-written reference of diffusers' forward.
         var h = nn.functional.conv2d(nn.functional.silu(nn.functional.group_norm(x, 2, sd["norm1.weight"], sd["norm1.bias"], 1e-6)),
             sd["conv1.weight"], sd["conv1.bias"], padding: new long[] { 1, 1 });
-        h = h + nn.functional.linear(nn.functional.silu(temb), sd["time_emb_proj.weight"], sd["time_emb_proj.bias"]).reshape(2, 4, 1, 1);
+        var tembProj = nn.functional.linear(nn.functional.silu(temb), sd["time_emb_proj.weight"], sd["time_emb_proj.bias"]).reshape(2, 4, 1, 1);
+        h = h.add(tembProj, Scalars.One);
         h = nn.functional.conv2d(nn.functional.silu(nn.functional.group_norm(h, 2, sd["norm2.weight"], sd["norm2.bias"], 1e-6)),
             sd["conv2.weight"], sd["conv2.bias"], padding: new long[] { 1, 1 });
-        var expected = x + h;
+        var expected = x.add(h, Scalars.One);
         Assert.True((y - expected).abs().max().item<float>() < 1e-5);
         Assert.True((y - block.forward(x, null)).abs().max().item<float>() > 1e-3, "the time embedding must change the output");
     }
@@ -71,7 +73,7 @@ public class ResnetBlock2DTests
             sd["conv2.weight"].zero_();
             sd["conv2.bias"].zero_();
         }
-        var expected = nn.functional.conv2d(x, sd["conv_shortcut.weight"], sd["conv_shortcut.bias"]) / 2.0;
+        var expected = nn.functional.conv2d(x, sd["conv_shortcut.weight"], sd["conv_shortcut.bias"]) / Scalars.Of(2.0);
         Assert.True((block.forward(x, null) - expected).abs().max().item<float>() < 1e-6);
     }
 

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Core.Training;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -75,7 +76,7 @@ public class AdamWOptimizerTests
         opt.Step();
         Assert.Equal(1, opt.StepCounts()["a"]);
         Assert.Equal(0, opt.StepCounts()["c"]);
-        Assert.True(c.eq(1).all().item<bool>());
+        Assert.True(c.eq(Scalars.Of(1)).all().item<bool>());
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Core.Training;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -10,13 +11,14 @@ public class ExponentialMovingAverageTests
     static void Set(Parameter p, float value)
     {
         using var noGrad = no_grad();
-        p.fill_(value);
+        using var v = value.ToScalar();
+        p.fill_(v);
     }
 
     [Fact]
     public void Update_FollowsDiffusersDecay()
     {
-        using var p = new Parameter(full(2, 1.0f));
+        using var p = new Parameter(full(2, Scalars.Of(1.0)));
         using var ema = new ExponentialMovingAverage([("p", p)], new EmaConfig(Decay: 0.9));
         Set(p, 3f);
         ema.Update();                  // first update: decay 0, the shadow becomes the weights
@@ -56,17 +58,17 @@ public class ExponentialMovingAverageTests
     [Fact]
     public void SwapIntoModel_UsesAveragesThenRestoresTrainingWeights()
     {
-        using var p = new Parameter(full(3, 2.0f));
+        using var p = new Parameter(full(3, Scalars.Of(2.0)));
         using var ema = new ExponentialMovingAverage([("p", p)], new EmaConfig(Decay: 0.5));
         Set(p, 4f);
         ema.Update();
         ema.Update();                  // shadow: 0.5·4 + 0.5·4 = 4 after the copy update
         Set(p, 10f);
         using (ema.SwapIntoModel())
-            Assert.True(p.eq(4f).all().item<bool>());
-        Assert.True(p.eq(10f).all().item<bool>());
+            Assert.True(p.eq(Scalars.Of(4.0)).all().item<bool>());
+        Assert.True(p.eq(Scalars.Of(10.0)).all().item<bool>());
         ema.CopyToModel();
-        Assert.True(p.eq(4f).all().item<bool>());
+        Assert.True(p.eq(Scalars.Of(4.0)).all().item<bool>());
     }
 
     [Fact]
@@ -78,7 +80,7 @@ public class ExponentialMovingAverageTests
         using (ema)
         {
             ema.Update();
-            Assert.True(ema.StateTensors()["p"].eq(1f).all().item<bool>());
+            Assert.True(ema.StateTensors()["p"].eq(Scalars.Of(1.0)).all().item<bool>());
         }
     }
 

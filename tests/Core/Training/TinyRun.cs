@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Core.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -56,7 +57,7 @@ internal sealed class TinyRun : IDisposable
         BatchSize = batchSize;
         using var data = new Generator(5);
         inputs = randn(new long[] { datasetSize, 3, size, size }, generator: data);   // [N, 3, H, W]
-        targets = inputs.flip(3).mul(0.5);                                           // [N, 3, H, W]
+        targets = inputs.flip(3).mul(Scalars.Of(0.5));                               // [N, 3, H, W]
     }
 
     public Dictionary<string, Generator> Generators => new() { ["noise"] = Noise };
@@ -71,7 +72,7 @@ internal sealed class TinyRun : IDisposable
         var idx = tensor(Sampler.NextBatch(BatchSize).Select(i => (long)i).ToArray());
         var x = inputs.index_select(0, idx);
         var y = targets.index_select(0, idx);
-        x = x + 0.1 * randn(x.shape, generator: Noise);
+        x = x.add(Scalars.Of(0.1) * randn(x.shape, generator: Noise), Scalars.One);
         var loss = nn.functional.mse_loss(Model.forward(x), y);
         loss.backward();
         var norm = GradientClipping.ClipByTotalNorm(Optimizer.Parameters, maxNorm: 1.0);

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Pipeline.Evaluation;
 using static TorchSharp.torch;
 
@@ -23,7 +24,7 @@ public class FrechetDistanceTests
         // d² = |μa − μb|² + Σ_i (√σa_i − √σb_i)² = 9 + 2 · (√(2/3) − √(8/3))² = 9 + 4/3.
         using var scope = NewDisposeScope();
         var a = Rows(new double[,] { { 1, 0 }, { -1, 0 }, { 0, 1 }, { 0, -1 } });
-        var b = a * 2 + tensor(new double[] { 3, 0 });
+        var b = (a * Scalars.Of(2)).add(tensor(new double[] { 3, 0 }), Scalars.One);
         Assert.Equal(9 + 4.0 / 3, FrechetDistance.Compute(a, b), 9);
     }
 
@@ -34,7 +35,7 @@ public class FrechetDistanceTests
         manual_seed(5);
         var a = randn(300, 6, dtype: ScalarType.Float64);
         var mix = randn(6, 6, dtype: ScalarType.Float64);
-        var b = a.matmul(mix) + 0.5;                                   // covariances that do not commute with a's
+        var b = a.matmul(mix).add(Scalars.Of(0.5), Scalars.One);      // covariances that do not commute with a's
         double ab = FrechetDistance.Compute(a, b), ba = FrechetDistance.Compute(b, a);
         Assert.True(ab > 0.1, $"expected a clearly positive distance; got {ab}");
         Assert.Equal(ab, ba, 6);

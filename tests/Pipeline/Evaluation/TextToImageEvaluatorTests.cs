@@ -15,7 +15,7 @@ public class TextToImageEvaluatorTests(ParityPipelineFixture fixture) : IClassFi
         manual_seed(11);
         var clip = new ClipModel(ClipTextConfig.Tiny, ClipImageTowerConfig.Tiny);
         var tokenizer = ClipTokenizer.FromPretrained(Path.Combine(TestEnvironment.Parity, "tokenizer"));
-        var real = rand(Captions.Length, 3, 16, 16) * 2 - 1;                           // [6, 3, 16, 16]
+        var real = TestTensors.UniformPixels([Captions.Length, 3, 16, 16]);            // [6, 3, 16, 16]
         return (clip, tokenizer, real);
     }
 

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Pipeline.Schedulers;
 using static Latent.Pipeline.Tests.Schedulers.SchedulerTestData;
 using static TorchSharp.torch;
@@ -92,7 +93,7 @@ public class DdimSchedulerTests
     {
         var s = SdDdim(prediction: PredictionType.Sample, thresholding: true);
         using var x = Sample();
-        using var m = ModelOutput() * 4;
+        using var m = ModelOutput() * Scalars.Of(4);
         using var prev = s.Step(m, 501, x);
         AssertClose([0.64956266f, 0.1334449f, -0.3826728f, -0.10705823f, -0.31528002f, -0.8313977f, -1.3475153f, -1.8636334f], prev);
     }
@@ -100,7 +101,7 @@ public class DdimSchedulerTests
     [Fact]
     public void DynamicThresholding_MatchesDiffusers()
     {
-        using var x = arange(16, dtype: ScalarType.Float32).reshape(2, 2, 2, 2) * 0.25 - 2;
+        using var x = TestTensors.Arange(16, dtype: ScalarType.Float32).reshape(2, 2, 2, 2) * Scalars.Of(0.25) - Scalars.Of(2);
         using var y = DynamicThresholding.Apply(x, 0.9, 1.5);
         AssertClose([-1.0f, -1.0f, -1.0f, -0.8333333f, -0.6666667f, -0.5f, -0.33333334f, -0.16666667f, 0.0f, 0.16666667f,
             0.33333334f, 0.5f, 0.6666667f, 0.8333333f, 1.0f, 1.0f], y);
@@ -114,7 +115,7 @@ public class DdimSchedulerTests
         var s = new DdimScheduler(new SchedulerConfig { ClipSample = true, ClipSampleRange = 0.5, PredictionType = PredictionType.Sample });
         s.SetTimesteps(10);
         using var x = zeros(1, 1, 1, 1);
-        using var m = full(1, 1, 1, 1, 3f);
+        using var m = full(1, 1, 1, 1, Scalars.Of(3.0));
         using var prev = s.Step(m, 900, x);
         double ab = s.Schedule.AlphasCumprod[900], abPrev = s.Schedule.AlphasCumprod[800];
         double eps = (0 - Math.Sqrt(ab) * 3) / Math.Sqrt(1 - ab);

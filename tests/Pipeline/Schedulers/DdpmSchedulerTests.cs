@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Pipeline.Schedulers;
 using static Latent.Pipeline.Tests.Schedulers.SchedulerTestData;
 using static TorchSharp.torch;
@@ -121,7 +122,7 @@ public class DdpmSchedulerTests
         var small = Linear(1000);
         using var x = Sample();
         using var m = ModelOutput();
-        using var m2 = cat([m, full(1, 2, 2, 2, -1f)], 1);
+        using var m2 = cat([m, full(1, 2, 2, 2, Scalars.Of(-1.0))], 1);
         using var a = learned.Step(m2, 500, x, new Generator(3));
         using var b = small.Step(m, 500, x, new Generator(3));
         AssertClose(Values(b), a, 1e-5);

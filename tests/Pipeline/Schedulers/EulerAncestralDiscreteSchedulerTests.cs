@@ -1,4 +1,6 @@
+using Latent.Core.Engine;
 using Latent.Pipeline.Schedulers;
+using TorchSharp;
 using static Latent.Pipeline.Tests.Schedulers.SchedulerTestData;
 using static TorchSharp.torch;
 
@@ -69,7 +71,8 @@ public class EulerAncestralDiscreteSchedulerTests
         var s = SdEuler();
         using var gen = new Generator(0);
         using var m = ModelOutput();
-        Tensor x = Sample() * s.InitNoiseSigma;
+        using var initNoiseSigma = s.InitNoiseSigma.ToScalar();
+        Tensor x = Sample() * initNoiseSigma;
         float[][] expectedInputs =
         [
             [-0.87295884f, -0.6235421f, -0.3741252f, -0.12470841f, 0.12470841f, 0.3741252f, 0.6235421f, 0.87295884f],
@@ -95,12 +98,13 @@ public class EulerAncestralDiscreteSchedulerTests
     public void LastStep_HasNoNoise()
     {
         // sigma' = 0: sigma_up = sigma_down = 0 and x' = x_0 = x - sigma eps (the generator is still advanced).
+        var sigma = Scalars.Of(0.029167533f);   // sigma at the last timestep
         var s = SdEuler();
         using var x = Sample();
         using var m = ModelOutput();
         using var prev = s.Step(m, s.Timesteps[29], x, new Generator(0));
         AssertClose([-0.84583247f, -0.6066245f, -0.36741644f, -0.12820843f, 0.110999584f, 0.3502076f, 0.5894156f, 0.8286236f], prev);
-        AssertClose(Values(x - 0.029167533f * m), prev);
+        AssertClose(Values(x - sigma * m), prev);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Pipeline.Schedulers;
 using static Latent.Pipeline.Tests.Schedulers.SchedulerTestData;
 using static TorchSharp.torch;
@@ -112,8 +113,8 @@ public class NoiseScheduleTests
     public void AddNoise_PerSampleTimesteps_MatchesDiffusers()
     {
         var s = new NoiseSchedule(new SchedulerConfig());
-        using var x0 = arange(16, dtype: ScalarType.Float32).reshape(2, 2, 2, 2) / 8 - 1;
-        using var noise = ones(2, 2, 2, 2) * 0.5;
+        using var x0 = TestTensors.Arange(16, dtype: ScalarType.Float32).reshape(2, 2, 2, 2) / Scalars.Of(8) - Scalars.Of(1);
+        using var noise = ones(2, 2, 2, 2) * Scalars.Of(0.5);
         using var t = tensor(new long[] { 10, 900 });
         using var xt = s.AddNoise(x0, noise, t);
         AssertClose([-0.97548515f, -0.8506223f, -0.7257595f, -0.60089666f, -0.47603384f, -0.35117102f, -0.2263082f, -0.10144536f,
@@ -141,7 +142,7 @@ public class NoiseScheduleTests
         const int N = 200_000;
         long[] ts = [0, 250, 999];
         using var gen = new Generator(1234);
-        using var x0 = full(3, N, 0.7f);
+        using var x0 = full(3, N, Scalars.Of(0.7f));
         using var noise = randn([3, N], generator: gen);
         using var t = tensor(ts);
         using var xt = s.AddNoise(x0, noise, t);

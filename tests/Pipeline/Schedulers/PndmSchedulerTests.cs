@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Pipeline.Schedulers;
 using static Latent.Pipeline.Tests.Schedulers.SchedulerTestData;
 using static TorchSharp.torch;
@@ -46,7 +47,7 @@ public class PndmSchedulerTests
         using var m = ModelOutput();
         using var first = s.Step(m, 981, x);
         AssertClose([-0.8592433f, -0.6241336f, -0.38902387f, -0.15391418f, 0.0811955f, 0.31630516f, 0.5514149f, 0.78652453f], first);
-        using var half = m * 0.5;
+        using var half = m * Scalars.Of(0.5);
         using var second = s.Step(half, 961, first);
         AssertClose([-0.89005625f, -0.64354575f, -0.39703524f, -0.15052477f, 0.09598574f, 0.34249622f, 0.5890068f, 0.8355172f], second);
     }

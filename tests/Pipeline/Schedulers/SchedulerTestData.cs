@@ -1,4 +1,6 @@
+using Latent.Core.Engine;
 using Latent.Pipeline.Schedulers;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Latent.Pipeline.Tests.Schedulers;
@@ -22,10 +24,12 @@ internal static class SchedulerTestData
     };
 
     /// <summary>x_t = (arange(8) - 3.5) / 4 as [1, 2, 2, 2] (exact in float32).</summary>
-    public static Tensor Sample() => ((arange(8, dtype: ScalarType.Float32) - 3.5) / 4).reshape(1, 2, 2, 2);
+    public static Tensor Sample() =>
+        ((TestTensors.Arange(8, dtype: ScalarType.Float32) - Scalars.Of(3.5)) / Scalars.Of(4)).reshape(1, 2, 2, 2);
 
     /// <summary>The model output arange(8) * 0.37 - 1 as [1, 2, 2, 2].</summary>
-    public static Tensor ModelOutput() => (arange(8, dtype: ScalarType.Float32) * 0.37 - 1).reshape(1, 2, 2, 2);
+    public static Tensor ModelOutput() =>
+        (TestTensors.Arange(8, dtype: ScalarType.Float32) * Scalars.Of(0.37) - Scalars.Of(1)).reshape(1, 2, 2, 2);
 
     /// <summary>
     /// Runs the scheduler's timesteps in order (the first <paramref name="steps"/>, or all) from
@@ -36,10 +40,12 @@ internal static class SchedulerTestData
     {
         using var m = ModelOutput();
         using var start = Sample();
-        Tensor x = start * startScale;
+        using var scale = startScale.ToScalar();
+        Tensor x = start * scale;
         for (int k = 0; k < (steps ?? s.Timesteps.Count); k++)
         {
-            using Tensor mk = m * factor(k);
+            using var factorK = factor(k).ToScalar();
+            using Tensor mk = m * factorK;
             Tensor next = s.Step(mk, s.Timesteps[k], x);
             x.Dispose();
             x = next;

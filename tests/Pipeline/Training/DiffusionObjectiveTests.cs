@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Pipeline.Schedulers;
 using Latent.Pipeline.Training;
 using TorchSharp;
@@ -88,7 +89,7 @@ public class DiffusionObjectiveTests
         using var replay = new Generator(9);
         using var base_ = randn(new long[] { 2, 3, 4, 4 }, generator: replay);
         using var perChannel = randn(new long[] { 2, 3, 1, 1 }, generator: replay);
-        using var expected = base_ + 0.1 * perChannel;
+        using var expected = base_.add(Scalars.Of(0.1) * perChannel, Scalars.One);
         Assert.True(noise.eq(expected).all().item<bool>());
     }
 

@@ -1,4 +1,5 @@
 using Latent.Core.Data;
+using Latent.Core.Engine;
 using Latent.Core.Imaging;
 using Latent.Pipeline.Training;
 using static TorchSharp.torch;
@@ -76,7 +77,7 @@ public sealed class LatentCacheTests : IDisposable
     {
         string dir = TestEnvironment.NewTempDir();
         using (world.Cache(dir)) { }
-        using (var green = ToyWorld.SolidImage(1) * 0.5)
+        using (var green = ToyWorld.SolidImage(1) * Scalars.Of(0.5))
             ImageIO.SavePng(green, Path.Combine(world.DataDir, "red.png"));    // same name, other pixels
         var changed = ImageFolderDataset.Read(world.DataDir);
         using var cache = LatentCache.Build(dir, changed, new ImageSize(16, 16), world.Vae, world.TextEncoder, world.Tokenizer);

@@ -1,4 +1,5 @@
 using Latent.Core.Data;
+using Latent.Core.Engine;
 using Latent.Core.Imaging;
 using Latent.Pipeline.Training;
 using Latent.TextEncoder;
@@ -48,7 +49,8 @@ internal sealed class ToyWorld : IDisposable
         TextEncoder = new ClipTextModel(ClipTextConfig.Tiny);
         TextEncoder.eval();
         using (no_grad())   // token embeddings 20x the position embeddings: the captions' states differ clearly
-            TextEncoder.named_parameters().Single(np => np.name == "text_model.embeddings.token_embedding.weight").parameter.mul_(20);
+            TextEncoder.named_parameters().Single(np => np.name == "text_model.embeddings.token_embedding.weight").parameter
+                .mul_(Scalars.Of(20));
         Tokenizer = ClipBpeTrainer.Train(Colours, ClipBpeTrainerOptions.Tiny);
     }
 
@@ -89,7 +91,7 @@ internal sealed class ToyWorld : IDisposable
         using (no_grad())
         {
             p["quant_conv.weight"][latent..].zero_();
-            p["quant_conv.bias"][latent..].fill_(-12.0);
+            p["quant_conv.bias"][latent..].fill_(Scalars.Of(-12.0));
         }
         double std;
         using (var scope = NewDisposeScope())

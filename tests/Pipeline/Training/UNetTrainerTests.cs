@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Latent.Core.Config;
+using Latent.Core.Engine;
 using Latent.Pipeline.Schedulers;
 using Latent.Pipeline.Training;
 using Latent.UNetCrossAttn;
@@ -40,7 +41,7 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
         using var samples = trainer.Sample(ToyWorld.Colours, seed: 1, steps: 20, guidanceScale: 7.5);   // [4, 3, 16, 16]
         using var references = world.References();                                                    // [4, 3, 16, 16]
         // distances[i, j] = MSE(sample i, reference j)
-        using var distances = (samples.unsqueeze(1) - references.unsqueeze(0)).pow(2).mean(new long[] { 2, 3, 4 });
+        using var distances = (samples.unsqueeze(1) - references.unsqueeze(0)).pow(Scalars.Of(2)).mean(new long[] { 2, 3, 4 });
         long[] nearest = distances.argmin(1).data<long>().ToArray();
         double first = losses.Take(25).Average(), last = losses.TakeLast(25).Average();
         output.WriteLine($"{steps} steps in {trainSeconds:F1} s; loss first 25 {first:F4}, last 25 {last:F4}; nearest {string.Join(",", nearest)}");

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Core.Training;
 using Latent.TextEncoder;
 using TorchSharp;
@@ -77,12 +78,12 @@ public class ClipModelTests(ITestOutputHelper output)
     {
         torch.manual_seed(0);
         using var model = new ClipModel(ClipTextConfig.Tiny, ClipImageTowerConfig.Tiny);
-        using var pixels = rand(3, 3, 16, 16) * 2 - 1;
+        using var pixels = TestTensors.UniformPixels([3, 3, 16, 16]);
         using var embeds = model.EncodeImage(pixels);
         Assert.Equal(new long[] { 3, 32 }, embeds.shape);
         Assert.False(embeds.isnan().any().item<bool>());
         using var norm = model.state_dict()["vision_model.norm_out.weight"];
-        Assert.True(norm.eq(1f).all().item<bool>());
+        Assert.True(norm.eq(Scalars.Of(1.0)).all().item<bool>());
     }
 
     [Fact]
@@ -126,7 +127,7 @@ public class ClipModelTests(ITestOutputHelper output)
         manual_seed(2);
         var config = ClipImageTowerConfig.Tiny with { ConvInStride = 2 };
         using var tower = new ClipImageTower(config);
-        using var pixels = rand(3, 3, 16, 16) * 2 - 1;
+        using var pixels = TestTensors.UniformPixels([3, 3, 16, 16]);
         using var pooled = tower.forward(pixels);
         Assert.Equal(new long[] { 3, 16 }, pooled.shape);
         Assert.Equal(new long[] { 8, 3, 3, 3 }, tower.state_dict()["conv_in.weight"].shape);
@@ -145,9 +146,11 @@ public class ClipModelTests(ITestOutputHelper output)
         using var model = new ClipModel(ClipTextConfig.Tiny, ClipImageTowerConfig.Tiny);
         model.train();
         var generator = new Generator(7);
-        using var pixels = rand(new long[] { 4, 3, 16, 16 }, generator: generator) * 2 - 1;
+        using var pixels = TestTensors.UniformPixels([4, 3, 16, 16], generator);
         using var words = randint(1, 900, new long[] { 4, 6 }, generator: generator);
-        using var ids = cat([full(4, 1, 998L), words, full(4, 3, 999L)], 1);   // [4, 10]: bos, 6 words, eos, pad
+        var bos = Scalars.Of(998L);   // ClipTextConfig.Tiny's BosTokenId
+        var eos = Scalars.Of(999L);   // its EosTokenId, also its PadTokenId
+        using var ids = cat([full(4, 1, bos), words, full(4, 3, eos)], 1);   // [4, 10]: bos, 6 words, eos, pad
         using var optimizer = new AdamWOptimizer(model.named_parameters(), new AdamWConfig(LearningRate: 3e-3, WeightDecay: 0));
 
         float first = 0, last = 0;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Latent.Core.Engine;
 using Latent.TextEncoder;
 using TorchSharp;
 using Xunit.Abstractions;
@@ -23,7 +24,7 @@ public class ClipTextMeasurements(ITestOutputHelper output)
         long count = model.parameters().Sum(p => p.numel());
         Assert.Equal(expected, count);
 
-        using var ids = full(2, 77, (long)c.EosTokenId);
+        using var ids = full(2, 77, Scalars.Of((long)c.EosTokenId));
         using (var words = randint(0, 4000, new long[] { 2, 12 }, generator: new Generator(0)))
             ids[.., 1..13] = words;
         using var noGrad = no_grad();

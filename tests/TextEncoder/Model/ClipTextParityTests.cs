@@ -27,7 +27,7 @@ public class ClipTextParityTests(ITestOutputHelper output)
         string dir = TestEnvironment.NewTempDir();
         File.Copy(Path.Combine(ModelDir, "config.json"), Path.Combine(dir, "config.json"));
         var tensors = SafeTensors.Load(Path.Combine(ModelDir, "model.safetensors"));
-        tensors[ClipTextModel.PositionIdsKey] = arange(77L, dtype: ScalarType.Int64).unsqueeze(0);
+        tensors[ClipTextModel.PositionIdsKey] = TestTensors.Arange(77, dtype: ScalarType.Int64).unsqueeze(0);
         SafeTensors.Save(Path.Combine(dir, "model.safetensors"), tensors);
         foreach (var t in tensors.Values) t.Dispose();
 
@@ -39,7 +39,7 @@ public class ClipTextParityTests(ITestOutputHelper output)
     public void StrictLoad_WithoutKeyMap_RejectsPositionIds()
     {
         var tensors = SafeTensors.Load(Path.Combine(ModelDir, "model.safetensors"));
-        tensors[ClipTextModel.PositionIdsKey] = arange(77L, dtype: ScalarType.Int64).unsqueeze(0);
+        tensors[ClipTextModel.PositionIdsKey] = TestTensors.Arange(77, dtype: ScalarType.Int64).unsqueeze(0);
         try
         {
             using var model = new ClipTextModel(ClipTextConfig.Tiny);

@@ -1,4 +1,5 @@
 using Latent.Core.Config;
+using Latent.Core.Engine;
 using Latent.TextEncoder.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -10,7 +11,7 @@ public class ClipModelFolderTests
     static ClipModel NewModel()
     {
         var model = new ClipModel(ClipTextConfig.Tiny, ClipImageTowerConfig.Tiny);
-        using (no_grad()) model.LogitScale.fill_(3.25f);
+        using (no_grad()) model.LogitScale.fill_(Scalars.Of(3.25));
         return model;
     }
 
@@ -25,7 +26,7 @@ public class ClipModelFolderTests
 
         using var ids = tensor(new long[,] { { 998, 5, 6, 999 } });
         using var generator = new Generator(1);
-        using var pixels = rand(new long[] { 2, 3, 16, 16 }, generator: generator) * 2 - 1;
+        using var pixels = TestTensors.UniformPixels([2, 3, 16, 16], generator);
         using (no_grad())
         {
             Assert.True(model.EncodeText(ids).equal(loaded.EncodeText(ids)).all().item<bool>());

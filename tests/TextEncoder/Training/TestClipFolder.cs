@@ -1,4 +1,5 @@
 using Latent.Core.Data;
+using Latent.Core.Engine;
 using Latent.Core.Imaging;
 using Latent.TextEncoder.Tokenization;
 using Latent.TextEncoder.Training;
@@ -29,13 +30,15 @@ internal static class TestClipFolder
         using var scope = NewDisposeScope();
         using var generator = new Generator(7);
         // [E, 3, 4, 4] uniform in [-1, 1] -> bilinear -> [E, 3, size, size]: one smooth image per emoji
-        var coarse = rand(new long[] { emoji, 3, 4, 4 }, generator: generator) * 2 - 1;
+        var coarse = TestTensors.UniformPixels([emoji, 3, 4, 4], generator);
         var images = nn.functional.interpolate(coarse, new long[] { size, size }, mode: InterpolationMode.Bilinear, align_corners: false);
         var lines = new List<string>();
         void Add(int e, int style, string split)
         {
             string name = $"img{e:D2}-{style}.png";
-            var image = (images[e] + 0.05 * style * randn(new long[] { 3, size, size }, generator: generator)).clamp(-1, 1);
+            using var noiseScale = (0.05 * style).ToScalar();   // each style a little more noise
+            var noise = randn(new long[] { 3, size, size }, generator: generator);
+            var image = images[e].add(noiseScale * noise, Scalars.One).clamp(Scalars.Of(-1), Scalars.Of(1));
             ImageIO.SavePng(image, Path.Combine(dir, name));
             string caption = Names[e % Names.Length] + (e >= Names.Length ? $" {e}" : "");
             lines.Add($"{{\"file_name\": \"{name}\", \"text\": [\"{caption}\", \"{caption}, emoji\"], \"split\": \"{split}\", " +

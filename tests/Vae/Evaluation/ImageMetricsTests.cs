@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Vae.Evaluation;
 using static TorchSharp.torch;
 
@@ -29,7 +30,7 @@ public sealed class ImageMetricsTests
     public void Psnr_ConstantError_IsTenLog10OfInverseMse()
     {
         using var a = zeros(1, 3, 8, 8);
-        using var b = full(new long[] { 1, 3, 8, 8 }, 0.1);
+        using var b = full(new long[] { 1, 3, 8, 8 }, Scalars.Of(0.1));
         // MSE = 0.01 -> 10 log10(100) = 20 dB (float32 0.1 is 0.100000001490116, hence the tolerance)
         Assert.Equal(20.0, ImageMetrics.Psnr(a, b)[0], 6);
     }

@@ -14,7 +14,7 @@ internal static class TestImageFolder
         using var scope = NewDisposeScope();
         using var generator = new Generator(seed);
         // [N, 3, 4, 4] uniform in [-1, 1] -> bilinear -> [N, 3, size, size]: smooth, as real images are
-        var coarse = rand(new long[] { train + validation, 3, 4, 4 }, generator: generator) * 2 - 1;
+        var coarse = TestTensors.UniformPixels([train + validation, 3, 4, 4], generator);
         var images = nn.functional.interpolate(coarse, new long[] { size, size }, mode: InterpolationMode.Bilinear, align_corners: false);
         var lines = new List<string>();
         for (int i = 0; i < train + validation; i++)
