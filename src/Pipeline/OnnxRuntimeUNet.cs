@@ -40,17 +40,40 @@ public sealed class OnnxRuntimeUNet : IDisposable
         this.unet = unet;
         byte[] model;
         using (no_grad()) model = unet.ExportOnnx();
+        CreateQuietEnvironment();
         using var options = new SessionOptions
         {
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             IntraOpNumThreads = Math.Max(1, get_num_threads()),
             InterOpNumThreads = 1,
+            LogSeverityLevel = QuietLogLevel,
         };
         // The intra-op threads spin between ops (ONNX Runtime's default): a batch-2 call of the emoji architecture took 30 ms
         // with spinning and 37 ms without (2 threads, PyTorch's export of it), and between calls only a few small LibTorch ops run.
         session = new InferenceSession(model, options);
         runOptions = new RunOptions();
+    }
+
+    // ONNX Runtime logs warnings, and each error that it also returns, as coloured lines on stderr (its default level is
+    // Warning); users of `latent` and of this library should see only our output. Nothing is lost: every error still
+    // arrives as an OnnxRuntimeException whose message is the status that would have been logged.
+    const OrtLoggingLevel QuietLogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
+
+    /// <summary>Creates ONNX Runtime's process-wide environment at <see cref="QuietLogLevel"/> (it logs outside any session)
+    /// unless it exists already: an app that created its own keeps its level.</summary>
+    static void CreateQuietEnvironment()
+    {
+        if (OrtEnv.IsCreated) return;
+        var env = new EnvironmentCreationOptions { logId = "latent", logLevel = QuietLogLevel };
+        try
+        {
+            OrtEnv.CreateInstanceWithOptions(ref env);
+        }
+        catch (OnnxRuntimeException) when (OrtEnv.IsCreated)
+        {
+            // Another thread created it between the check and here.
+        }
     }
 
     /// <summary>Whether <paramref name="unet"/>'s float32 weights fit one ONNX file (protobuf's 2 GiB, with room for the graph).</summary>

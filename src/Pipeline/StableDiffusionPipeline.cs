@@ -51,6 +51,7 @@ public sealed class StableDiffusionPipeline : IDisposable
         ArgumentNullException.ThrowIfNull(unet);
         ArgumentNullException.ThrowIfNull(schedulerConfig);
         CheckFit(vae, textEncoder, tokenizer, unet);
+        TorchEngine.DisableNnpack(); // for apps that did not call TorchEngine.Initialize: no NNPACK warnings on stderr
         (this.vae, this.textEncoder, this.tokenizer, this.unet, SchedulerConfig, this.ownsModules) =
             (vae, textEncoder, tokenizer, unet, schedulerConfig, ownsModules);
         Runtime = runtime;

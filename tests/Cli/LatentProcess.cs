@@ -9,9 +9,14 @@ public static class LatentProcess
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
     /// <summary>Runs <c>latent</c> with <paramref name="args"/> and waits (at most two minutes).</summary>
-    public static Result Run(params string[] args)
+    public static Result Run(params string[] args) => Run(new Dictionary<string, string>(), args);
+
+    /// <summary>Runs <c>latent</c> with <paramref name="args"/> and these variables added to its environment.</summary>
+    public static Result Run(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
-        using var process = Process.Start(StartInfo(args))!;
+        ProcessStartInfo start = StartInfo(args);
+        foreach ((string name, string value) in environment) start.Environment[name] = value;
+        using var process = Process.Start(start)!;
         return Wait(process, args, process.StandardOutput.ReadToEndAsync());
     }
 

@@ -5,7 +5,8 @@ namespace Latent.Core.Engine;
 
 /// <summary>
 /// Starts the TorchSharp engine once per process: checks that the native library can load on this machine, then
-/// applies the thread setting before the first tensor op (libtorch ignores a later inter-op setting).
+/// applies the thread setting before the first tensor op (libtorch ignores a later inter-op setting), and turns off
+/// libtorch's NNPACK probe, which fills stderr with warnings on some CPUs (<see cref="DisableNnpack"/>).
 /// </summary>
 /// <remarks>
 /// Call <see cref="Initialize"/> at the top of an app (the <c>latent</c> CLI does, with <c>--threads</c>). Library code
@@ -57,6 +58,7 @@ public static class TorchEngine
             }
             torch.set_num_threads(wanted);
             torch.set_num_interop_threads(wanted);
+            DisableNnpack();
             info = new EngineInfo(
                 typeof(torch).Assembly.GetName().Version?.ToString(3) ?? "unknown",
                 torch.__version__,
@@ -69,6 +71,74 @@ public static class TorchEngine
 
     /// <summary>Initialises with the defaults unless the app already did; returns the engine's state.</summary>
     public static EngineInfo EnsureInitialized() => info ?? Initialize();
+
+    /// <summary>
+    /// Turns libtorch's NNPACK convolutions off for this process (idempotent, cheap). <see cref="Initialize"/> calls it;
+    /// so does <c>StableDiffusionPipeline</c>, for apps that use the library without initialising the engine.
+    /// </summary>
+    /// <returns>True when NNPACK is off; false when this libtorch does not export the switch (the warnings may show then).</returns>
+    /// <remarks>
+    /// <para>Works around: before a float32 convolution that oneDNN does not take (batch 1 on a map of at most 20,480
+    /// values, e.g. each conv of the VAE decoding one 64px image), libtorch 2.10 asks whether NNPACK is available; on a CPU
+    /// that NNPACK rejects (no AVX2 or FMA3, or cache sizes that a hypervisor hides) it logs
+    /// <c>[W... NNPACK.cpp:56] Could not initialize NNPACK! Reason: Unsupported hardware.</c> on stderr at every such
+    /// call: twelve for one emoji image, hundreds for txt2img at cfg 1. libtorch checks this switch before that probe.</para>
+    /// <para>No speed is lost: libtorch picks NNPACK only for batches of 16 or more, which oneDNN takes first (unless an
+    /// app turns oneDNN off), and where the warning shows NNPACK cannot run at all. TorchSharp 0.107 has no
+    /// <c>torch.backends.nnpack</c>, so this calls libtorch's exported <c>at::globalContext().setUserEnabledNNPACK(false)</c>.</para>
+    /// <para>When it can go: when TorchSharp exposes the switch (call that instead), or when libtorch no longer logs the
+    /// probe at every call: make this method return at once and run <c>EngineOutputTests</c> (tests/Cli), which simulates
+    /// a CPU that NNPACK rejects; if stderr stays empty, delete it and its two callers.</para>
+    /// </remarks>
+    public static bool DisableNnpack()
+    {
+        lock (Gate)
+        {
+            if (!nnpackOff)
+            {
+                torch.InitializeDeviceType(DeviceType.CPU); // a no-op in every caller; makes sure libtorch_cpu.so is TorchSharp's
+                nnpackOff = TrySetUserEnabledNnpack(false);
+            }
+            return nnpackOff;
+        }
+    }
+
+    /// <summary>libtorch's NNPACK switch (<c>at::globalContext().userEnabledNNPACK()</c>), or null where it is not exported.</summary>
+    internal static unsafe bool? NnpackEnabled() =>
+        TryGetContextMember(UserEnabledNnpack, out nint context, out nint get) ? ((delegate* unmanaged<nint, byte>)get)(context) != 0 : null;
+
+    static bool nnpackOff;
+    const string LibTorchCpu = "libtorch_cpu.so";
+    const string GlobalContext = "_ZN2at13globalContextEv";                     // at::Context& at::globalContext()
+    const string SetUserEnabledNnpack = "_ZN2at7Context20setUserEnabledNNPACKEb"; // void at::Context::setUserEnabledNNPACK(bool)
+    const string UserEnabledNnpack = "_ZNK2at7Context17userEnabledNNPACKEv";      // bool at::Context::userEnabledNNPACK() const
+
+    static unsafe bool TrySetUserEnabledNnpack(bool enabled)
+    {
+        if (!TryGetContextMember(SetUserEnabledNnpack, out nint context, out nint set)) return false;
+        ((delegate* unmanaged<nint, int, void>)set)(context, enabled ? 1 : 0); // a C++ bool: 0 or 1 in the low bits
+        return true;
+    }
+
+    /// <summary>libtorch's global context and the address of one of its member functions.</summary>
+    static unsafe bool TryGetContextMember(string member, out nint context, out nint method)
+    {
+        context = method = 0;
+        // By soname: the dynamic linker hands back the copy that libLibTorchSharp.so loaded (it matches loaded objects first).
+        if (!OperatingSystem.IsLinux() || !NativeLibrary.TryLoad(LibTorchCpu, out nint library)) return false;
+        try
+        {
+            if (!NativeLibrary.TryGetExport(library, GlobalContext, out nint globalContext)
+                || !NativeLibrary.TryGetExport(library, member, out method))
+                return false;
+            context = ((delegate* unmanaged<nint>)globalContext)();
+            return true;
+        }
+        finally
+        {
+            NativeLibrary.Free(library); // drops only our reference: TorchSharp's keeps the library and the addresses valid
+        }
+    }
 
     /// <summary>
     /// Finds the libLibTorchSharp.so that this process will load and reads whether it can load here, before TorchSharp

@@ -26,6 +26,15 @@ public class TorchEngineTests
     }
 
     [Fact]
+    public void Initialize_TurnsNnpackOff()
+    {
+        // libtorch's own switch, read back; null would mean this libtorch no longer exports it (then the NNPACK warnings
+        // may be back on CPUs that NNPACK rejects: see TorchEngine.DisableNnpack).
+        TorchEngine.EnsureInitialized();
+        Assert.False(TorchEngine.NnpackEnabled());
+    }
+
+    [Fact]
     public void Initialize_ThrowsForNegativeThreads()
     {
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => TorchEngine.Initialize(-2));
