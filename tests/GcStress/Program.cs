@@ -8,18 +8,19 @@ using static TorchSharp.torch;
 // thread allocates without pause (as the trainers' data loaders and a test host's other tests do), so that garbage
 // collections land in the middle of native calls. Prints one line per run (a hash of its losses, weights, optimizer
 // state and EMA) and exits 0 when the two runs are bit-identical, 1 when they differ, 2 on bad arguments.
-//   Latent.GcStress [--steps N] [--optimizer latent|torchsharp]
+//   Latent.GcStress [--steps N] [--channels C] [--optimizer latent|torchsharp]
 // Run it with DOTNET_GCgen0size=0x10000 (a 64 KB first generation: a collection every few hundred allocations).
-int steps = 100;
+int steps = 100, channels = 8;
 var optimizer = TinyOptimizer.Latent;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
     {
         case "--steps" when i + 1 < args.Length && int.TryParse(args[i + 1], out steps) && steps > 0: i++; break;
+        case "--channels" when i + 1 < args.Length && int.TryParse(args[i + 1], out channels) && channels > 0 && channels % 4 == 0: i++; break;
         case "--optimizer" when i + 1 < args.Length && Enum.TryParse(args[i + 1], ignoreCase: true, out optimizer): i++; break;
         default:
-            Console.Error.WriteLine($"gcstress: unexpected argument '{args[i]}'; usage: [--steps N>0] [--optimizer latent|torchsharp]");
+            Console.Error.WriteLine($"gcstress: unexpected argument '{args[i]}'; usage: [--steps N>0] [--channels C, a multiple of 4] [--optimizer latent|torchsharp]");
             return 2;
     }
 }
@@ -33,7 +34,7 @@ var churn = new Thread(() =>
 }) { IsBackground = true };
 churn.Start();
 
-string first = Train(steps, optimizer), second = Train(steps, optimizer);
+string first = Train(steps, channels, optimizer), second = Train(steps, channels, optimizer);
 stop.Cancel();
 churn.Join();
 Console.WriteLine($"run 1: {first}");
@@ -42,9 +43,9 @@ Console.WriteLine($"gc collections: {GC.CollectionCount(0)}");
 Console.WriteLine(first == second ? "identical" : "different");
 return first == second ? 0 : 1;
 
-static string Train(int steps, TinyOptimizer optimizer)
+static string Train(int steps, int channels, TinyOptimizer optimizer)
 {
-    using var run = new TinyRun(initSeed: 11, totalSteps: steps, optimizer: optimizer);
+    using var run = new TinyRun(initSeed: 11, channels: channels, totalSteps: steps, optimizer: optimizer);
     using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     var losses = new float[steps];
     for (int s = 0; s < steps; s++) losses[s] = run.Step();
