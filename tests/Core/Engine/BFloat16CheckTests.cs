@@ -72,6 +72,20 @@ public class BFloat16CheckTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Probe_CountsAnOpThatFailsInBFloat16AsOff_WithTheEnginesMessage()
+    {
+        // cholesky has no bf16 kernel on CPU: the engine throws, and the probe reports that instead of throwing.
+        var noKernel = new BFloat16Check.OpProbe("cholesky [3,3]", BFloat16Check.OpTolerance,
+            g => [eye(3)],
+            x => linalg.cholesky(x[0]));
+        BFloat16Report report = BFloat16Check.Probe([noKernel]);
+        BFloat16Deviation failure = Assert.Single(report.Failures);
+        Assert.StartsWith("cholesky [3,3] (failed in bf16: ", failure.What);
+        Assert.Contains("BFloat16", failure.What);
+        Assert.True(double.IsNaN(failure.Error));
+    }
+
+    [Fact]
     public void Error_IsMaxAbsDifferenceOverMaxAbsReference()
     {
         using var reference = tensor(new float[] { 1, -2, 4 });
