@@ -10,7 +10,9 @@ public sealed record PipelineOptions
     /// (about 1.5x faster per step on CPUs with bf16 units; images differ by about 1e-2). The weights files may be fp32,
     /// fp16 or bf16 either way. The text encoder and the VAE stay float32: each runs once per image, so bf16 would save
     /// little there and cost accuracy (the VAE decoder's large activations). There is no autocast: the module and its
-    /// inputs are converted, the latents and the scheduler stay float32.
+    /// inputs are converted, the latents and the scheduler stay float32. Loading checks bf16 against float32 first
+    /// (<see cref="Latent.Core.Engine.BFloat16Check"/>: the engine's ops and one U-Net call, about two steps' time) and
+    /// refuses it where this engine computes it wrongly on this CPU, rather than make wrong images.
     /// </summary>
     public ScalarType Dtype { get; init; } = ScalarType.Float32;
 

@@ -37,9 +37,10 @@ public sealed class StableDiffusionPipeline : IDisposable
     /// <param name="vae">The VAE; its latent channels must equal the U-Net's in and out channels.</param>
     /// <param name="textEncoder">The text encoder; its hidden size must equal the U-Net's cross-attention width.</param>
     /// <param name="tokenizer">The tokenizer; its vocabulary and max length must fit the text encoder.</param>
-    /// <param name="unet">The U-Net; any dtype (inputs are converted to it).</param>
+    /// <param name="unet">The U-Net; any dtype (inputs are converted to it). A bf16 one needs an engine that passes <see cref="BFloat16Check"/>.</param>
     /// <param name="schedulerConfig">The model's noise schedule and default sampler (a <c>scheduler_config.json</c>).</param>
     /// <exception cref="ArgumentException">The components do not fit together; the message names both values.</exception>
+    /// <exception cref="BFloat16InaccurateException">The U-Net is bf16 and this engine computes bf16 wrongly on this CPU.</exception>
     public StableDiffusionPipeline(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet, SchedulerConfig schedulerConfig)
         : this(vae, textEncoder, tokenizer, unet, schedulerConfig, ownsModules: false, UNetRuntime.LibTorch) { }
 
@@ -56,6 +57,7 @@ public sealed class StableDiffusionPipeline : IDisposable
             (vae, textEncoder, tokenizer, unet, schedulerConfig, ownsModules);
         Runtime = runtime;
         if (runtime == UNetRuntime.OnnxRuntime) onnxUNet = new OnnxRuntimeUNet(unet);
+        else if (UNetDtype == ScalarType.BFloat16) BFloat16Check.EnsureAccurate(BFloat16Check.Engine, model: null);
     }
 
     /// <summary>The model's scheduler config: its noise schedule, and the sampler used when a request names none.</summary>
@@ -90,6 +92,8 @@ public sealed class StableDiffusionPipeline : IDisposable
     /// <exception cref="InvalidDataException">The index names a class we cannot load, or a config or weights file does not fit (a missing, unexpected or mis-shaped key); the message names the component.</exception>
     /// <exception cref="ArgumentException">The dtype is not Float32 or BFloat16, the runtime is unknown, OnnxRuntime is asked for
     /// with BFloat16 or for a U-Net over one ONNX file's 2 GiB, or the components do not fit together.</exception>
+    /// <exception cref="BFloat16InaccurateException">BFloat16 is asked for but this engine computes it wrongly on this CPU
+    /// (<see cref="BFloat16Check"/>: its op probes, or this U-Net's bf16 output more than 5% off float32's); the message has the numbers.</exception>
     /// <exception cref="Microsoft.ML.OnnxRuntime.OnnxRuntimeException">ONNX Runtime cannot build its session (with Runtime OnnxRuntime or Auto).</exception>
     public static StableDiffusionPipeline Load(string directory, PipelineOptions? options = null)
     {
@@ -104,7 +108,8 @@ public sealed class StableDiffusionPipeline : IDisposable
         try
         {
             c.Vae.eval();
-            if (options.Dtype != ScalarType.Float32) c.UNet.to(options.Dtype);
+            if (options.Dtype == ScalarType.BFloat16)
+                BFloat16Check.EnsureAccurate(BFloat16Check.Engine, ToBFloat16Checked(c.UNet));
             string name = options.ModelName ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));
             if (options.Runtime == UNetRuntime.OnnxRuntime && !OnnxRuntimeUNet.Fits(c.UNet))
                 throw new ArgumentException(
@@ -269,6 +274,28 @@ public sealed class StableDiffusionPipeline : IDisposable
             textEncoder.Dispose();
             unet.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Converts the float32 U-Net to bf16 and measures its output against float32's on one probe: a guided batch of 2,
+    /// 16x16 latents (rounded up to the U-Net's size multiple), timesteps 999 and 500, random text states. Costs about two
+    /// U-Net steps; catches a bf16 engine that is wrong on this CPU at the model's own shapes (see <see cref="BFloat16Check"/>).
+    /// </summary>
+    static BFloat16Deviation ToBFloat16Checked(UNet2DConditionModel unet)
+    {
+        using var mode = new InferenceMode(unet);
+        using var scope = NewDisposeScope();
+        using var generator = new Generator(0);
+        int multiple = unet.SizeMultiple, width = unet.Config.CrossAttentionDim.PerBlock(unet.Config.BlockOutChannels.Length)[0];
+        long side = (16 + multiple - 1) / multiple * multiple;
+        Tensor sample = randn([2, unet.Config.InChannels, side, side], generator: generator);
+        Tensor context = randn([2, 77, width], generator: generator);
+        Tensor timesteps = tensor(new long[] { 999, 500 });
+        Tensor fp32 = unet.forward(sample, timesteps, context);
+        unet.to(ScalarType.BFloat16);
+        Tensor bf16 = unet.forward(sample.to(ScalarType.BFloat16), timesteps, context.to(ScalarType.BFloat16));
+        return new BFloat16Deviation($"the U-Net's output in bf16 vs float32 on [2, {unet.Config.InChannels}, {side}, {side}] latents",
+            BFloat16Check.Error(fp32, bf16), BFloat16Check.ModelTolerance);
     }
 
     /// <summary>The denoising loop: per step scale the input, one U-Net call, guidance, one scheduler step.</summary>

@@ -17,6 +17,18 @@ public class DoctorCommandTests
     }
 
     [Fact]
+    public void Doctor_ChecksBf16AgainstFp32OpByOp_AndGivesAVerdict()
+    {
+        var r = LatentProcess.Run("doctor");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("bf16 op vs fp32", r.Stdout);
+        Assert.Matches(@"conv2d 3x3 \[2,64,16,16\] -> 64\s*│\s*[0-9.]+%\s*│\s*3%\s*│\s*(ok|OFF)", r.Stdout);
+        Assert.Matches(@"attention block .*│\s*5%\s*│", r.Stdout);
+        // Which verdict depends on this CPU's kernels; there is always exactly one.
+        Assert.True(r.Stdout.Contains("bf16: accurate on this CPU") ^ r.Stdout.Contains("bf16: inaccurate on this CPU"), r.Stdout);
+    }
+
+    [Fact]
     public void Doctor_AppliesThreadsBeforeTheFirstOp()
     {
         var r = LatentProcess.Run("doctor", "--quick", "--threads", "1");

@@ -1,5 +1,7 @@
 using Latent.Cli.Commands;
 using Latent.Core.Imaging;
+using Latent.UNetCrossAttn;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Latent.Cli.Tests;
@@ -79,6 +81,36 @@ public class TxtToImgCommandTests
         using var image = ImageIO.Load(png);
         Assert.Equal(new long[] { 3, 64, 64 }, image.shape);
         Assert.Contains("Model: emoji-64", PngText.Get(File.ReadAllBytes(png), "parameters"));
+    }
+
+    [Fact]
+    public void Bf16ThatWouldMakeWrongImages_ExitsTwo_SayingToUseFp32()
+    {
+        // The parity pipeline with a U-Net that bf16 cannot carry on any CPU (as in PipelineLoadTests): conv_norm_out adds
+        // 1000, which conv_out's channel-mean-free weights cancel in float32, while bf16 loses the signal under it.
+        string model = Path.Combine(TestEnvironment.NewTempDir(), "fragile");
+        foreach (string file in Directory.GetFiles(TestEnvironment.Parity, "*", SearchOption.AllDirectories))
+        {
+            string relative = Path.GetRelativePath(TestEnvironment.Parity, file);
+            if (relative.StartsWith("vectors", StringComparison.Ordinal)) continue;
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(model, relative))!);
+            File.Copy(file, Path.Combine(model, relative));
+        }
+        using (var unet = UNet2DConditionModel.FromPretrained(Path.Combine(model, "unet")))
+        using (no_grad())
+        {
+            using var offset = 1000.0.ToScalar();
+            var parameters = unet.state_dict();
+            parameters["conv_norm_out.bias"].add_(offset);
+            using (var mean = parameters["conv_out.weight"].mean([1], keepdim: true)) parameters["conv_out.weight"].sub_(mean);
+            unet.SavePretrained(Path.Combine(model, "unet"));
+        }
+        string png = Path.Combine(TestEnvironment.NewTempDir(), "x.png");
+        var r = Run("txt2img", "a cat", "--model", model, "--dtype", "bf16", "--runtime", "libtorch", "--steps", "1", "--out", png);
+        Assert.Equal(2, r.Code);
+        Assert.StartsWith("error: bfloat16 refused, it would make wrong images: the U-Net's output in bf16 vs float32", r.Err);
+        Assert.Contains("Use float32 (--dtype fp32)", r.Err);
+        Assert.False(File.Exists(png));
     }
 
     [Fact]

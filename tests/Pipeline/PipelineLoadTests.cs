@@ -1,14 +1,17 @@
 using Latent.Core.Config;
+using Latent.Core.Engine;
 using Latent.Pipeline.Schedulers;
 using Latent.TextEncoder;
 using Latent.TextEncoder.Tokenization;
 using Latent.UNetCrossAttn;
 using Latent.Vae;
+using TorchSharp;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace Latent.Pipeline.Tests;
 
-public class PipelineLoadTests
+public class PipelineLoadTests(ITestOutputHelper output)
 {
     static readonly GenerationRequest Small = new() { Prompts = ["a photo of a cat"], Steps = 2, Seed = 1 };
 
@@ -97,15 +100,80 @@ public class PipelineLoadTests
     }
 
     [Fact]
-    public void Bf16Compute_GivesNearlyTheFp32Images()
+    public void Bf16Compute_GivesNearlyTheFp32Images_OrIsRefused()
     {
-        using var bf16 = StableDiffusionPipeline.Load(TestEnvironment.Parity, new PipelineOptions { Dtype = ScalarType.BFloat16 });
-        using var fp32 = StableDiffusionPipeline.Load(TestEnvironment.Parity);
-        using var a = bf16.Generate(Small);
-        using var b = fp32.Generate(Small);
-        Assert.Equal(ScalarType.Float32, a.Images.dtype);
-        double diff = a.Images.sub(b.Images).abs().mean().item<float>();
-        Assert.True(diff > 0 && diff < 0.05, $"mean |bf16 - fp32| = {diff}");
+        // Never silently wrong: where this engine's bf16 is wrong on this CPU, loading refuses it (BFloat16Check);
+        // where it loads, its images must be close to float32's.
+        StableDiffusionPipeline bf16;
+        try
+        {
+            bf16 = StableDiffusionPipeline.Load(TestEnvironment.Parity, new PipelineOptions { Dtype = ScalarType.BFloat16 });
+        }
+        catch (BFloat16InaccurateException e)
+        {
+            output.WriteLine($"bf16 refused on this CPU: {e.Message}");
+            Assert.True(!e.Engine.Accurate || e.Model is { Ok: false }, "a refusal must name what was off");
+            return;
+        }
+        using (bf16)
+        {
+            using var fp32 = StableDiffusionPipeline.Load(TestEnvironment.Parity);
+            using var a = bf16.Generate(Small);
+            using var b = fp32.Generate(Small);
+            Assert.Equal(ScalarType.Float32, a.Images.dtype);
+            double diff = a.Images.sub(b.Images).abs().mean().item<float>();
+            Assert.True(diff > 0 && diff < 0.05, $"mean |bf16 - fp32| = {diff}");
+        }
+    }
+
+    [Fact]
+    public void Bf16_IsRefusedForAUNetWhoseBf16OutputIsOff_NamingTheErrorAndFp32()
+    {
+        // A U-Net that bf16 cannot carry on any CPU: conv_norm_out adds 1000 to every activation, and conv_out's weights
+        // sum to zero over the input channels, so float32 cancels the offset exactly while bf16 (8 bits; a step of 4 at
+        // 1000) loses the signal under it. The load-time check must see the output off and refuse, as for a wrong kernel.
+        string dir = CopyOfParity();
+        string unetDir = Path.Combine(dir, "unet");
+        using (var unet = UNet2DConditionModel.FromPretrained(unetDir))
+        {
+            using var noGrad = no_grad();
+            using var offset = 1000.0.ToScalar();
+            var parameters = unet.state_dict();
+            parameters["conv_norm_out.bias"].add_(offset);
+            Tensor w = parameters["conv_out.weight"]; // [Cout, Cin, 3, 3]
+            using (var mean = w.mean([1], keepdim: true)) w.sub_(mean);
+            unet.SavePretrained(unetDir);
+        }
+        using (var fp32 = StableDiffusionPipeline.Load(dir)) Assert.Equal(UNetRuntime.LibTorch, fp32.Runtime); // float32 is unaffected
+
+        var e = Assert.Throws<BFloat16InaccurateException>(() => StableDiffusionPipeline.Load(dir, new PipelineOptions { Dtype = ScalarType.BFloat16 }));
+        output.WriteLine(e.Message);
+        Assert.NotNull(e.Model);
+        Assert.False(e.Model.Ok);
+        Assert.Contains("the U-Net's output in bf16 vs float32 on [2, 4, 16, 16] latents: ", e.Message);
+        Assert.Contains("--dtype fp32", e.Message);
+    }
+
+    [Fact]
+    public void Constructor_WithBf16UNet_RunsOnlyWhereTheEngineCheckPasses()
+    {
+        using var vae = new AutoencoderKL(VaeConfig.Tiny);
+        using var text = new ClipTextModel(ClipTextConfig.Tiny with { HiddenSize = 16, IntermediateSize = 32 });
+        using var unet = new UNet2DConditionModel(UNetConfig.Tiny);
+        unet.to(ScalarType.BFloat16);
+        var tokenizer = ClipTokenizer.FromPretrained(Path.Combine(TestEnvironment.Parity, "tokenizer"));
+        var scheduler = SchedulerConfig.ForClass(SchedulerConfig.DdimClassName);
+        if (BFloat16Check.Engine.Accurate)
+        {
+            using var pipe = new StableDiffusionPipeline(vae, text, tokenizer, unet, scheduler);
+            using var result = pipe.Generate(Small with { Width = 16, Height = 16 });
+            Assert.True(result.Images.isfinite().all().item<bool>());
+        }
+        else
+        {
+            var e = Assert.Throws<BFloat16InaccurateException>(() => new StableDiffusionPipeline(vae, text, tokenizer, unet, scheduler));
+            Assert.Null(e.Model);
+        }
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Core.IO;
 using Latent.UNetCrossAttn;
 using TorchSharp;
@@ -88,8 +89,19 @@ public sealed class UNetParityTests(ParityUNetFixture fixture, ITestOutputHelper
         float diff = (bf16.to(ScalarType.Float32) - fp32).abs().max().item<float>();
         float scale = fp32.abs().max().item<float>();
         output.WriteLine($"bf16 vs fp32: max abs diff {diff:E2}, output max |y| {scale:F3}");
-        // bf16 keeps 8 significant bits (relative step 2^-8 = 0.4%); ~30 layers compound that to a few percent.
-        Assert.True(diff < 0.05 * scale, $"bf16 differs from fp32 by {diff} (max |y| {scale}); expected below 5% of it");
         Assert.True(diff > 0, "the bf16 model must actually run in bf16");
+
+        // Our U-Net's bf16 is only as good as the engine's bf16 kernels, which are wrong on some CPUs (BFloat16Check).
+        // There the pipeline refuses bf16, and nothing here can be asserted about our code; the check must have seen it.
+        BFloat16Report engine = BFloat16Check.Engine;
+        if (!engine.Accurate)
+        {
+            output.WriteLine($"inconclusive: this engine's bf16 is wrong on this CPU, so bf16 is refused here: {engine.Describe()}");
+            return;
+        }
+        // bf16 keeps 8 significant bits (relative step 2^-8 = 0.4%); ~30 layers compound that to a few percent.
+        Assert.True(diff < 0.05 * scale,
+            $"bf16 differs from fp32 by {diff} (max |y| {scale}); expected below 5% of it. The engine's bf16 op probes all passed " +
+            $"({engine.Describe()}): if the engine is what is wrong on this CPU, add the op that breaks to BFloat16Check's probes.");
     }
 }
