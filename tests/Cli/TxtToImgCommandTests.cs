@@ -1,3 +1,4 @@
+using Latent.Core.Engine;
 using Latent.Cli.Commands;
 using Latent.Core.Imaging;
 using Latent.UNetCrossAttn;
@@ -101,7 +102,7 @@ public class TxtToImgCommandTests
         {
             using var offset = 1000.0.ToScalar();
             var parameters = unet.state_dict();
-            parameters["conv_norm_out.bias"].add_(offset);
+            parameters["conv_norm_out.bias"].add_(offset, Scalars.One);
             using (var mean = parameters["conv_out.weight"].mean([1], keepdim: true)) parameters["conv_out.weight"].sub_(mean);
             unet.SavePretrained(Path.Combine(model, "unet"));
         }

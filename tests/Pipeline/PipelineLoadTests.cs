@@ -139,7 +139,7 @@ public class PipelineLoadTests(ITestOutputHelper output)
             using var noGrad = no_grad();
             using var offset = 1000.0.ToScalar();
             var parameters = unet.state_dict();
-            parameters["conv_norm_out.bias"].add_(offset);
+            parameters["conv_norm_out.bias"].add_(offset, Scalars.One);
             Tensor w = parameters["conv_out.weight"]; // [Cout, Cin, 3, 3]
             using (var mean = w.mean([1], keepdim: true)) w.sub_(mean);
             unet.SavePretrained(unetDir);

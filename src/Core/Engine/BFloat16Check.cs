@@ -216,9 +216,9 @@ public static class BFloat16Check
             x =>
             {
                 var h = F.conv2d(F.silu(F.group_norm(x[0], 32, eps: 1e-5)), x[1], padding: pad1);
-                h = h + x[3].unsqueeze(-1).unsqueeze(-1);
+                h = h.add(x[3].unsqueeze(-1).unsqueeze(-1), Scalars.One);
                 h = F.conv2d(F.silu(F.group_norm(h, 32, eps: 1e-5)), x[2], padding: pad1);
-                return x[0] + h;
+                return x[0].add(h, Scalars.One);
             });
         yield return new($"attention block [{b},{c},{s},{s}], {heads} heads", chain,
             g => [Randn(g, 1, 0, b, c, s, s), Randn(g, 1 / Math.Sqrt(c), 0, 3 * c, c), Randn(g, 1 / Math.Sqrt(c), 0, c, c), Randn(g, 0.1, 0, c)],
@@ -232,7 +232,7 @@ public static class BFloat16Check
                     qkv[0].view(b, n, heads, d).transpose(1, 2), qkv[1].view(b, n, heads, d).transpose(1, 2), qkv[2].view(b, n, heads, d).transpose(1, 2));
                 // [B, heads, N, d] -> [B, N, C] -> [B, C, H, W]
                 o = F.linear(o.transpose(1, 2).reshape(b, n, c), x[2], x[3]);
-                return o.transpose(1, 2).reshape(b, c, s, s) + x[0];
+                return o.transpose(1, 2).reshape(b, c, s, s).add(x[0], Scalars.One);
             });
 
         OpProbe Conv(long batch, long cin, long side, long cout, long k, long stride) =>
@@ -246,6 +246,6 @@ public static class BFloat16Check
     {
         using var a = scale.ToScalar();
         using var m = shift.ToScalar();
-        return randn(shape, generator: g).mul_(a).add_(m);
+        return randn(shape, generator: g).mul_(a).add_(m, Scalars.One);
     }
 }

@@ -25,7 +25,7 @@ public class BFloat16CheckTests(ITestOutputHelper output)
         // An element-wise sum: bf16 rounds each result once (at most 2^-9 relative), far inside the tolerance.
         var add = new BFloat16Check.OpProbe("add [64]", BFloat16Check.OpTolerance,
             g => [randn([64], generator: g), randn([64], generator: g)],
-            x => x[0] + x[1]);
+            x => x[0].add(x[1], Scalars.One));
         BFloat16Report report = BFloat16Check.Probe([add]);
         Assert.True(report.Accurate, report.Describe());
         Assert.Empty(report.Failures);
