@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Latent.Core.Config;
 using Latent.Core.Engine;
 using Latent.Core.IO;
+using Latent.Core.Training;
 
 namespace Latent.Cli;
 
@@ -31,7 +32,8 @@ public static class CommandRunner
         catch (Exception e) when (e is ArgumentException or FileNotFoundException or DirectoryNotFoundException
                                       or InvalidDataException or FormatException or IOException
                                       or UnauthorizedAccessException or NotSupportedException
-                                      or ConfigException or SafeTensorsFormatException or StateDictMismatchException)
+                                      or ConfigException or SafeTensorsFormatException or StateDictMismatchException
+                                      or NonFiniteGradientException)
         {
             return Fail($"error: {e.Message}", UserError, e);
         }

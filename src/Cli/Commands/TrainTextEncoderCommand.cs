@@ -143,7 +143,9 @@ public static class TrainTextEncoderCommand
         // 3. Train, with Ctrl+C saving a checkpoint.
         ClipTrainingResult result = TrainingConsole.Run<ClipTrainingProgress, ClipTrainingResult>(training.Steps, trainer.Step,
             (progress, token) => trainer.Run(progress, cancellation: token),
-            p => p.Step, p => p.Phase == ClipTrainingPhase.Training ? null : p.Phase.ToString().ToLowerInvariant(), Describe);
+            p => p.Step,
+            p => p.Phase != ClipTrainingPhase.Training ? p.Phase.ToString().ToLowerInvariant() : p.Losses is { Skipped: true } ? "skipped" : null,
+            Describe);
 
         // 4. Summary.
         string validation = result.Validation is { } v ? EvalTextEncoderCommand.Summary(v) : "no validation yet";
@@ -269,6 +271,7 @@ public static class TrainTextEncoderCommand
         if (p.Eta is { } eta) text += $" ETA {(int)eta.TotalHours}:{eta.Minutes:D2}:{eta.Seconds:D2}";
         if (p.Validation is { } v)
             text += $" | val t2i R@1 {v.TextToImageRecall1.ToString("F3", c)} R@5 {v.TextToImageRecall5.ToString("F3", c)}";
+        if (p.SkippedSteps > 0) text += $" | {p.SkippedSteps} skipped (non-finite loss or gradient)";
         if (p.Phase == ClipTrainingPhase.Exporting) text += " | exporting";
         return text;
     }

@@ -112,7 +112,9 @@ public static class TrainUNetCommand
         // 3. Train, with Ctrl+C saving a checkpoint.
         UNetTrainingResult result = TrainingConsole.Run<UNetTrainingProgress, UNetTrainingResult>(training.Steps, trainer.Step,
             (progress, token) => trainer.Run(progress, cancellation: token),
-            p => p.Step, p => p.Phase == UNetTrainingPhase.Training ? null : p.Phase.ToString().ToLowerInvariant(), Describe);
+            p => p.Step,
+            p => p.Phase != UNetTrainingPhase.Training ? p.Phase.ToString().ToLowerInvariant() : p.Last is { Skipped: true } ? "skipped" : null,
+            Describe);
 
         // 4. Summary.
         string loss = double.IsFinite(result.LastLoss) ? result.LastLoss.ToString("F4", CultureInfo.InvariantCulture) : "n/a";
@@ -197,10 +199,11 @@ public static class TrainUNetCommand
     {
         var c = CultureInfo.InvariantCulture;
         string text = $"step {p.Step}/{p.TotalSteps}";
-        if (p.Last is { } l) text += $" loss {l.Loss.ToString("F4", c)} lr {l.LearningRate.ToString("G2", c)}" + (l.Skipped ? " (skipped: non-finite gradient)" : "");
+        if (p.Last is { } l) text += $" loss {l.Loss.ToString("F4", c)} lr {l.LearningRate.ToString("G2", c)}";
         if (p.StepsPerSecond > 0) text += $" | {p.StepsPerSecond.ToString("F2", c)} it/s";
         if (p.Eta is { } eta) text += $" ETA {(int)eta.TotalHours}:{eta.Minutes:D2}:{eta.Seconds:D2}";
         if (p.SamplePath is { } path) text += $" | samples {Path.GetFileName(path)}";
+        if (p.SkippedSteps > 0) text += $" | {p.SkippedSteps} skipped (non-finite loss or gradient)";
         if (p.Phase == UNetTrainingPhase.Exporting) text += " | exporting";
         return text;
     }

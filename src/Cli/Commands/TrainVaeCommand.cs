@@ -86,7 +86,9 @@ public static class TrainVaeCommand
         // 3. Train, with Ctrl+C saving a checkpoint.
         VaeTrainingResult result = TrainingConsole.Run<VaeTrainingProgress, VaeTrainingResult>(training.Steps, trainer.Step,
             (progress, token) => trainer.Run(progress, cancellation: token),
-            p => p.Step, p => p.Phase == VaeTrainingPhase.Training ? null : p.Phase.ToString().ToLowerInvariant(), Describe);
+            p => p.Step,
+            p => p.Phase != VaeTrainingPhase.Training ? p.Phase.ToString().ToLowerInvariant() : p.Losses is { Skipped: true } ? "skipped" : null,
+            Describe);
 
         // 4. Summary.
         string validation = result.Validation is { } v
@@ -181,6 +183,7 @@ public static class TrainVaeCommand
         if (p.StepsPerSecond > 0) text += $" | {p.StepsPerSecond.ToString("F2", c)} it/s";
         if (p.Eta is { } eta) text += $" ETA {(int)eta.TotalHours}:{eta.Minutes:D2}:{eta.Seconds:D2}";
         if (p.Validation is { } v) text += $" | val {v.Psnr.ToString("F2", c)} dB";
+        if (p.SkippedSteps > 0) text += $" | {p.SkippedSteps} skipped (non-finite loss or gradient)";
         if (p.Phase == VaeTrainingPhase.Exporting) text += " | exporting";
         return text;
     }

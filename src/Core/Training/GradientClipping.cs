@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace Latent.Core.Training;
 
-/// <summary>The total gradient norm measured by <see cref="GradientClipping.ClipByTotalNorm"/>.</summary>
+/// <summary>The total gradient norm measured by <see cref="GradientClipping.ClipByTotalNorm"/> or <see cref="GradientClipping.TotalNorm"/>.</summary>
 /// <param name="TotalNorm">‖g‖₂ over all gradients together, before clipping (NaN or ∞ when a gradient is).</param>
 /// <param name="Clipped">Whether the gradients were scaled down.</param>
 public readonly record struct GradientNorm(double TotalNorm, bool Clipped)
@@ -38,14 +38,8 @@ public static class GradientClipping
             throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, "must be positive and finite");
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        var grads = parameters.Select(p => p.grad).OfType<Tensor>().ToList();
-        if (grads.Count == 0) return new GradientNorm(0.0, false);
-
-        // ‖g‖ = ‖(‖g_1‖, ..., ‖g_n‖)‖, computed in float32 like PyTorch. Tensor.norm(2f) is linalg_vector_norm(g, 2)
-        // over all dims in libtorch (norm.Scalar calls it); TorchSharp's linalg.vector_norm(g, 2) would pass ord as a
-        // Scalar nothing holds, and has no overload that takes one (LAT0001, Engine/Scalars.cs).
-        var norms = grads.Select(g => g.norm(2f).to(ScalarType.Float32)).ToArray();
-        var total = torch.stack(norms).norm(2f);
+        var (grads, total) = Measure(parameters);
+        if (total is null) return new GradientNorm(0.0, false);
         double totalNorm = total.item<float>();
         if (!double.IsFinite(totalNorm)) return new GradientNorm(totalNorm, false);
 
@@ -54,5 +48,32 @@ public static class GradientClipping
         var coef = (maxNormScalar / total.add(Scalars.Of(1e-6), Scalars.One)).clamp_max(Scalars.Of(1.0));
         foreach (var g in grads) g.mul_(coef.to(g.dtype));
         return new GradientNorm(totalNorm, coef.item<float>() < 1f);
+    }
+
+    /// <summary>
+    /// ‖g‖₂ over all gradients together, as <see cref="ClipByTotalNorm"/> measures it, leaving the gradients untouched:
+    /// what a trainer with clipping off checks before it steps.
+    /// </summary>
+    /// <param name="parameters">The parameters whose <c>.grad</c> to measure; those without a gradient are skipped.</param>
+    /// <returns>The norm (0 when no parameter has a gradient), never clipped.</returns>
+    public static GradientNorm TotalNorm(IEnumerable<Parameter> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var (_, total) = Measure(parameters);
+        return new GradientNorm(total is null ? 0.0 : total.item<float>(), false);
+    }
+
+    // The gradients and ‖g‖ = ‖(‖g_1‖, ..., ‖g_n‖)‖, computed in float32 like PyTorch (null without gradients); the
+    // tensors live in the caller's dispose scope. Tensor.norm(2f) is linalg_vector_norm(g, 2) over all dims in libtorch
+    // (norm.Scalar calls it); TorchSharp's linalg.vector_norm(g, 2) would pass ord as a Scalar nothing holds, and has
+    // no overload that takes one (LAT0001, Engine/Scalars.cs).
+    static (List<Tensor> Grads, Tensor? Total) Measure(IEnumerable<Parameter> parameters)
+    {
+        var grads = parameters.Select(p => p.grad).OfType<Tensor>().ToList();
+        if (grads.Count == 0) return (grads, null);
+        var norms = grads.Select(g => g.norm(2f).to(ScalarType.Float32)).ToArray();
+        return (grads, torch.stack(norms).norm(2f));
     }
 }

@@ -7,8 +7,10 @@ using Latent.Core.IO;
 namespace Latent.Core.Training;
 
 /// <summary>
-/// A run's <c>log.jsonl</c>: one JSON object per line with a <c>step</c> and numbers (<c>{"step": 25, "loss": ...}</c>
-/// for averaged training numbers, <c>{"step": 500, "val_...": ...}</c> for validations), and PNG charts drawn from it.
+/// A run's <c>log.jsonl</c>: one JSON object per line with a <c>step</c> and numbers (<c>{"step": 25, "loss": ...,
+/// "skipped": 0}</c> for averaged training numbers and the count of skipped updates, <c>{"step": 500, "val_...": ...}</c>
+/// for validations, <c>{"step": 7, "skipped_step": ...}</c> for each update that <see cref="NonFiniteGradientGuard"/>
+/// skipped), and PNG charts drawn from it.
 /// Each trainer derives its own log to say which charts it draws.
 /// </summary>
 public abstract class TrainingLog

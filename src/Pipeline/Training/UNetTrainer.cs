@@ -60,6 +60,7 @@ public sealed class UNetTrainer : IDisposable
     readonly NoiseSchedule noiseSchedule;
     readonly CheckpointDirectory checkpoints;
     readonly UNetTrainingLog log;
+    readonly NonFiniteGradientGuard gradientGuard = new();
     readonly string configJson;
 
     /// <summary>Builds the U-Net (seeded), the optimizer, the EMA and the data order, and writes the configs to OUT.</summary>
@@ -160,6 +161,9 @@ public sealed class UNetTrainer : IDisposable
     /// <summary>The U-Net being trained (its live training weights).</summary>
     public UNet2DConditionModel Model => unet;
 
+    /// <summary>Steps whose update was skipped for a non-finite loss or gradient norm, in this process.</summary>
+    public long SkippedSteps => gradientGuard.SkippedSteps;
+
     /// <summary>The EMA of the weights (what grids and the export use).</summary>
     public ExponentialMovingAverage Ema => ema;
 
@@ -227,24 +231,28 @@ public sealed class UNetTrainer : IDisposable
     /// <param name="progress">Receives a report after every step and event (called on the training thread).</param>
     /// <param name="stopAfterStep">Stop (with a checkpoint) after this many completed steps; null: the config's total.</param>
     /// <param name="cancellation">Stops after the current step, with a checkpoint (a clean Ctrl+C).</param>
+    /// <exception cref="NonFiniteGradientException">More than <see cref="NonFiniteGradientGuard.MaxConsecutiveSkips"/> steps in a
+    /// row had a non-finite loss or gradient norm (no checkpoint is written; the last one stands).</exception>
     public UNetTrainingResult Run(IProgress<UNetTrainingProgress>? progress = null, long? stopAfterStep = null, CancellationToken cancellation = default)
     {
         long stop = Math.Min(stopAfterStep ?? config.Steps, config.Steps);
         double lossSum = 0, normSum = 0, lrSum = 0, lastLoss = double.NaN;
         var clock = new StepClock();
-        int summed = 0;
+        int summed = 0, skipped = 0;
         UNetStepResult? last = null;
         long checkpointed = -1, sampled = -1;
         void Report(UNetTrainingPhase phase, string? samplePath = null)
         {
-            progress?.Report(new UNetTrainingProgress(Step, config.Steps, phase, last, clock.StepsPerSecond, clock.Eta(config.Steps - Step), samplePath));
+            progress?.Report(new UNetTrainingProgress(Step, config.Steps, phase, last, clock.StepsPerSecond, clock.Eta(config.Steps - Step), samplePath,
+                gradientGuard.SkippedSteps));
         }
 
         while (Step < stop && !cancellation.IsCancellationRequested)
         {
             last = clock.Time(TrainStep);
             lossSum += last.Loss;
-            normSum += last.GradNorm;
+            if (last.Skipped) skipped++;
+            else normSum += last.GradNorm;
             lrSum += last.LearningRate;
             summed++;
             Report(UNetTrainingPhase.Training);
@@ -256,12 +264,13 @@ public sealed class UNetTrainer : IDisposable
                 {
                     ["step"] = Step,
                     ["loss"] = UNetTrainingLog.Number(lastLoss),
-                    ["grad_norm"] = UNetTrainingLog.Number(normSum / summed),
+                    ["grad_norm"] = UNetTrainingLog.Number(normSum / (summed - skipped)),   // over the updated steps
+                    ["skipped"] = skipped,
                     ["lr"] = UNetTrainingLog.Number(lrSum / summed),
                     ["sec_per_step"] = UNetTrainingLog.Number(clock.SecondsPerStep),
                 });
                 lossSum = normSum = lrSum = 0;
-                summed = 0;
+                summed = skipped = 0;
             }
             if (config.SampleInterval > 0 && Step % config.SampleInterval == 0)
             {
@@ -290,7 +299,12 @@ public sealed class UNetTrainer : IDisposable
         return new UNetTrainingResult(Step, true, lastLoss, Export());
     }
 
-    /// <summary>One optimizer step on the next batch; returns its loss.</summary>
+    /// <summary>
+    /// One optimizer step on the next batch; returns its loss. A non-finite loss or gradient norm skips the update, counted
+    /// and logged (see <see cref="NonFiniteGradientGuard"/>).
+    /// </summary>
+    /// <exception cref="NonFiniteGradientException">More than <see cref="NonFiniteGradientGuard.MaxConsecutiveSkips"/> steps in a
+    /// row had a non-finite loss or gradient norm.</exception>
     public UNetStepResult TrainStep()
     {
         using var scope = NewDisposeScope();
@@ -328,16 +342,17 @@ public sealed class UNetTrainer : IDisposable
         }
         loss = loss.mean();
 
-        // 5. Update: clip, step (skipped on a non-finite gradient), EMA.
+        // 5. Update: clip, step (skipped, counted and logged on a non-finite loss or gradient), EMA.
         loss.backward();
+        double lossValue = loss.item<float>();
         var norm = config.MaxGradNorm > 0
             ? GradientClipping.ClipByTotalNorm(optimizer.Parameters, config.MaxGradNorm)
-            : new GradientNorm(double.NaN, false);
-        bool skip = config.MaxGradNorm > 0 && !norm.IsFinite;
+            : GradientClipping.TotalNorm(optimizer.Parameters);
+        bool skip = gradientGuard.Skip(Step + 1, lossValue, norm, unet.named_parameters(), log);
         if (!skip) optimizer.Step();
         ema.Update();
         Step++;
-        return new UNetStepResult(loss.item<float>(), norm.TotalNorm, lr, skip);
+        return new UNetStepResult(lossValue, norm.TotalNorm, lr, skip);
     }
 
     /// <summary>

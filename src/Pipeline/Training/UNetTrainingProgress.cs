@@ -18,9 +18,9 @@ public enum UNetTrainingPhase
 
 /// <summary>The numbers of one training step.</summary>
 /// <param name="Loss">The (min-SNR weighted) MSE that was minimised.</param>
-/// <param name="GradNorm">The total gradient norm before clipping (NaN when clipping is off).</param>
+/// <param name="GradNorm">The total gradient norm before clipping.</param>
 /// <param name="LearningRate">The learning rate of this step.</param>
-/// <param name="Skipped">Whether the update was skipped because the gradient was not finite.</param>
+/// <param name="Skipped">Whether the update was skipped because the loss or gradient norm was not finite.</param>
 public sealed record UNetStepResult(double Loss, double GradNorm, double LearningRate, bool Skipped);
 
 /// <summary>A progress report of <see cref="UNetTrainer.Run"/>.</summary>
@@ -31,8 +31,10 @@ public sealed record UNetStepResult(double Loss, double GradNorm, double Learnin
 /// <param name="StepsPerSecond">Training speed (a running average over recent steps, grids excluded); 0 before the first step.</param>
 /// <param name="Eta">Estimated time to the last step, or null while unknown.</param>
 /// <param name="SamplePath">The grid just written (phase <see cref="UNetTrainingPhase.Sampled"/>), else null.</param>
+/// <param name="SkippedSteps">Steps whose update was skipped for a non-finite loss or gradient norm, in this process.</param>
 public sealed record UNetTrainingProgress(
-    long Step, long TotalSteps, UNetTrainingPhase Phase, UNetStepResult? Last, double StepsPerSecond, TimeSpan? Eta, string? SamplePath);
+    long Step, long TotalSteps, UNetTrainingPhase Phase, UNetStepResult? Last, double StepsPerSecond, TimeSpan? Eta, string? SamplePath,
+    long SkippedSteps);
 
 /// <summary>What <see cref="UNetTrainer.Run"/> achieved.</summary>
 /// <param name="Step">Completed steps when it returned.</param>

@@ -56,6 +56,7 @@ public sealed class ClipTrainer : IDisposable
     readonly ClipEvalSet validationSet;
     readonly string configJson;
     readonly ClipTrainingLog log;
+    readonly NonFiniteGradientGuard gradientGuard = new();
     ClipEvaluation? lastValidation;
 
     /// <summary>Builds the model (seeded), the optimizer, the EMA and the data loader, and writes the configs and the tokenizer to OUT.</summary>
@@ -167,6 +168,9 @@ public sealed class ClipTrainer : IDisposable
     /// <summary>The model being trained (its live training weights).</summary>
     public ClipModel Model => model;
 
+    /// <summary>Steps whose update was skipped for a non-finite loss or gradient norm, in this process.</summary>
+    public long SkippedSteps => gradientGuard.SkippedSteps;
+
     /// <summary>The EMA of the weights (what validation and the export use).</summary>
     public ExponentialMovingAverage Ema => ema;
 
@@ -227,25 +231,29 @@ public sealed class ClipTrainer : IDisposable
     /// <param name="progress">Receives a report after every step and event (called on the training thread).</param>
     /// <param name="stopAfterStep">Stop (with a checkpoint) after this many completed steps; null: the config's total.</param>
     /// <param name="cancellation">Stops after the current step (with a checkpoint).</param>
+    /// <exception cref="NonFiniteGradientException">More than <see cref="NonFiniteGradientGuard.MaxConsecutiveSkips"/> steps in a
+    /// row had a non-finite loss or gradient norm (no checkpoint is written; the last one stands).</exception>
     public ClipTrainingResult Run(IProgress<ClipTrainingProgress>? progress = null, long? stopAfterStep = null, CancellationToken cancellation = default)
     {
         long stop = Math.Min(stopAfterStep ?? config.Steps, config.Steps);
         var sums = new double[5];
-        int summed = 0;
+        int summed = 0, skipped = 0;
         var clock = new StepClock();
         ClipStepLosses? last = null;
         long checkpointed = -1;
         void Report(ClipTrainingPhase phase)
         {
-            progress?.Report(new ClipTrainingProgress(Step, config.Steps, phase, last, clock.StepsPerSecond, clock.Eta(config.Steps - Step), lastValidation));
+            progress?.Report(new ClipTrainingProgress(Step, config.Steps, phase, last, clock.StepsPerSecond, clock.Eta(config.Steps - Step), lastValidation,
+                gradientGuard.SkippedSteps));
         }
 
         while (Step < stop && !cancellation.IsCancellationRequested)
         {
             last = clock.Time(TrainStep);
-            double[] values = [last.Loss, last.LogitScale, last.BatchAccuracy, last.MaskedPairs, last.GradNorm];
+            double[] values = [last.Loss, last.LogitScale, last.BatchAccuracy, last.MaskedPairs, last.Skipped ? 0 : last.GradNorm];
             for (int i = 0; i < values.Length; i++) sums[i] += values[i];
             summed++;
+            if (last.Skipped) skipped++;
             Report(ClipTrainingPhase.Training);
 
             if (Step % config.LogInterval == 0)
@@ -257,12 +265,13 @@ public sealed class ClipTrainer : IDisposable
                     ["logit_scale"] = ClipTrainingLog.Number(sums[1] / summed),
                     ["batch_acc"] = ClipTrainingLog.Number(sums[2] / summed),
                     ["masked_pairs"] = ClipTrainingLog.Number(sums[3] / summed),
-                    ["grad_norm"] = ClipTrainingLog.Number(sums[4] / summed),
+                    ["grad_norm"] = ClipTrainingLog.Number(sums[4] / (summed - skipped)),   // over the updated steps
+                    ["skipped"] = skipped,
                     ["lr"] = ClipTrainingLog.Number(last.LearningRate),
                     ["sec_per_step"] = ClipTrainingLog.Number(clock.SecondsPerStep),
                 });
                 Array.Clear(sums);
-                summed = 0;
+                summed = skipped = 0;
             }
             if (config.EvalInterval > 0 && Step % config.EvalInterval == 0)
             {
@@ -291,7 +300,12 @@ public sealed class ClipTrainer : IDisposable
         return new ClipTrainingResult(Step, true, lastValidation, exportDir);
     }
 
-    /// <summary>One optimizer step over the next batch; returns its numbers.</summary>
+    /// <summary>
+    /// One optimizer step over the next batch; returns its numbers. A non-finite loss or gradient norm skips the
+    /// update, counted and logged (see <see cref="NonFiniteGradientGuard"/>).
+    /// </summary>
+    /// <exception cref="NonFiniteGradientException">More than <see cref="NonFiniteGradientGuard.MaxConsecutiveSkips"/> steps in a
+    /// row had a non-finite loss or gradient norm.</exception>
     public ClipStepLosses TrainStep()
     {
         using var scope = NewDisposeScope();
@@ -309,10 +323,12 @@ public sealed class ClipTrainer : IDisposable
         var image = model.EncodeImage(batch.Images);                                              // [B, P]
         var loss = ClipContrastiveLoss.Compute(image, text, model.LogitScale.exp(), falseNegatives);
         loss.backward();
+        double lossValue = loss.item<float>();
         var norm = config.MaxGradNorm > 0
             ? GradientClipping.ClipByTotalNorm(optimizer.Parameters, config.MaxGradNorm)
-            : new GradientNorm(double.NaN, false);
-        if (norm.IsFinite || config.MaxGradNorm == 0) optimizer.Step();   // a non-finite gradient skips the update
+            : GradientClipping.TotalNorm(optimizer.Parameters);
+        bool skipped = gradientGuard.Skip(Step + 1, lossValue, norm, model.named_parameters(), log);
+        if (!skipped) optimizer.Step();
         using (no_grad()) model.LogitScale.clamp_(Scalars.Of(0.0), Scalars.Of(config.MaxLogitScale));
         ema.Update();
         Step++;
@@ -328,7 +344,7 @@ public sealed class ClipTrainer : IDisposable
             accuracy = similarity.argmax(1).eq(labels).to(ScalarType.Float64).mean().item<double>();
         }
         int masked = (int)falseNegatives.sum().item<long>();
-        return new ClipStepLosses(loss.item<float>(), Math.Exp(model.LogitScale.item<float>()), accuracy, masked, norm.TotalNorm, lr);
+        return new ClipStepLosses(lossValue, Math.Exp(model.LogitScale.item<float>()), accuracy, masked, norm.TotalNorm, lr, skipped);
     }
 
     /// <summary>Recall and zero-shot accuracy of the EMA weights on the validation pairs; logged.</summary>

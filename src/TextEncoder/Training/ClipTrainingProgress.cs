@@ -23,9 +23,10 @@ public enum ClipTrainingPhase
 /// <param name="LogitScale">exp(logit_scale) after the step's clamp: the temperature multiplier (≤ 100).</param>
 /// <param name="BatchAccuracy">Fraction of captions whose most similar image in the batch is their own (masked pairs excluded).</param>
 /// <param name="MaskedPairs">Ordered (i, j) pairs masked as false negatives in this batch.</param>
-/// <param name="GradNorm">The total gradient norm before clipping (NaN when clipping is off).</param>
+/// <param name="GradNorm">The total gradient norm before clipping.</param>
 /// <param name="LearningRate">The learning rate of this step.</param>
-public sealed record ClipStepLosses(double Loss, double LogitScale, double BatchAccuracy, int MaskedPairs, double GradNorm, double LearningRate);
+/// <param name="Skipped">Whether the update was skipped because the loss or gradient norm was not finite.</param>
+public sealed record ClipStepLosses(double Loss, double LogitScale, double BatchAccuracy, int MaskedPairs, double GradNorm, double LearningRate, bool Skipped);
 
 /// <summary>A progress report of <see cref="ClipTrainer.Run"/>.</summary>
 /// <param name="Step">Completed optimizer steps.</param>
@@ -35,9 +36,10 @@ public sealed record ClipStepLosses(double Loss, double LogitScale, double Batch
 /// <param name="StepsPerSecond">Training speed (a moving average, validation excluded); 0 before the first step.</param>
 /// <param name="Eta">Estimated time to the last step, or null while unknown.</param>
 /// <param name="Validation">The last validation, or null before the first.</param>
+/// <param name="SkippedSteps">Steps whose update was skipped for a non-finite loss or gradient norm, in this process.</param>
 public sealed record ClipTrainingProgress(
     long Step, long TotalSteps, ClipTrainingPhase Phase, ClipStepLosses? Losses, double StepsPerSecond, TimeSpan? Eta,
-    ClipEvaluation? Validation);
+    ClipEvaluation? Validation, long SkippedSteps);
 
 /// <summary>What <see cref="ClipTrainer.Run"/> achieved.</summary>
 /// <param name="Step">Completed steps when it returned.</param>

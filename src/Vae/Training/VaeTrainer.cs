@@ -56,6 +56,7 @@ public sealed class VaeTrainer : IDisposable
     readonly Parameter lastLayer;
     readonly string configJson;
     readonly VaeTrainingLog log;
+    readonly NonFiniteGradientGuard gradientGuard = new();
     VaeEvaluation? lastValidation;
 
     /// <summary>Builds the model (seeded), the optimizers, the EMA and the data loader, and writes the configs to OUT.</summary>
@@ -167,6 +168,9 @@ public sealed class VaeTrainer : IDisposable
     /// <summary>The discriminator, or null when the run has none.</summary>
     public NLayerDiscriminator? Discriminator => discriminator;
 
+    /// <summary>Steps whose update was skipped for a non-finite loss or gradient norm, in this process.</summary>
+    public long SkippedSteps => gradientGuard.SkippedSteps;
+
     /// <summary>Number of validation images.</summary>
     public int ValidationCount => (int)validationImages.shape[0];
 
@@ -217,17 +221,20 @@ public sealed class VaeTrainer : IDisposable
     /// <param name="progress">Receives a report after every step and event (called on the training thread).</param>
     /// <param name="stopAfterStep">Stop (with a checkpoint) after this many completed steps; null: the config's total.</param>
     /// <param name="cancellation">Stops after the current step, with a checkpoint (a clean Ctrl+C).</param>
+    /// <exception cref="NonFiniteGradientException">More than <see cref="NonFiniteGradientGuard.MaxConsecutiveSkips"/> steps in a
+    /// row had a non-finite loss or gradient norm (no checkpoint is written; the last one stands).</exception>
     public VaeTrainingResult Run(IProgress<VaeTrainingProgress>? progress = null, long? stopAfterStep = null, CancellationToken cancellation = default)
     {
         long stop = Math.Min(stopAfterStep ?? config.Steps, config.Steps);
         var sums = new double[8];
-        int summed = 0;
+        int summed = 0, skipped = 0;
         var clock = new StepClock();
         VaeStepLosses? last = null;
         long checkpointed = -1;
         void Report(VaeTrainingPhase phase)
         {
-            progress?.Report(new VaeTrainingProgress(Step, config.Steps, phase, last, clock.StepsPerSecond, clock.Eta(config.Steps - Step), lastValidation));
+            progress?.Report(new VaeTrainingProgress(Step, config.Steps, phase, last, clock.StepsPerSecond, clock.Eta(config.Steps - Step), lastValidation,
+                gradientGuard.SkippedSteps));
         }
 
         while (Step < stop && !cancellation.IsCancellationRequested)
@@ -235,13 +242,14 @@ public sealed class VaeTrainer : IDisposable
             last = clock.Time(TrainStep);
             Accumulate(sums, last);
             summed++;
+            if (last.Skipped) skipped++;
             Report(VaeTrainingPhase.Training);
 
             if (Step % config.LogInterval == 0)
             {
-                LogLosses(sums, summed, clock.SecondsPerStep);
+                LogLosses(sums, summed, skipped, clock.SecondsPerStep);
                 Array.Clear(sums);
-                summed = 0;
+                summed = skipped = 0;
             }
             if (config.EvalInterval > 0 && Step % config.EvalInterval == 0)
             {
@@ -272,7 +280,12 @@ public sealed class VaeTrainer : IDisposable
         return new VaeTrainingResult(Step, true, lastValidation, scaling, exportDir);
     }
 
-    /// <summary>One optimizer step of the VAE (and of the discriminator once it has started); returns its losses.</summary>
+    /// <summary>
+    /// One optimizer step of the VAE (and of the discriminator once it has started); returns its losses. A non-finite loss or
+    /// gradient norm skips the VAE's update, counted and logged (see <see cref="NonFiniteGradientGuard"/>).
+    /// </summary>
+    /// <exception cref="NonFiniteGradientException">More than <see cref="NonFiniteGradientGuard.MaxConsecutiveSkips"/> steps in a
+    /// row had a non-finite loss or gradient norm.</exception>
     public VaeStepLosses TrainStep()
     {
         using var scope = NewDisposeScope();
@@ -301,10 +314,12 @@ public sealed class VaeTrainer : IDisposable
             generatorValue = g.item<float>();
         }
         loss.backward();
+        double lossValue = loss.item<float>();
         var norm = config.MaxGradNorm > 0
             ? GradientClipping.ClipByTotalNorm(optimizer.Parameters, config.MaxGradNorm)
-            : new GradientNorm(double.NaN, false);
-        if (norm.IsFinite || config.MaxGradNorm == 0) optimizer.Step();   // a non-finite gradient skips the update
+            : GradientClipping.TotalNorm(optimizer.Parameters);
+        bool skipped = gradientGuard.Skip(Step + 1, lossValue, norm, vae.named_parameters(), log);
+        if (!skipped) optimizer.Step();
         ema.Update();
 
         // 2. The discriminator: hinge loss on real images and this step's (detached) reconstructions.
@@ -319,8 +334,8 @@ public sealed class VaeTrainer : IDisposable
             discriminatorValue = dLoss.item<float>();
         }
         Step++;
-        return new VaeStepLosses(loss.item<float>(), rec.item<float>(), kl.item<float>(), generatorValue, discriminatorValue,
-            ganWeight, norm.TotalNorm, lr);
+        return new VaeStepLosses(lossValue, rec.item<float>(), kl.item<float>(), generatorValue, discriminatorValue,
+            ganWeight, norm.TotalNorm, lr, skipped);
     }
 
     /// <summary>PSNR and SSIM of the EMA weights on the validation images; logged.</summary>
@@ -378,18 +393,20 @@ public sealed class VaeTrainer : IDisposable
         }
     }
 
-    void LogLosses(double[] sums, int count, double secondsPerStep)
+    // The interval's averages; grad_norm over its updated steps only (null when all were skipped), "skipped" counts the others.
+    void LogLosses(double[] sums, int count, int skipped, double secondsPerStep)
     {
         string[] keys = ["loss", "rec", "kl", "g", "d", "gan_weight", "grad_norm", "lr"];
         var entry = new JsonObject { ["step"] = Step };
-        for (int i = 0; i < keys.Length; i++) entry[keys[i]] = VaeTrainingLog.Number(sums[i] / count);
+        for (int i = 0; i < keys.Length; i++) entry[keys[i]] = VaeTrainingLog.Number(sums[i] / (keys[i] == "grad_norm" ? count - skipped : count));
+        entry["skipped"] = skipped;
         entry["sec_per_step"] = VaeTrainingLog.Number(secondsPerStep);
         log.Append(entry);
     }
 
     static void Accumulate(double[] sums, VaeStepLosses l)
     {
-        double[] values = [l.Loss, l.Reconstruction, l.Kl, l.Generator, l.Discriminator, l.AdaptiveWeight, l.GradNorm, l.LearningRate];
+        double[] values = [l.Loss, l.Reconstruction, l.Kl, l.Generator, l.Discriminator, l.AdaptiveWeight, l.Skipped ? 0 : l.GradNorm, l.LearningRate];
         for (int i = 0; i < values.Length; i++) sums[i] += values[i];
     }
 

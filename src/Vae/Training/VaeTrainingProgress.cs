@@ -27,9 +27,10 @@ public enum VaeTrainingPhase
 /// <param name="AdaptiveWeight">λ · discriminator_weight, the GAN term's weight; 0 before the start.</param>
 /// <param name="GradNorm">The VAE's total gradient norm before clipping.</param>
 /// <param name="LearningRate">The learning rate of this step.</param>
+/// <param name="Skipped">Whether the VAE's update was skipped because the loss or gradient norm was not finite.</param>
 public sealed record VaeStepLosses(
     double Loss, double Reconstruction, double Kl, double Generator, double Discriminator, double AdaptiveWeight,
-    double GradNorm, double LearningRate);
+    double GradNorm, double LearningRate, bool Skipped);
 
 /// <summary>A progress report of <see cref="VaeTrainer.Run"/>.</summary>
 /// <param name="Step">Completed optimizer steps.</param>
@@ -39,9 +40,10 @@ public sealed record VaeStepLosses(
 /// <param name="StepsPerSecond">Training speed (an average over recent steps, validation excluded); 0 before the first step.</param>
 /// <param name="Eta">Estimated time to the last step, or null while unknown.</param>
 /// <param name="Validation">The last validation result, or null before the first.</param>
+/// <param name="SkippedSteps">Steps whose update was skipped for a non-finite loss or gradient norm, in this process.</param>
 public sealed record VaeTrainingProgress(
     long Step, long TotalSteps, VaeTrainingPhase Phase, VaeStepLosses? Losses, double StepsPerSecond, TimeSpan? Eta,
-    VaeEvaluation? Validation);
+    VaeEvaluation? Validation, long SkippedSteps);
 
 /// <summary>What <see cref="VaeTrainer.Run"/> achieved.</summary>
 /// <param name="Step">Completed steps when it returned.</param>

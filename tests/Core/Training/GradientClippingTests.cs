@@ -62,6 +62,21 @@ public class GradientClippingTests
     }
 
     [Fact]
+    public void TotalNorm_MeasuresLikeClip_AndLeavesGradientsUntouched()
+    {
+        using var a = WithGrad([3f, 0f]);
+        using var b = WithGrad([0f, 4f, 0f]);
+        using var noGrad = new Parameter(ones(2));
+        var result = GradientClipping.TotalNorm([a, b, noGrad]);
+        Assert.Equal(5.0, result.TotalNorm, 1e-6);
+        Assert.False(result.Clipped);
+        Assert.Equal([3f, 0f], a.grad!.data<float>().ToArray());
+        using var c = WithGrad([float.NaN]);
+        Assert.False(GradientClipping.TotalNorm([a, c]).IsFinite);
+        Assert.Equal(0.0, GradientClipping.TotalNorm([noGrad]).TotalNorm);
+    }
+
+    [Fact]
     public void Clip_ThrowsForNonPositiveMaxNorm()
     {
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => GradientClipping.ClipByTotalNorm([], 0.0));

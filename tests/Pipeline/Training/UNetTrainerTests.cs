@@ -5,6 +5,7 @@ using Latent.Pipeline.Schedulers;
 using Latent.Pipeline.Training;
 using Latent.UNetCrossAttn;
 using Xunit.Abstractions;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Latent.Pipeline.Tests.Training;
@@ -146,6 +147,35 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("another architecture: flip_sin_to_cos", e.Message);
         var missing = Assert.Throws<FileNotFoundException>(() => Trainer(cache, config with { InitFrom = TestEnvironment.NewTempDir() }));
         Assert.Contains("is not a U-Net folder", missing.Message);
+    }
+
+    [Fact]
+    public void Run_NonFiniteGradientEveryStep_StopsAfterThreeSkipsNamingTheStepAndFirstParameter()
+    {
+        var config = UNetTrainingConfig.Tiny with { CheckpointInterval = 0 };
+        using var cache = world.Cache(TestEnvironment.NewTempDir());
+        using var trainer = Trainer(cache, config);
+        using (no_grad())
+        {
+            // NaN output bias: the loss and every gradient are NaN.
+            using var nan = float.NaN.ToScalar();
+            trainer.Model.named_parameters().Single(p => p.name == "conv_out.bias").parameter.fill_(nan);
+        }
+        var reports = new List<UNetTrainingProgress>();
+
+        var e = Assert.Throws<Latent.Core.Training.NonFiniteGradientException>(() => trainer.Run(new Collect(reports)));
+
+        Assert.Equal(4, e.Step);
+        Assert.Equal(trainer.Model.named_parameters().First().name, e.FirstParameter);
+        Assert.Contains("training stopped at step 4", e.Message);
+        Assert.Equal([1L, 2L, 3L], reports.Select(r => r.SkippedSteps));
+        Assert.All(reports, r => Assert.True(r.Last!.Skipped));
+        Assert.Equal(4, new UNetTrainingLog(trainer.OutDir).Read().Count(l => l["skipped_step"] is not null));
+    }
+
+    sealed class Collect(List<UNetTrainingProgress> reports) : IProgress<UNetTrainingProgress>
+    {
+        public void Report(UNetTrainingProgress value) => reports.Add(value);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Latent.TextEncoder.Training;
 using Xunit.Abstractions;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Latent.TextEncoder.Tests.Training;
@@ -133,6 +134,33 @@ public sealed class ClipTrainerTests(ITestOutputHelper output)
         var missing = Assert.Throws<FileNotFoundException>(() =>
             new ClipTrainer(text, ClipImageTowerConfig.Tiny, config with { InitFrom = TestEnvironment.NewTempDir() }, tokenizer, train, null, TestEnvironment.NewTempDir()));
         Assert.Contains("is not a CLIP folder", missing.Message);
+    }
+
+    [Fact]
+    public void Run_NonFiniteGradientEveryStep_StopsAfterThreeSkipsNamingTheStepAndFirstParameter()
+    {
+        string folder = TestClipFolder.Create(emoji: 4);
+        var train = TestClipFolder.Read(folder);
+        var tokenizer = TestClipFolder.Tokenizer(train);
+        string outDir = TestEnvironment.NewTempDir();
+        var config = ClipTrainingConfig.Tiny with { BatchSize = 4, EvalInterval = 0, CheckpointInterval = 0 };
+        using var trainer = new ClipTrainer(TestClipFolder.TextConfig(tokenizer), ClipImageTowerConfig.Tiny, config, tokenizer, train, null, outDir);
+        using (no_grad())
+        {
+            // NaN temperature: the loss and every gradient are NaN.
+            using var nan = float.NaN.ToScalar();
+            trainer.Model.named_parameters().Single(p => p.name == "logit_scale").parameter.fill_(nan);
+        }
+        var reports = new List<ClipTrainingProgress>();
+
+        var e = Assert.Throws<Latent.Core.Training.NonFiniteGradientException>(() => trainer.Run(new Collect(reports)));
+
+        Assert.Equal(4, e.Step);
+        Assert.Equal(trainer.Model.named_parameters().First().name, e.FirstParameter);
+        Assert.Contains("training stopped at step 4", e.Message);
+        Assert.Equal([1L, 2L, 3L], reports.Select(r => r.SkippedSteps));
+        Assert.All(reports, r => Assert.True(r.Losses!.Skipped));
+        Assert.Equal(4, new ClipTrainingLog(outDir).Read().Count(l => l["skipped_step"] is not null));
     }
 
     [Fact]

@@ -1,8 +1,10 @@
 using System.Text.Json.Nodes;
 using Latent.Core.Config;
 using Latent.Core.Data;
+using Latent.Core.Training;
 using Latent.Vae.Training;
 using Xunit.Abstractions;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Latent.Vae.Tests.Training;
@@ -139,6 +141,68 @@ public sealed class VaeTrainerTests(ITestOutputHelper output)
         var missing = Assert.Throws<FileNotFoundException>(() =>
             new VaeTrainer(VaeConfig.Tiny, config with { InitFrom = TestEnvironment.NewTempDir() }, train, null, TestEnvironment.NewTempDir()));
         Assert.Contains("is not a VAE folder", missing.Message);
+    }
+
+    // Puts a value into one parameter (NaN in decoder.conv_out.bias: the loss is NaN, and with L2 every gradient too).
+    static void Poison(VaeTrainer trainer, string name, float value = float.NaN)
+    {
+        using var noGrad = no_grad();
+        using var v = value.ToScalar();
+        trainer.Model.named_parameters().Single(p => p.name == name).parameter.fill_(v);
+    }
+
+    [Fact]
+    public void TrainStep_NonFiniteGradient_SkipsTheUpdate_CountsAndLogsIt_ThenTrainingGoesOn()
+    {
+        var (train, _) = Read(TestImageFolder.Create(train: 2));
+        string outDir = TestEnvironment.NewTempDir();
+        var config = VaeTrainingConfig.Tiny with { DiscriminatorWeight = 0, ReconstructionLoss = ReconstructionLoss.L2 };
+        using var trainer = new VaeTrainer(VaeConfig.Tiny, config, train, null, outDir);
+        using var before = trainer.Model.state_dict()["encoder.conv_in.weight"].clone();
+
+        Poison(trainer, "decoder.conv_out.bias");
+        var skipped = trainer.TrainStep();
+        Assert.True(skipped.Skipped);
+        Assert.True(double.IsNaN(skipped.GradNorm));
+        Assert.Equal(1, trainer.SkippedSteps);
+        Assert.Equal(1, trainer.Step);
+        Assert.True(before.equal(trainer.Model.state_dict()["encoder.conv_in.weight"]).all().item<bool>(), "a skipped step updated the weights");
+        var entry = Assert.Single(new VaeTrainingLog(outDir).Read());
+        Assert.Equal(1L, (long)entry["step"]!);
+        Assert.Equal("loss NaN, gradient norm NaN", (string)entry["skipped_step"]!);
+        Assert.Equal("encoder.conv_in.weight", (string)entry["first_non_finite"]!);
+
+        Poison(trainer, "decoder.conv_out.bias", 0f);
+        var updated = trainer.TrainStep();
+        Assert.False(updated.Skipped);
+        Assert.True(double.IsFinite(updated.GradNorm));
+        Assert.Equal(1, trainer.SkippedSteps);
+        Assert.False(before.equal(trainer.Model.state_dict()["encoder.conv_in.weight"]).all().item<bool>(), "the step after a skip did not update");
+    }
+
+    [Fact]
+    public void Run_NonFiniteGradientEveryStep_StopsAfterThreeSkipsNamingTheStepAndFirstParameter()
+    {
+        var (train, _) = Read(TestImageFolder.Create(train: 2));
+        string outDir = TestEnvironment.NewTempDir();
+        // max_grad_norm 0: clipping off, the guard still measures the norm. No validation or grid of the NaN weights.
+        var config = VaeTrainingConfig.Tiny with
+        {
+            DiscriminatorWeight = 0, ReconstructionLoss = ReconstructionLoss.L2, MaxGradNorm = 0, EvalInterval = 0, GridInterval = 0, CheckpointInterval = 0,
+        };
+        using var trainer = new VaeTrainer(VaeConfig.Tiny, config, train, null, outDir);
+        Poison(trainer, "decoder.conv_out.bias");
+        var reports = new List<VaeTrainingProgress>();
+
+        var e = Assert.Throws<NonFiniteGradientException>(() => trainer.Run(new Collect(reports)));
+
+        Assert.Equal(4, e.Step);
+        Assert.Equal("encoder.conv_in.weight", e.FirstParameter);
+        Assert.StartsWith("training stopped at step 4: 4 steps in a row were skipped for a non-finite loss or gradient (at most 3 in a row are; " +
+                          "the last: loss NaN, gradient norm NaN); first parameter with a non-finite gradient: encoder.conv_in.weight", e.Message);
+        Assert.Equal([1L, 2L, 3L], reports.Select(r => r.SkippedSteps));
+        Assert.All(reports, r => Assert.True(r.Losses!.Skipped));
+        Assert.Equal([1L, 2L, 3L, 4L], new VaeTrainingLog(outDir).Read().Where(l => l["skipped_step"] is not null).Select(l => (long)l["step"]!));
     }
 
     [Fact]
