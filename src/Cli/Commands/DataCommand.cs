@@ -123,6 +123,7 @@ public static class DataCommand
                               (s.Missing + s.Failed.Count > 0 ? $"; left out: {s.Missing} without an image, {s.Failed.Count} failed" : ""));
             foreach (string f in s.Failed.Take(5)) Console.WriteLine($"  failed: {f}");
         }
+        foreach (var w in EmojiDatasetBuilder.WordSources) Console.WriteLine($"captions: {w.Package}, {w.License}");
         Console.WriteLine($"wrote {report.OutDir} ({Mib(report.DatasetBytes)}; tarball cache {Mib(report.CacheBytes)}" +
                           (report.Downloaded.Count > 0 ? $", downloaded {string.Join(", ", report.Downloaded)})" : ", all cached)"));
     }

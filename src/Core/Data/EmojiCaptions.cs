@@ -6,12 +6,43 @@ namespace Latent.Core.Data;
 public sealed record EmojiAnnotation(string Name, IReadOnlyList<string> Keywords);
 
 /// <summary>
-/// Builds the captions of an emoji image from its names, short names, keywords and skin tones. The first caption is the
-/// CLDR name when known ("thumbs up: medium skin tone"), else the lower-cased Unicode name with the tones appended the
-/// CLDR way; then the other names; then the name followed by the keywords ("cat face, cat, pet").
+/// Builds the captions of an emoji image from its names, short names, keywords and skin tones, in this order:
+/// <list type="number">
+/// <item>the CLDR name when known ("thumbs up: medium skin tone"), else the lower-cased Unicode name with the tones
+/// appended the CLDR way;</item>
+/// <item>the other names: the Unicode name and the short names ("honeybee", "bee");</item>
+/// <item>the keyword phrase, the name followed by at most <see cref="MaxPhraseKeywords"/> keywords, most specific first
+/// ("honeybee, bee, bumblebee, honey, insect, spring");</item>
+/// <item>at most <see cref="MaxSynonyms"/> synonyms on their own ("bumblebee"; see <see cref="EmojiVocabulary"/>);</item>
+/// <item>at most <see cref="MaxModifierPhrases"/> natural phrases, a modifier before the name ("spooky ghost",
+/// "royal crown").</item>
+/// </list>
+/// Captions are deduplicated case-insensitively and cut at <see cref="MaxCaptions"/>; skin tones are appended to every
+/// name, synonym and phrase the CLDR way ("bee: medium skin tone").
 /// </summary>
+/// <remarks>
+/// Why this shape: the U-Net trains on one caption drawn uniformly per image and the text encoder contrastively on
+/// them, so every caption must name this picture and no other. The CLDR name stays first (evaluation and the first
+/// caption of the metadata use it). Synonyms are the words people type ("a buzzing bumblebee", "an alarm"); they are
+/// kept to words few emoji share, since a bare word shared by many pictures ("insect") teaches the contrastive encoder
+/// nothing but noise. Class words and associations ("insect", "picnic") appear only in the keyword phrase, after the
+/// name. The cap bounds each image's list (the most an image had before was 6: names and one phrase) so that names keep
+/// at least an eighth of the draws each, and the order is fixed, so the same packages give the same metadata.
+/// </remarks>
 public static class EmojiCaptions
 {
+    /// <summary>The most captions of one image: 8 (the CLDR name is drawn at least one time in eight).</summary>
+    public const int MaxCaptions = 8;
+
+    /// <summary>The most keywords in the keyword phrase: 6 keeps it under 40 tokens of the 77 (a name plus six words).</summary>
+    public const int MaxPhraseKeywords = 6;
+
+    /// <summary>The most synonyms, each a caption on its own.</summary>
+    public const int MaxSynonyms = 3;
+
+    /// <summary>The most modifier phrases ("spooky ghost", "halloween ghost").</summary>
+    public const int MaxModifierPhrases = 2;
+
     /// <summary>The five Fitzpatrick modifiers and their CLDR names.</summary>
     public static readonly IReadOnlyDictionary<string, string> SkinTones = new Dictionary<string, string>
     {
@@ -47,8 +78,9 @@ public static class EmojiCaptions
     /// <param name="tones">The skin tone names of the variation; empty for the base emoji.</param>
     /// <param name="annotation">The CLDR name and keywords of exactly this code (variation included), or null.</param>
     /// <param name="baseAnnotation">The CLDR name and keywords of the base emoji, or null.</param>
+    /// <param name="words">People's words of the base emoji (<see cref="EmojiVocabulary.For"/>), or null for none.</param>
     public static IReadOnlyList<string> ForDatasource(string unicodeName, IReadOnlyList<string> shortNames,
-        IReadOnlyList<string> tones, EmojiAnnotation? annotation, EmojiAnnotation? baseAnnotation)
+        IReadOnlyList<string> tones, EmojiAnnotation? annotation, EmojiAnnotation? baseAnnotation, EmojiWords? words = null)
     {
         string unicode = Clean(unicodeName.ToLowerInvariant());
         string primary = annotation?.Name ?? WithTones(baseAnnotation?.Name ?? unicode, tones);
@@ -59,32 +91,47 @@ public static class EmojiCaptions
             if (name.Any(char.IsLetter)) names.Add(WithTones(name, tones));
         }
         var keywords = annotation?.Keywords is { Count: > 0 } k ? k : baseAnnotation?.Keywords ?? [];
-        return Finish(names, primary, keywords);
+        return Finish(names, primary, keywords, words, tones);
     }
 
     /// <summary>Captions for an OpenMoji record.</summary>
     /// <param name="annotation">Its <c>annotation</c> (already with skin tones) and <c>tags</c> plus <c>openmoji_tags</c>.</param>
     /// <param name="baseKeywords">The keywords of its <c>skintone_base_hexcode</c> emoji (variants have no tags of their own).</param>
-    public static IReadOnlyList<string> ForOpenMoji(EmojiAnnotation annotation, IReadOnlyList<string>? baseKeywords = null)
+    /// <param name="words">People's words of the base emoji (<see cref="EmojiVocabulary.For"/>), or null for none.</param>
+    /// <param name="tones">The skin tone names of a variant (for its synonyms), or null for none.</param>
+    public static IReadOnlyList<string> ForOpenMoji(EmojiAnnotation annotation, IReadOnlyList<string>? baseKeywords = null,
+        EmojiWords? words = null, IReadOnlyList<string>? tones = null)
     {
         ArgumentNullException.ThrowIfNull(annotation);
         string primary = Clean(annotation.Name);
         var keywords = annotation.Keywords.Count > 0 ? annotation.Keywords : baseKeywords ?? [];
-        return Finish([primary], primary, keywords);
+        return Finish([primary], primary, keywords, words, tones ?? []);
     }
 
-    /// <summary>Names first (deduplicated, case-insensitively), then "primary, keyword, ..." with keywords not in the name.</summary>
-    static List<string> Finish(List<string> names, string primary, IReadOnlyList<string> keywords)
+    /// <summary>Names, the keyword phrase, synonyms and a modifier phrase, deduplicated case-insensitively and capped
+    /// (see the class remarks).</summary>
+    /// <param name="names">The names, the primary one first.</param>
+    /// <param name="primary">The CLDR name (with tones) that leads the phrases.</param>
+    /// <param name="keywords">The record's own keywords; they follow the ranked <paramref name="words"/> in the phrase.</param>
+    /// <param name="words">People's words of the base emoji.</param>
+    /// <param name="tones">The skin tone names appended to synonyms.</param>
+    static List<string> Finish(List<string> names, string primary, IReadOnlyList<string> keywords, EmojiWords? words,
+        IReadOnlyList<string> tones)
     {
+        words ??= EmojiWords.None;
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var captions = names.Where(n => n.Length > 0 && seen.Add(n)).ToList();
         // A keyword whose every word is already in the name adds nothing ("thumbs up" for "thumbs up: medium skin tone").
-        var words = new HashSet<string>(Words(primary), StringComparer.OrdinalIgnoreCase);
-        var extra = keywords.Select(Clean).Where(k => k.Length > 0 && !Words(k).All(words.Contains))
-            .Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        var nameWords = new HashSet<string>(Words(primary), StringComparer.OrdinalIgnoreCase);
+        var extra = words.Keywords.Concat(keywords.Select(Clean)).Where(k => k.Length > 0 && !Words(k).All(nameWords.Contains))
+            .Distinct(StringComparer.OrdinalIgnoreCase).Take(MaxPhraseKeywords).ToList();
         if (extra.Count > 0 && seen.Add($"{primary}, {string.Join(", ", extra)}"))
             captions.Add($"{primary}, {string.Join(", ", extra)}");
-        return captions;
+        foreach (string synonym in words.Synonyms.Select(s => WithTones(s, tones)).Where(seen.Add).Take(MaxSynonyms))
+            captions.Add(synonym);
+        foreach (string phrase in words.Modifiers.Select(m => $"{m} {primary}").Where(seen.Add).Take(MaxModifierPhrases))
+            captions.Add(phrase);
+        return captions.Take(MaxCaptions).ToList();
     }
 
     static string[] Words(string s) => s.Split([' ', ':', ',', '-'], StringSplitOptions.RemoveEmptyEntries);

@@ -32,14 +32,24 @@ public static class EmojiCatalog
         return result;
     }
 
+    /// <summary>The Unicode names of emoji-datasource's records ("HEAVY BLACK HEART") by <see cref="EmojiCaptions.Key"/>.</summary>
+    /// <exception cref="InvalidDataException">The JSON is not an array of emoji-datasource records.</exception>
+    public static Dictionary<string, string> ReadUnicodeNames(string emojiJson)
+    {
+        var result = new Dictionary<string, string>();
+        foreach (var e in Array(emojiJson, "emoji.json")) result.TryAdd(EmojiCaptions.Key(Str(e, "unified", "emoji.json")), Str(e, "name", "emoji.json"));
+        return result;
+    }
+
     /// <summary>The images of one emoji-datasource set: each record with an image, and each of its skin variations with one.</summary>
     /// <param name="emojiJson">The text of <c>emoji.json</c>.</param>
     /// <param name="imageSet">The set: <c>twitter</c> or <c>google</c> (field <c>has_img_SET</c>, folder <c>img/SET/64</c>).</param>
     /// <param name="source">The short name to record (<c>twemoji</c>, <c>noto</c>).</param>
     /// <param name="annotations">CLDR names by key (<see cref="ReadAnnotations"/>), or null to use the Unicode names.</param>
+    /// <param name="vocabulary">People's words (emojilib, emojibase-data), or null for none.</param>
     /// <exception cref="InvalidDataException">The JSON is not an array of emoji-datasource records.</exception>
     public static List<EmojiEntry> FromDatasource(string emojiJson, string imageSet, string source,
-        IReadOnlyDictionary<string, EmojiAnnotation>? annotations = null)
+        IReadOnlyDictionary<string, EmojiAnnotation>? annotations = null, EmojiVocabulary? vocabulary = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(imageSet);
         var entries = new List<EmojiEntry>();
@@ -52,16 +62,17 @@ public static class EmojiCatalog
                 ? sn.EnumerateArray().Select(x => x.GetString() ?? "").ToList() : [];
             string category = Str(e, "category", "emoji.json"), subcategory = Str(e, "subcategory", "emoji.json");
             EmojiAnnotation? baseAnnotation = Lookup(annotations, unified);
+            EmojiWords? words = vocabulary?.For(unified);
             if (Has(e, hasImage))
                 entries.Add(new EmojiEntry(source, unified, EmojiCaptions.Key(unified), $"img/{imageSet}/64/{Str(e, "image", "emoji.json")}",
-                    EmojiCaptions.ForDatasource(name, shortNames, [], baseAnnotation, baseAnnotation), category, subcategory));
+                    EmojiCaptions.ForDatasource(name, shortNames, [], baseAnnotation, baseAnnotation, words), category, subcategory));
             if (!e.TryGetProperty("skin_variations", out var variations) || variations.ValueKind != JsonValueKind.Object) continue;
             foreach (var v in variations.EnumerateObject())
             {
                 if (!Has(v.Value, hasImage)) continue;
                 string code = Str(v.Value, "unified", "emoji.json");
                 entries.Add(new EmojiEntry(source, code, EmojiCaptions.Key(code), $"img/{imageSet}/64/{Str(v.Value, "image", "emoji.json")}",
-                    EmojiCaptions.ForDatasource(name, shortNames, EmojiCaptions.ToneNames(v.Name), Lookup(annotations, code), baseAnnotation),
+                    EmojiCaptions.ForDatasource(name, shortNames, EmojiCaptions.ToneNames(v.Name), Lookup(annotations, code), baseAnnotation, words),
                     category, subcategory));
             }
         }
@@ -69,8 +80,11 @@ public static class EmojiCatalog
     }
 
     /// <summary>The colour SVGs of OpenMoji (<c>color/svg/HEXCODE.svg</c>), one per record of <c>openmoji.json</c>.</summary>
+    /// <param name="openMojiJson">The text of <c>data/openmoji.json</c>.</param>
+    /// <param name="source">The short name to record.</param>
+    /// <param name="vocabulary">People's words (emojilib, emojibase-data), or null for none.</param>
     /// <exception cref="InvalidDataException">The JSON is not an array of OpenMoji records.</exception>
-    public static List<EmojiEntry> FromOpenMoji(string openMojiJson, string source = "openmoji")
+    public static List<EmojiEntry> FromOpenMoji(string openMojiJson, string source = "openmoji", EmojiVocabulary? vocabulary = null)
     {
         var records = Array(openMojiJson, "openmoji.json").ToList();
         var keywords = new Dictionary<string, List<string>>();
@@ -80,8 +94,10 @@ public static class EmojiCatalog
         {
             string hex = Str(e, "hexcode", "openmoji.json");
             string baseHex = e.TryGetProperty("skintone_base_hexcode", out var b) && b.ValueKind == JsonValueKind.String ? b.GetString()! : "";
+            // A variant's tones from its code points ("1F44D-1F3FD" -> medium skin tone), for its synonyms.
+            var tones = hex.ToUpperInvariant().Split('-').Where(EmojiCaptions.SkinTones.ContainsKey).Select(p => EmojiCaptions.SkinTones[p]).ToList();
             var captions = EmojiCaptions.ForOpenMoji(new EmojiAnnotation(Str(e, "annotation", "openmoji.json"), Keywords(e)),
-                keywords.GetValueOrDefault(baseHex));
+                keywords.GetValueOrDefault(baseHex), vocabulary?.For(hex), tones);
             entries.Add(new EmojiEntry(source, hex, EmojiCaptions.Key(hex), $"color/svg/{hex}.svg", captions,
                 Str(e, "group", "openmoji.json"), Str(e, "subgroups", "openmoji.json")));
         }

@@ -31,7 +31,8 @@ public sealed record EmojiDatasetOptions
 /// Builds Latent's default data set, an image folder (<see cref="ImageFolderDataset"/>) of emoji drawn by three sources:
 /// Twemoji and Noto (64 px PNGs of emoji-datasource-twitter/-google) and OpenMoji (colour SVGs rasterized with
 /// rsvg-convert), all as <see cref="EmojiDatasetOptions.Size"/> RGB PNGs on white, captioned from CLDR names, Unicode
-/// names, short names, keywords and skin tones.
+/// names, short names, keywords and skin tones, and people's words from emojilib and emojibase-data
+/// (<see cref="WordSources"/>, ranked by <see cref="EmojiVocabulary"/>, laid out by <see cref="EmojiCaptions"/>).
 /// </summary>
 /// <remarks>
 /// Idempotent: tarballs are cached, an image that exists is not rendered again (images are written atomically, so an
@@ -53,6 +54,21 @@ public static class EmojiDatasetBuilder
         new("openmoji", new NpmPackage("openmoji", "17.0.0"), "CC-BY-SA 4.0", null),
         new("twemoji", new NpmPackage("emoji-datasource-twitter", "16.0.0"), "CC-BY 4.0", "twitter"),
         new("noto", new NpmPackage("emoji-datasource-google", "16.0.0"), "Apache-2.0", "google"),
+    ];
+
+    /// <summary>A package of people's words for the captions (no images).</summary>
+    /// <param name="Name">The short name used in <c>licenses/</c>.</param>
+    /// <param name="Package">The npm package.</param>
+    /// <param name="License">Its licence.</param>
+    /// <param name="File">The file read, inside the package.</param>
+    public sealed record WordSource(string Name, NpmPackage Package, string License, string File);
+
+    /// <summary>The caption word sources, pinned: emojilib's hand-curated keywords and emojibase-data's CLDR annotations
+    /// (label and tags; see <see cref="EmojiWordSources"/> and <see cref="EmojiVocabulary"/>).</summary>
+    public static readonly IReadOnlyList<WordSource> WordSources =
+    [
+        new("emojilib", new NpmPackage("emojilib", "4.0.3"), "MIT", EmojiWordSources.EmojilibFile),
+        new("emojibase", new NpmPackage("emojibase-data", "17.0.0"), "MIT (CLDR annotations: Unicode License v3)", EmojiWordSources.EmojibaseFile),
     ];
 
     /// <summary>Fetches the packages, renders the images and writes <c>metadata.jsonl</c>, <c>README.md</c> and <c>manifest.json</c>.</summary>
@@ -86,27 +102,45 @@ public static class EmojiDatasetBuilder
             tarballs[s.Name] = path;
             if (fresh) downloaded.Add(s.Package.ToString());
         }
+        Directory.CreateDirectory(Path.Combine(outDir, "licenses"));
+        var wordFiles = new Dictionary<string, (string Text, string Name)>(); // by WordSource.Name: the file's text and its name for errors
+        foreach (var w in WordSources)
+        {
+            string stage = $"captions: fetching {w.Package}";
+            progress?.Invoke(new EmojiBuildProgress(stage, 0, 1));
+            var (path, fresh) = w.Package.Fetch(cacheDir);
+            progress?.Invoke(new EmojiBuildProgress(stage, 1, 1));
+            if (fresh) downloaded.Add(w.Package.ToString());
+            var files = NpmPackage.ReadFiles(path, p => p == w.File || p == "LICENSE");
+            wordFiles[w.Name] = (Encoding.UTF8.GetString(Need(files, w.File, w.Package)), $"{w.Package}/{w.File}");
+            AtomicFile.WriteAllBytes(Path.Combine(outDir, "licenses", $"captions-{w.Package.Name}.txt"), Need(files, "LICENSE", w.Package));
+        }
 
-        // 2. Render each source's images; OpenMoji first, whose CLDR names also caption the other two.
-        Dictionary<string, EmojiAnnotation>? annotations = null;
+        // 2. The words of the captions: CLDR names and keywords (OpenMoji's, then emojibase-data's), emojilib's keywords,
+        //    and the Unicode names (emoji-datasource's, to drop emojilib's copies of their words).
+        progress?.Invoke(new EmojiBuildProgress("captions: reading words", 0, 1));
+        string Json(Source s) => Encoding.UTF8.GetString(Need(NpmPackage.ReadFiles(tarballs[s.Name], p => p == JsonPath(s)), JsonPath(s), s.Package));
+        var annotations = EmojiWordSources.Merge(EmojiCatalog.ReadAnnotations(Json(Sources.Single(s => s.ImageSet is null))),
+            EmojiWordSources.ReadEmojibase(wordFiles["emojibase"].Text, wordFiles["emojibase"].Name));
+        var vocabulary = new EmojiVocabulary(annotations,
+            EmojiWordSources.ReadEmojilib(wordFiles["emojilib"].Text, wordFiles["emojilib"].Name),
+            EmojiCatalog.ReadUnicodeNames(Json(Sources.Single(s => s.ImageSet == "twitter"))));
+        progress?.Invoke(new EmojiBuildProgress("captions: reading words", 1, 1));
+
+        // 3. Render each source's images.
         var written = new List<(EmojiEntry Entry, string FileName)>();
         var partial = new List<EmojiSourceReport>();
         foreach (var s in Sources)
         {
             var sourceClock = Stopwatch.StartNew();
-            string jsonPath = s.ImageSet is null ? "data/openmoji.json" : "emoji.json";
+            string jsonPath = JsonPath(s);
             string imagePrefix = s.ImageSet is null ? "color/svg/" : $"img/{s.ImageSet}/64/";
             var files = NpmPackage.ReadFiles(tarballs[s.Name], p => p == jsonPath || p == LicenseFile(s) || p.StartsWith(imagePrefix, StringComparison.Ordinal));
             string json = Text(files, jsonPath, s);
             List<EmojiEntry> entries;
-            if (s.ImageSet is null)
-            {
-                annotations = EmojiCatalog.ReadAnnotations(json);
-                entries = EmojiCatalog.FromOpenMoji(json, s.Name);
-            }
-            else entries = EmojiCatalog.FromDatasource(json, s.ImageSet, s.Name, annotations);
+            if (s.ImageSet is null) entries = EmojiCatalog.FromOpenMoji(json, s.Name, vocabulary);
+            else entries = EmojiCatalog.FromDatasource(json, s.ImageSet, s.Name, annotations, vocabulary);
             entries = entries.DistinctBy(e => e.Key).ToList();
-            Directory.CreateDirectory(Path.Combine(outDir, "licenses"));
             AtomicFile.WriteAllBytes(Path.Combine(outDir, "licenses", $"{s.Name}-{s.Package.Name}.txt"), Bytes(files, LicenseFile(s), s));
 
             var (done, rendered, missing, failed) = Render(s, entries, files, outDir, options, progress);
@@ -115,7 +149,7 @@ public static class EmojiDatasetBuilder
                 done.Sum(d => d.Entry.Captions.Count), 0, 0, rendered, missing, failed, sourceClock.Elapsed.TotalSeconds));
         }
 
-        // 3. Split, then write the metadata in a fixed order (source order, then the packages' order).
+        // 4. Split, then write the metadata in a fixed order (source order, then the packages' order).
         string[] splits = EmojiSplit.Assign(written.Select(w => (w.Entry.Key, w.Entry.Source)).ToList(), options.ValidationFraction);
         var lines = new StringBuilder();
         var jsonOptions = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -181,11 +215,14 @@ public static class EmojiDatasetBuilder
 
     static string LicenseFile(Source s) => s.ImageSet is null ? "LICENSE.txt" : "LICENSE";
 
+    static string JsonPath(Source s) => s.ImageSet is null ? "data/openmoji.json" : "emoji.json";
+
+    static byte[] Need(Dictionary<string, byte[]> files, string path, NpmPackage package) =>
+        files.TryGetValue(path, out var bytes) ? bytes : throw new InvalidDataException($"{package} has no {path}; is the version right?");
+
     static string Text(Dictionary<string, byte[]> files, string path, Source s) => Encoding.UTF8.GetString(Bytes(files, path, s));
 
-    static byte[] Bytes(Dictionary<string, byte[]> files, string path, Source s) =>
-        files.TryGetValue(path, out var bytes) ? bytes
-            : throw new InvalidDataException($"{s.Package} has no {path}; is the version right?");
+    static byte[] Bytes(Dictionary<string, byte[]> files, string path, Source s) => Need(files, path, s.Package);
 
     static long Size(string dir, string? exclude) =>
         !Directory.Exists(dir) ? 0 : new DirectoryInfo(dir).EnumerateFiles("*", SearchOption.AllDirectories)

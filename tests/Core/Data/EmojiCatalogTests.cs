@@ -65,6 +65,22 @@ public class EmojiCatalogTests
     }
 
     [Fact]
+    public void FromDatasourceAndOpenMoji_WithAVocabulary_AddPeoplesWords_VariantsWithTones()
+    {
+        // Words for the thumbs up only: the cat face is missing from both word sources.
+        var emojilib = new Dictionary<string, List<string>> { ["1F44D"] = ["thumbs up", "thumbsup", "thumb", "approve"] };
+        var cldr = EmojiCatalog.ReadAnnotations(OpenMoji).Where(a => a.Key.StartsWith("1F44D", StringComparison.Ordinal)).ToDictionary();
+        var vocabulary = new EmojiVocabulary(cldr, emojilib);
+        var twemoji = EmojiCatalog.FromDatasource(ThumbsUp, "twitter", "twemoji", EmojiCatalog.ReadAnnotations(OpenMoji), vocabulary);
+        Assert.Equal(["thumbs up: medium skin tone", "thumbs up sign: medium skin tone", "thumbsup: medium skin tone",
+                      "thumbs up: medium skin tone, thumbsup, thumb, approve, hand, +1", "thumb: medium skin tone"], twemoji[1].Captions);
+        Assert.Equal(["cat face", "cat", "cat face, pet"], twemoji[3].Captions); // no words: as before
+        var openMoji = EmojiCatalog.FromOpenMoji(OpenMoji, vocabulary: vocabulary);
+        Assert.Equal("thumb: medium skin tone", openMoji[1].Captions[^1]);
+        Assert.Equal(["goldfish", "goldfish, fish, water"], openMoji[3].Captions); // an OpenMoji extra: no words
+    }
+
+    [Fact]
     public void ReadAnnotations_LeavesOutOpenMojiExtras_AndKeysWithoutFE0F()
     {
         var annotations = EmojiCatalog.ReadAnnotations(OpenMoji);
