@@ -65,10 +65,11 @@ internal sealed class StorageReader
     {
         var entry = archive.GetEntry($"{prefix}data/{key}")
                     ?? throw new PickleFormatException(path, $"storage '{key}' is named by the pickle but '{prefix}data/{key}' is not in the archive");
-        var storage = empty(numel, dtype);
-        long bytes = numel * storage.ElementSize;
+        // Sizes are checked before anything is allocated: a forged numel cannot make us reserve memory the file lacks.
+        long bytes = numel > long.MaxValue / 8 ? -1 : numel * SafeTensorsDtype.ItemSize(dtype);
         if (entry.Length != bytes)
-            throw new PickleFormatException(path, $"storage '{key}' holds {entry.Length} bytes; {numel} {dtype} elements need {bytes}");
+            throw new PickleFormatException(path, $"storage '{key}' holds {entry.Length} bytes; {numel} {dtype} elements need {numel}x{SafeTensorsDtype.ItemSize(dtype)}");
+        var storage = empty(numel, dtype);
         // The zip's CRC-32 is checked as the bytes arrive (ZipArchive does not check it for stored entries), so a
         // damaged storage is an error rather than silently wrong weights.
         var crc = new Crc32();
