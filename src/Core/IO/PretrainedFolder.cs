@@ -5,7 +5,8 @@ using static TorchSharp.torch;
 namespace Latent.Core.IO;
 
 /// <summary>
-/// One model's folder in diffusers/transformers layout (<c>config.json</c> + a safetensors weights file): loaded
+/// One model's folder in diffusers/transformers layout (<c>config.json</c> + a safetensors weights file, or its
+/// <see cref="PickleTwin"/> <c>.bin</c> when that is all there is): loaded
 /// strictly, saved atomically. The models' <c>FromPretrained</c>/<c>SavePretrained</c> go through here.
 /// </summary>
 public static class PretrainedFolder
@@ -38,8 +39,11 @@ public static class PretrainedFolder
         string weightsPath = Path.Combine(directory, weightsFileName);
         TConfig config = ConfigFile.Read<TConfig>(configPath, className).Config;
         validate(config, configPath);
+        if (!File.Exists(weightsPath) && File.Exists(Path.Combine(directory, PickleTwin(weightsFileName))))
+            weightsPath = Path.Combine(directory, PickleTwin(weightsFileName));
         if (!File.Exists(weightsPath))
-            throw new FileNotFoundException($"{className} weights not found: '{Path.GetFullPath(weightsPath)}'.", weightsPath);
+            throw new FileNotFoundException($"{className} weights not found: '{Path.GetFullPath(weightsPath)}' " +
+                $"(nor {PickleTwin(weightsFileName)} beside it).", weightsPath);
         TModel model = create(config);
         try
         {
@@ -52,6 +56,17 @@ public static class PretrainedFolder
         }
         model.eval();
         return model;
+    }
+
+    /// <summary>
+    /// The PyTorch-pickle name that diffusers and transformers use where no safetensors file was written:
+    /// <c>diffusion_pytorch_model.safetensors</c> -> <c>diffusion_pytorch_model.bin</c>, <c>model.safetensors</c> ->
+    /// <c>pytorch_model.bin</c>. Loaded (safely, see <see cref="PickleCheckpoint"/>) only when the safetensors file is absent.
+    /// </summary>
+    public static string PickleTwin(string weightsFileName)
+    {
+        string stem = Path.GetFileNameWithoutExtension(weightsFileName);
+        return (stem == "model" ? "pytorch_model" : stem) + ".bin";
     }
 
     /// <summary>Writes every entry of <paramref name="module"/>'s state dict as <paramref name="dtype"/>, then the config, each atomically.</summary>

@@ -31,8 +31,10 @@ public static class StateDictLoader
     }
 
     /// <summary>
-    /// Loads the safetensors file <paramref name="safetensorsPath"/> into <paramref name="module"/>, one tensor at a
-    /// time through a memory map; errors name the file. Keys and shapes are checked from the header before any data is read.
+    /// Loads the weights file <paramref name="safetensorsPath"/> into <paramref name="module"/>; errors name the file.
+    /// A safetensors file is read one tensor at a time through a memory map, keys and shapes checked from the header
+    /// before any data is read. A PyTorch pickle checkpoint (<see cref="IsPickleCheckpoint"/>: <c>.bin</c>,
+    /// <c>.ckpt</c>, <c>.pt</c>, <c>.pth</c>) is read whole by <see cref="PickleCheckpoint"/>, which runs no code.
     /// </summary>
     /// <param name="module">The module whose entries receive the values.</param>
     /// <param name="safetensorsPath">The weights file.</param>
@@ -40,13 +42,31 @@ public static class StateDictLoader
     /// <returns>What was loaded, and what was missing, unexpected or dropped.</returns>
     /// <exception cref="StateDictMismatchException">As for <see cref="Load"/>; the message names the file.</exception>
     /// <exception cref="SafeTensorsFormatException">The file is not valid safetensors.</exception>
+    /// <exception cref="PickleFormatException">The pickle checkpoint is invalid or names a refused global.</exception>
     public static LoadReport LoadFile(nn.Module module, string safetensorsPath, LoadOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(module);
+        if (IsPickleCheckpoint(safetensorsPath))
+        {
+            var tensors = PickleCheckpoint.Load(safetensorsPath);
+            try
+            {
+                var pickled = tensors.Select(kv => (kv.Key, kv.Value.shape)).ToList();
+                return LoadCore(module, pickled, key => tensors[key], ownsRead: false, sourceName: safetensorsPath, options ?? LoadOptions.Default);
+            }
+            finally
+            {
+                foreach (var t in tensors.Values) t.Dispose();
+            }
+        }
         using var file = SafeTensors.Open(safetensorsPath);
         var shapes = file.Tensors.Select(t => (t.Name, t.Shape.ToArray())).ToList();
         return LoadCore(module, shapes, file.ReadTensor, ownsRead: true, sourceName: safetensorsPath, options ?? LoadOptions.Default);
     }
+
+    /// <summary>Whether <paramref name="path"/> names a PyTorch pickle checkpoint by its extension (<c>.bin</c>, <c>.ckpt</c>, <c>.pt</c>, <c>.pth</c>).</summary>
+    public static bool IsPickleCheckpoint(string path) =>
+        Path.GetExtension(path).ToLowerInvariant() is ".bin" or ".ckpt" or ".pt" or ".pth";
 
     static LoadReport LoadCore(nn.Module module, List<(string Key, long[] Shape)> source, Func<string, Tensor> read,
         bool ownsRead, string? sourceName, LoadOptions options)
