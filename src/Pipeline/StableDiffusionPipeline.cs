@@ -2,6 +2,7 @@ using System.Globalization;
 using Latent.Core.Engine;
 using Latent.Core.Imaging;
 using Latent.Pipeline.Schedulers;
+using Latent.Pipeline.SingleFile;
 using Latent.TextEncoder;
 using Latent.TextEncoder.Tokenization;
 using Latent.UNetCrossAttn;
@@ -83,12 +84,15 @@ public sealed class StableDiffusionPipeline : IDisposable
 
     /// <summary>
     /// Loads a diffusers pipeline folder (<c>model_index.json</c>, <c>vae/</c>, <c>text_encoder/</c>, <c>tokenizer/</c>,
-    /// <c>unet/</c>, <c>scheduler/</c>) strictly; fp32, fp16 and bf16 weight files load. The pipeline owns the modules.
+    /// <c>unet/</c>, <c>scheduler/</c>) or an SD 1.x single file (<c>.safetensors</c> with the original LDM keys, with
+    /// <see cref="PipelineOptions.ConfigDirectory"/> for its tokenizer; see <see cref="SingleFileCheckpoint"/>) strictly;
+    /// fp32, fp16 and bf16 weight files load. The pipeline owns the modules.
     /// </summary>
-    /// <param name="directory">The folder (e.g. <c>weights/emoji-64</c>, or a Stable Diffusion 1.x download).</param>
+    /// <param name="directory">The folder (e.g. <c>weights/emoji-64</c>, or a Stable Diffusion 1.x download), or a single <c>.safetensors</c> file.</param>
     /// <param name="options">The U-Net's compute dtype and engine, and the model name; null for float32 on LibTorch and the folder's name.</param>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     /// <exception cref="FileNotFoundException">A file is missing; the message has its path.</exception>
+    /// <exception cref="NotSupportedException">A single file of another family (SD 2.x, SDXL, inpainting, VAE-only) or a pickled .ckpt; the message names the key or extension.</exception>
     /// <exception cref="InvalidDataException">The index names a class we cannot load, or a config or weights file does not fit (a missing, unexpected or mis-shaped key); the message names the component.</exception>
     /// <exception cref="ArgumentException">The dtype is not Float32 or BFloat16, the runtime is unknown, OnnxRuntime is asked for
     /// with BFloat16 or for a U-Net over one ONNX file's 2 GiB, or the components do not fit together.</exception>
@@ -104,13 +108,16 @@ public sealed class StableDiffusionPipeline : IDisposable
             throw new ArgumentException($"PipelineOptions.Dtype is {options.Dtype} with Runtime OnnxRuntime; ONNX Runtime runs the U-Net in Float32 (use LibTorch for BFloat16)", nameof(options));
         if (!Enum.IsDefined(options.Runtime))
             throw new ArgumentException($"PipelineOptions.Runtime is {options.Runtime}; expected LibTorch, OnnxRuntime or Auto", nameof(options));
-        PipelineComponents c = PipelineFolder.Load(directory);
+        // A diffusers folder, or a single file with LDM key names (SingleFile/).
+        bool singleFile = SingleFileCheckpoint.IsSingleFile(directory);
+        PipelineComponents c = singleFile ? SingleFileCheckpoint.Load(directory, options.ConfigDirectory) : PipelineFolder.Load(directory);
         try
         {
             c.Vae.eval();
             if (options.Dtype == ScalarType.BFloat16)
                 BFloat16Check.EnsureAccurate(BFloat16Check.Engine, ToBFloat16Checked(c.UNet));
-            string name = options.ModelName ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));
+            string name = options.ModelName ?? (singleFile ? Path.GetFileNameWithoutExtension(directory)
+                : Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory))));
             if (options.Runtime == UNetRuntime.OnnxRuntime && !OnnxRuntimeUNet.Fits(c.UNet))
                 throw new ArgumentException(
                     $"PipelineOptions.Runtime is OnnxRuntime but the U-Net's float32 weights ({OnnxRuntimeUNet.FloatBytes(c.UNet) / (1 << 20)} MiB) exceed one ONNX file's 2 GiB; use LibTorch or Auto", nameof(options));
