@@ -23,13 +23,13 @@ namespace Latent.Pipeline;
 /// <para>A call switches the modules to evaluation mode and restores their mode afterwards, runs without gradients,
 /// and frees every step's temporaries in a dispose scope.</para>
 /// </remarks>
-public sealed class StableDiffusionPipeline : IDisposable
+public sealed partial class StableDiffusionPipeline : IDisposable
 {
     readonly AutoencoderKL vae;
     readonly ClipTextModel textEncoder;
     readonly ClipTokenizer tokenizer;
     readonly UNet2DConditionModel unet;
-    readonly OnnxRuntimeUNet? onnxUNet;
+    OnnxRuntimeUNet? onnxUNet; // rebuilt when LoRAs change the U-Net's weights
     readonly bool ownsModules;
     readonly object gate = new();
     bool disposed;
@@ -276,6 +276,8 @@ public sealed class StableDiffusionPipeline : IDisposable
             if (disposed) return;
             disposed = true;
             onnxUNet?.Dispose();
+            if (!ownsModules) loraFuser?.Restore(); // given modules go back as they came
+            loraFuser?.Dispose();
             if (!ownsModules) return;
             vae.Dispose();
             textEncoder.Dispose();
@@ -381,7 +383,7 @@ public sealed class StableDiffusionPipeline : IDisposable
                 keys.Add(new("Batch size", batch.ToString(CultureInfo.InvariantCulture)));
                 keys.Add(new("Batch pos", i.ToString(CultureInfo.InvariantCulture)));
             }
-            parameters[i] = new GenerationParameters(request.Prompts[i / request.ImagesPerPrompt], request.NegativePrompt, request.Steps,
+            parameters[i] = new GenerationParameters(request.Prompts[i / request.ImagesPerPrompt] + LoraPromptSuffix(), request.NegativePrompt, request.Steps,
                 sampler, request.GuidanceScale, request.Seed, width, height, ModelName, keys);
         }
         return new GenerationResult(images, Enumerable.Repeat(request.Seed, batch).ToArray(), parameters);
