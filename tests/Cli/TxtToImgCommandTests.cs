@@ -156,4 +156,35 @@ public class TxtToImgCommandTests
         Assert.NotEqual(0, r.Code);
         Assert.Contains("BFloat16 with Runtime OnnxRuntime", r.Err);
     }
+
+    static string Real => Path.Combine(TestEnvironment.Fixtures, "realformats");
+
+    [Fact]
+    public void SingleFile_WithConfigAndLora_WritesTheLoraIntoTheParameters()
+    {
+        string png = Path.Combine(TestEnvironment.NewTempDir(), "one.png");
+        var r = Run("txt2img", "a cat", "--model", Path.Combine(Real, "tiny-sd15.safetensors"), "--config", Path.Combine(Real, "tiny-sd15"),
+            "--lora", Path.Combine(Real, "lora-kohya.safetensors") + ":0.8", "--steps", "2", "--seed", "1", "--out", png);
+        Assert.True(r.Code == 0, r.Err);
+        GenerationParameters p = GenerationParameters.ReadPng(png)!;
+        Assert.Equal("a cat <lora:lora-kohya:0.8>", p.Prompt);
+        Assert.Equal("tiny-sd15", p.Model);
+    }
+
+    [Fact]
+    public void SingleFile_WithoutConfig_ExitsTwo_NamingTheTokenizer()
+    {
+        var r = Run("txt2img", "a cat", "--model", Path.Combine(Real, "tiny-sd15.safetensors"), "--steps", "1");
+        Assert.Equal(2, r.Code);
+        Assert.Contains("tokenizer", r.Err);
+        Assert.Single(r.Err.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public void MissingLora_ExitsTwo_NamingIt()
+    {
+        var r = Run("txt2img", "a cat", "--model", Path.Combine(Real, "tiny-sd15"), "--lora", "nowhere.safetensors:0.5", "--steps", "1");
+        Assert.Equal(2, r.Code);
+        Assert.Contains("nowhere.safetensors", r.Err);
+    }
 }

@@ -174,6 +174,20 @@ public class LoraTests
         Assert.Single(pipe.Loras); // nothing changed: files are read before any weight is touched
     }
 
+    [Fact]
+    public void OnnxRuntimeUNet_IsExportedAgain_WithTheLora()
+    {
+        TestEnvironment.Init();
+        using var torchPipe = StableDiffusionPipeline.Load(Folder);
+        using var onnxPipe = StableDiffusionPipeline.Load(Folder, new PipelineOptions { Runtime = UNetRuntime.OnnxRuntime });
+        torchPipe.SetLoras([new LoraSpec(Kohya, 0.8)]);
+        onnxPipe.SetLoras([new LoraSpec(Kohya, 0.8)]);
+        using var a = torchPipe.Generate(Short);
+        using var b = onnxPipe.Generate(Short);
+        using var d = a.Images.sub(b.Images).abs().max();
+        Assert.True(d.item<float>() < 1e-4f, $"max |diff| {d.item<float>()}");
+    }
+
     [Theory]
     [InlineData("a.safetensors:0.8", "a.safetensors", 0.8)]
     [InlineData("a.safetensors", "a.safetensors", 1.0)]
