@@ -268,6 +268,20 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         }
     }
 
+    /// <summary>
+    /// Writes the U-Net, VAE and text encoder as one SD 1.x single file with the original LDM key names
+    /// (<c>model.diffusion_model.*</c>, <c>first_stage_model.*</c>, <c>cond_stage_model.transformer.*</c>), which
+    /// <see cref="Load"/> (with a config folder for the tokenizer) and other SD tools read. Fused LoRAs are written in.
+    /// </summary>
+    /// <param name="path">The <c>.safetensors</c> file, written atomically.</param>
+    /// <param name="dtype">Float32 (exact), Float16 or BFloat16.</param>
+    /// <exception cref="InvalidDataException">The model's architecture has weights the single-file layout cannot name.</exception>
+    public void SaveSingleFile(string path, ScalarType dtype = ScalarType.Float32)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        lock (gate) SingleFileWriter.Write(path, unet, vae, textEncoder, dtype);
+    }
+
     /// <summary>Disposes the modules when <see cref="Load"/> created them; a pipeline built on given modules leaves them alone.</summary>
     public void Dispose()
     {

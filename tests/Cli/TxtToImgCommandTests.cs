@@ -188,3 +188,32 @@ public class TxtToImgCommandTests
         Assert.Contains("nowhere.safetensors", r.Err);
     }
 }
+
+/// <summary><c>latent convert</c> in-process.</summary>
+[Collection(InProcessCli.Collection)]
+public class ConvertCommandTests
+{
+    static string Real => Path.Combine(TestEnvironment.Fixtures, "realformats");
+
+    [Fact]
+    public void Convert_SingleFileToFp16Folder_AndBack()
+    {
+        string dir = TestEnvironment.NewTempDir();
+        string folder = Path.Combine(dir, "model"), file = Path.Combine(dir, "model.safetensors");
+        var r = InProcessCli.Run("convert", Path.Combine(Real, "tiny-sd15.safetensors"), folder, "--config", Path.Combine(Real, "tiny-sd15"), "--dtype", "fp16");
+        Assert.True(r.Code == 0, r.Err);
+        Assert.True(File.Exists(Path.Combine(folder, "model_index.json")));
+        r = InProcessCli.Run("convert", folder, file);
+        Assert.True(r.Code == 0, r.Err);
+        using var st = Latent.Core.IO.SafeTensors.Open(file);
+        Assert.Contains("model.diffusion_model.input_blocks.1.1.proj_in.weight", st.Keys);
+    }
+
+    [Fact]
+    public void Convert_MissingInput_ExitsTwo()
+    {
+        var r = InProcessCli.Run("convert", "nowhere.safetensors", "out");
+        Assert.Equal(2, r.Code);
+        Assert.Contains("nowhere.safetensors", r.Err);
+    }
+}
