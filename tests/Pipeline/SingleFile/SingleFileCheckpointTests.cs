@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Latent.Pipeline.Tests.SingleFile;
 
 /// <summary>The conformance set of ../shared/realformats: tiny-sd15/ and the same weights as one LDM file.</summary>
-public class SingleFileCheckpointTests
+public class SingleFileCheckpointTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     static string Real => Path.Combine(TestEnvironment.Fixtures, "realformats");
     static string Folder => Path.Combine(Real, "tiny-sd15");
@@ -69,6 +69,7 @@ public class SingleFileCheckpointTests
         using var a = folder.Generate(Short);
         using var b = single.Generate(Short);
         using var diff = a.Images.sub(b.Images).abs().max();
+        output.WriteLine($"single file vs folder, 3-step txt2img 64x64: max |diff| {diff.item<float>():G3}");
         Assert.True(diff.item<float>() <= 1e-5f, $"max |diff| {diff.item<float>()}");
         Assert.Equal("tiny-sd15", single.ModelName);
     }
