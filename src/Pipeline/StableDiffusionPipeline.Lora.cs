@@ -9,6 +9,7 @@ public sealed partial class StableDiffusionPipeline
 {
     LoraFuser? loraFuser;
     IReadOnlyList<LoraSpec> loras = [];
+    IReadOnlyList<string> loraHashes = [];
 
     /// <summary>The LoRAs fused into the weights now, in the order given to <see cref="SetLoras"/>.</summary>
     public IReadOnlyList<LoraSpec> Loras { get { lock (gate) return loras; } }
@@ -39,14 +40,17 @@ public sealed partial class StableDiffusionPipeline
                     if (!File.Exists(spec.Path)) throw new FileNotFoundException($"LoRA file not found: '{Path.GetFullPath(spec.Path)}'", spec.Path);
                     read.Add((spec, LoraFile.Read(spec.Path, loraFuser.WeightKeys)));
                 }
+                var hashes = specs.Select(s => LoraFile.ShortHash(s.Path)).ToList();
                 // 2. Back to the originals, then each LoRA in turn.
                 bool changed = loraFuser.IsFused || read.Count > 0;
                 loraFuser.Restore();
                 loras = [];
+                loraHashes = [];
                 try
                 {
                     foreach (var (spec, layers) in read) loraFuser.Fuse(layers, spec.Weight, spec.Path);
                     loras = specs.ToList();
+                    loraHashes = hashes;
                 }
                 catch
                 {
@@ -70,6 +74,10 @@ public sealed partial class StableDiffusionPipeline
             }
         }
     }
+
+    // A1111's "Lora hashes: "name: 0123456789ab, ..."" parameter; none without LoRAs.
+    KeyValuePair<string, string>[] LoraHashExtras() => loras.Count == 0 ? []
+        : [new("Lora hashes", string.Join(", ", loras.Select((l, i) => $"{l.Name}: {loraHashes[i]}")))];
 
     // " <lora:name:0.8>" per fused LoRA, as A1111 writes them into the prompt.
     string LoraPromptSuffix() =>

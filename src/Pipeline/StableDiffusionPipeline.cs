@@ -392,6 +392,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             if (request.Eta != 0 && scheduler.ClassName == SchedulerConfig.DdimClassName)
                 keys.Add(new("Eta DDIM", request.Eta.ToString("R", CultureInfo.InvariantCulture)));
             keys.AddRange(extras);
+            keys.AddRange(LoraHashExtras());
             if (batch > 1)
             {
                 keys.Add(new("Batch size", batch.ToString(CultureInfo.InvariantCulture)));

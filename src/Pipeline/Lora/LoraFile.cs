@@ -147,5 +147,21 @@ public static class LoraFile
         return null;
     }
 
+    /// <summary>
+    /// A1111's short hash of a LoRA file for its "Lora hashes" parameter: the first 12 hex digits of kohya's
+    /// <c>sshs_model_hash</c> metadata when present, else of the SHA-256 of the file after its safetensors header
+    /// (A1111's "addnet" hash, <c>hashes.addnet_hash_safetensors</c>).
+    /// </summary>
+    public static string ShortHash(string path)
+    {
+        if (SafeTensors.ReadMetadata(path).TryGetValue("sshs_model_hash", out string? given) && given.Length >= 12)
+            return given[..12].ToLowerInvariant();
+        using var stream = File.OpenRead(path);
+        Span<byte> length = stackalloc byte[8];
+        stream.ReadExactly(length);
+        stream.Seek(8 + (long)BitConverter.ToUInt64(length), SeekOrigin.Begin); // the header was validated by SafeTensors.ReadMetadata
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream))[..12];
+    }
+
     static string List(List<string> keys) => string.Join(", ", keys.Take(20)) + (keys.Count > 20 ? ", ..." : "");
 }

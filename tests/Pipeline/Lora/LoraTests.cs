@@ -163,6 +163,11 @@ public class LoraTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal("a photo of a cat <lora:lora-kohya:0.8>", withLora.Parameters[0].Prompt);
         Assert.Equal("a photo of a cat", again.Parameters[0].Prompt);
         Assert.Contains("<lora:lora-kohya:0.8>", withLora.Parameters[0].Format());
+        string hash = LoraFile.ShortHash(Kohya);
+        Assert.Equal("bcd4f58f887f", hash); // Python: sha256(file[8 + header length:]).hexdigest()[:12]
+        Assert.Contains(new KeyValuePair<string, string>("Lora hashes", $"lora-kohya: {hash}"), withLora.Parameters[0].Extras!);
+        Assert.Contains($"Lora hashes: \"lora-kohya: {hash}\"", withLora.Parameters[0].Format());
+        Assert.DoesNotContain(again.Parameters[0].Extras!, e => e.Key == "Lora hashes");
     }
 
     [Fact]
