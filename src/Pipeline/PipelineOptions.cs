@@ -23,6 +23,13 @@ public sealed record PipelineOptions
     /// </summary>
     public UNetRuntime Runtime { get; init; } = UNetRuntime.LibTorch;
 
-    /// <summary>The model name written to the images' parameters (<c>Model:</c>); null takes the folder's name.</summary>
+    /// <summary>
+    /// For a single-file checkpoint: a diffusers folder whose <c>unet/</c>, <c>vae/</c>, <c>text_encoder/</c> and
+    /// <c>scheduler/</c> configs replace the ones read from the file's keys (as diffusers' <c>from_single_file(config=)</c>),
+    /// and whose <c>tokenizer/</c> is used (a single file carries none). Its weights are not read. Ignored for folders.
+    /// </summary>
+    public string? ConfigDirectory { get; init; }
+
+    /// <summary>The model name written to the images' parameters (<c>Model:</c>); null takes the folder's (or file's) name.</summary>
     public string? ModelName { get; init; }
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using Latent.Core.Engine;
 using Latent.Core.Imaging;
 using Latent.Pipeline.Schedulers;
+using Latent.Pipeline.SingleFile;
 using Latent.TextEncoder;
 using Latent.TextEncoder.Tokenization;
 using Latent.UNetCrossAttn;
@@ -22,13 +23,13 @@ namespace Latent.Pipeline;
 /// <para>A call switches the modules to evaluation mode and restores their mode afterwards, runs without gradients,
 /// and frees every step's temporaries in a dispose scope.</para>
 /// </remarks>
-public sealed class StableDiffusionPipeline : IDisposable
+public sealed partial class StableDiffusionPipeline : IDisposable
 {
     readonly AutoencoderKL vae;
     readonly ClipTextModel textEncoder;
     readonly ClipTokenizer tokenizer;
     readonly UNet2DConditionModel unet;
-    readonly OnnxRuntimeUNet? onnxUNet;
+    OnnxRuntimeUNet? onnxUNet; // rebuilt when LoRAs change the U-Net's weights
     readonly bool ownsModules;
     readonly object gate = new();
     bool disposed;
@@ -83,12 +84,15 @@ public sealed class StableDiffusionPipeline : IDisposable
 
     /// <summary>
     /// Loads a diffusers pipeline folder (<c>model_index.json</c>, <c>vae/</c>, <c>text_encoder/</c>, <c>tokenizer/</c>,
-    /// <c>unet/</c>, <c>scheduler/</c>) strictly; fp32, fp16 and bf16 weight files load. The pipeline owns the modules.
+    /// <c>unet/</c>, <c>scheduler/</c>) or an SD 1.x single file (<c>.safetensors</c> with the original LDM keys, with
+    /// <see cref="PipelineOptions.ConfigDirectory"/> for its tokenizer; see <see cref="SingleFileCheckpoint"/>) strictly;
+    /// fp32, fp16 and bf16 weight files load. The pipeline owns the modules.
     /// </summary>
-    /// <param name="directory">The folder (e.g. <c>weights/emoji-64</c>, or a Stable Diffusion 1.x download).</param>
+    /// <param name="directory">The folder (e.g. <c>weights/emoji-64</c>, or a Stable Diffusion 1.x download), or a single <c>.safetensors</c> file.</param>
     /// <param name="options">The U-Net's compute dtype and engine, and the model name; null for float32 on LibTorch and the folder's name.</param>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     /// <exception cref="FileNotFoundException">A file is missing; the message has its path.</exception>
+    /// <exception cref="NotSupportedException">A single file of another family (SD 2.x, SDXL, inpainting, VAE-only) or a pickled .ckpt; the message names the key or extension.</exception>
     /// <exception cref="InvalidDataException">The index names a class we cannot load, or a config or weights file does not fit (a missing, unexpected or mis-shaped key); the message names the component.</exception>
     /// <exception cref="ArgumentException">The dtype is not Float32 or BFloat16, the runtime is unknown, OnnxRuntime is asked for
     /// with BFloat16 or for a U-Net over one ONNX file's 2 GiB, or the components do not fit together.</exception>
@@ -104,13 +108,16 @@ public sealed class StableDiffusionPipeline : IDisposable
             throw new ArgumentException($"PipelineOptions.Dtype is {options.Dtype} with Runtime OnnxRuntime; ONNX Runtime runs the U-Net in Float32 (use LibTorch for BFloat16)", nameof(options));
         if (!Enum.IsDefined(options.Runtime))
             throw new ArgumentException($"PipelineOptions.Runtime is {options.Runtime}; expected LibTorch, OnnxRuntime or Auto", nameof(options));
-        PipelineComponents c = PipelineFolder.Load(directory);
+        // A diffusers folder, or a single file with LDM key names (SingleFile/).
+        bool singleFile = SingleFileCheckpoint.IsSingleFile(directory);
+        PipelineComponents c = singleFile ? SingleFileCheckpoint.Load(directory, options.ConfigDirectory) : PipelineFolder.Load(directory);
         try
         {
             c.Vae.eval();
             if (options.Dtype == ScalarType.BFloat16)
                 BFloat16Check.EnsureAccurate(BFloat16Check.Engine, ToBFloat16Checked(c.UNet));
-            string name = options.ModelName ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));
+            string name = options.ModelName ?? (singleFile ? Path.GetFileNameWithoutExtension(directory)
+                : Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory))));
             if (options.Runtime == UNetRuntime.OnnxRuntime && !OnnxRuntimeUNet.Fits(c.UNet))
                 throw new ArgumentException(
                     $"PipelineOptions.Runtime is OnnxRuntime but the U-Net's float32 weights ({OnnxRuntimeUNet.FloatBytes(c.UNet) / (1 << 20)} MiB) exceed one ONNX file's 2 GiB; use LibTorch or Auto", nameof(options));
@@ -261,6 +268,20 @@ public sealed class StableDiffusionPipeline : IDisposable
         }
     }
 
+    /// <summary>
+    /// Writes the U-Net, VAE and text encoder as one SD 1.x single file with the original LDM key names
+    /// (<c>model.diffusion_model.*</c>, <c>first_stage_model.*</c>, <c>cond_stage_model.transformer.*</c>), which
+    /// <see cref="Load"/> (with a config folder for the tokenizer) and other SD tools read. Fused LoRAs are written in.
+    /// </summary>
+    /// <param name="path">The <c>.safetensors</c> file, written atomically.</param>
+    /// <param name="dtype">Float32 (exact), Float16 or BFloat16.</param>
+    /// <exception cref="InvalidDataException">The model's architecture has weights the single-file layout cannot name.</exception>
+    public void SaveSingleFile(string path, ScalarType dtype = ScalarType.Float32)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        lock (gate) SingleFileWriter.Write(path, unet, vae, textEncoder, dtype);
+    }
+
     /// <summary>Disposes the modules when <see cref="Load"/> created them; a pipeline built on given modules leaves them alone.</summary>
     public void Dispose()
     {
@@ -269,6 +290,8 @@ public sealed class StableDiffusionPipeline : IDisposable
             if (disposed) return;
             disposed = true;
             onnxUNet?.Dispose();
+            if (!ownsModules) loraFuser?.Restore(); // given modules go back as they came
+            loraFuser?.Dispose();
             if (!ownsModules) return;
             vae.Dispose();
             textEncoder.Dispose();
@@ -369,12 +392,13 @@ public sealed class StableDiffusionPipeline : IDisposable
             if (request.Eta != 0 && scheduler.ClassName == SchedulerConfig.DdimClassName)
                 keys.Add(new("Eta DDIM", request.Eta.ToString("R", CultureInfo.InvariantCulture)));
             keys.AddRange(extras);
+            keys.AddRange(LoraHashExtras());
             if (batch > 1)
             {
                 keys.Add(new("Batch size", batch.ToString(CultureInfo.InvariantCulture)));
                 keys.Add(new("Batch pos", i.ToString(CultureInfo.InvariantCulture)));
             }
-            parameters[i] = new GenerationParameters(request.Prompts[i / request.ImagesPerPrompt], request.NegativePrompt, request.Steps,
+            parameters[i] = new GenerationParameters(request.Prompts[i / request.ImagesPerPrompt] + LoraPromptSuffix(), request.NegativePrompt, request.Steps,
                 sampler, request.GuidanceScale, request.Seed, width, height, ModelName, keys);
         }
         return new GenerationResult(images, Enumerable.Repeat(request.Seed, batch).ToArray(), parameters);

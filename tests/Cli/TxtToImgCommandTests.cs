@@ -156,4 +156,64 @@ public class TxtToImgCommandTests
         Assert.NotEqual(0, r.Code);
         Assert.Contains("BFloat16 with Runtime OnnxRuntime", r.Err);
     }
+
+    static string Real => Path.Combine(TestEnvironment.Fixtures, "realformats");
+
+    [Fact]
+    public void SingleFile_WithConfigAndLora_WritesTheLoraIntoTheParameters()
+    {
+        string png = Path.Combine(TestEnvironment.NewTempDir(), "one.png");
+        var r = Run("txt2img", "a cat", "--model", Path.Combine(Real, "tiny-sd15.safetensors"), "--config", Path.Combine(Real, "tiny-sd15"),
+            "--lora", Path.Combine(Real, "lora-kohya.safetensors") + ":0.8", "--steps", "2", "--seed", "1", "--out", png);
+        Assert.True(r.Code == 0, r.Err);
+        GenerationParameters p = GenerationParameters.ReadPng(png)!;
+        Assert.Equal("a cat <lora:lora-kohya:0.8>", p.Prompt);
+        Assert.Equal("tiny-sd15", p.Model);
+    }
+
+    [Fact]
+    public void SingleFile_WithoutConfig_ExitsTwo_NamingTheTokenizer()
+    {
+        var r = Run("txt2img", "a cat", "--model", Path.Combine(Real, "tiny-sd15.safetensors"), "--steps", "1");
+        Assert.Equal(2, r.Code);
+        Assert.Contains("tokenizer", r.Err);
+        Assert.Single(r.Err.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public void MissingLora_ExitsTwo_NamingIt()
+    {
+        var r = Run("txt2img", "a cat", "--model", Path.Combine(Real, "tiny-sd15"), "--lora", "nowhere.safetensors:0.5", "--steps", "1");
+        Assert.Equal(2, r.Code);
+        Assert.Contains("nowhere.safetensors", r.Err);
+    }
+}
+
+/// <summary><c>latent convert</c> in-process.</summary>
+[Collection(InProcessCli.Collection)]
+public class ConvertCommandTests
+{
+    static string Real => Path.Combine(TestEnvironment.Fixtures, "realformats");
+
+    [Fact]
+    public void Convert_SingleFileToFp16Folder_AndBack()
+    {
+        string dir = TestEnvironment.NewTempDir();
+        string folder = Path.Combine(dir, "model"), file = Path.Combine(dir, "model.safetensors");
+        var r = InProcessCli.Run("convert", Path.Combine(Real, "tiny-sd15.safetensors"), folder, "--config", Path.Combine(Real, "tiny-sd15"), "--dtype", "fp16");
+        Assert.True(r.Code == 0, r.Err);
+        Assert.True(File.Exists(Path.Combine(folder, "model_index.json")));
+        r = InProcessCli.Run("convert", folder, file);
+        Assert.True(r.Code == 0, r.Err);
+        using var st = Latent.Core.IO.SafeTensors.Open(file);
+        Assert.Contains("model.diffusion_model.input_blocks.1.1.proj_in.weight", st.Keys);
+    }
+
+    [Fact]
+    public void Convert_MissingInput_ExitsTwo()
+    {
+        var r = InProcessCli.Run("convert", "nowhere.safetensors", "out");
+        Assert.Equal(2, r.Code);
+        Assert.Contains("nowhere.safetensors", r.Err);
+    }
 }

@@ -68,6 +68,8 @@ public static class EvalTxtToImgCommand
         command.Options.Add(Split);
         command.Options.Add(RealImages);
         command.Options.Add(GenerationOptions.Model);
+        command.Options.Add(GenerationOptions.Config);
+        command.Options.Add(GenerationOptions.Lora);
         command.Options.Add(Clip);
         command.Options.Add(Cfg);
         command.Options.Add(Seeds);

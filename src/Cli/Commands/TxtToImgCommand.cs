@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Latent.Core.Imaging;
 using Latent.Pipeline;
+using Latent.Pipeline.Lora;
 using Latent.Pipeline.Schedulers;
 using Spectre.Console;
 using static TorchSharp.torch;
@@ -96,7 +97,19 @@ internal static class GenerationOptions
 
     public static readonly Option<string?> Model = new("--model")
     {
-        Description = $"A diffusers pipeline folder (model_index.json, vae/, text_encoder/, tokenizer/, unet/, scheduler/); default: {DefaultModel} of this repository.",
+        Description = $"A diffusers pipeline folder (model_index.json, vae/, text_encoder/, tokenizer/, unet/, scheduler/), or an SD 1.x single .safetensors file (with --config); default: {DefaultModel} of this repository.",
+    };
+
+    public static readonly Option<string?> Config = new("--config")
+    {
+        Description = "For a single-file --model: a diffusers folder whose configs and tokenizer to use (e.g. stable-diffusion-v1-5's; its weights are not read).",
+    };
+
+    public static readonly Option<string[]> Lora = new("--lora")
+    {
+        Description = "A LoRA to fuse, FILE or FILE:WEIGHT (kohya or diffusers/PEFT .safetensors); repeatable.",
+        AllowMultipleArgumentsPerToken = false,
+        DefaultValueFactory = _ => [],
     };
 
     public static readonly Option<string> Dtype = new("--dtype")
@@ -131,7 +144,7 @@ internal static class GenerationOptions
 
     public static void AddTo(Command command, bool strength)
     {
-        foreach (Option o in new Option[] { Cfg, Steps, Scheduler, Seed, Negative, Count, Size, Out, Model, Dtype, Runtime, Grid, Eta })
+        foreach (Option o in new Option[] { Cfg, Steps, Scheduler, Seed, Negative, Count, Size, Out, Model, Config, Lora, Dtype, Runtime, Grid, Eta })
             command.Options.Add(o);
         if (strength) command.Options.Add(Strength);
     }
@@ -144,7 +157,8 @@ internal static class GenerationOptions
     public static string FindModel(string? model)
     {
         if (model is not null)
-            return Directory.Exists(model) ? model : throw new DirectoryNotFoundException($"--model folder '{Path.GetFullPath(model)}' does not exist");
+            return Directory.Exists(model) || File.Exists(model) ? model
+                : throw new DirectoryNotFoundException($"--model '{Path.GetFullPath(model)}' does not exist; expected a diffusers folder or a .safetensors file");
         string? fallback = null;
         foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
         {
@@ -168,7 +182,21 @@ internal static class GenerationOptions
             "libtorch" => UNetRuntime.LibTorch,
             _ => UNetRuntime.Auto,
         };
-        return StableDiffusionPipeline.Load(modelDir, new PipelineOptions { Dtype = dtype, Runtime = runtime });
+        string? config = parsed.GetValue(Config);
+        if (config is not null && !Directory.Exists(config))
+            throw new DirectoryNotFoundException($"--config folder '{Path.GetFullPath(config)}' does not exist; expected a diffusers folder with tokenizer/");
+        var loras = (parsed.GetValue(Lora) ?? []).Select(LoraSpec.Parse).ToList();
+        var pipeline = StableDiffusionPipeline.Load(modelDir, new PipelineOptions { Dtype = dtype, Runtime = runtime, ConfigDirectory = config });
+        try
+        {
+            if (loras.Count > 0) pipeline.SetLoras(loras);
+            return pipeline;
+        }
+        catch
+        {
+            pipeline.Dispose();
+            throw;
+        }
     }
 
     public static GenerationRequest Request(ParseResult parsed, StableDiffusionPipeline pipeline, string prompt)

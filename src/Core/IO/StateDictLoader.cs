@@ -68,6 +68,27 @@ public static class StateDictLoader
     public static bool IsPickleCheckpoint(string path) =>
         Path.GetExtension(path).ToLowerInvariant() is ".bin" or ".ckpt" or ".pt" or ".pth";
 
+    /// <summary>
+    /// Loads tensors that are read one at a time on demand (a memory-mapped file under converted names, for example):
+    /// keys and shapes are checked from <paramref name="source"/> before <paramref name="read"/> is called, and each
+    /// tensor it returns is disposed after its copy.
+    /// </summary>
+    /// <param name="module">The module whose entries receive the values.</param>
+    /// <param name="source">Every key with its shape, in the module's naming after <see cref="LoadOptions.MapKey"/>.</param>
+    /// <param name="read">Reads one key's tensor (of the shape given); the loader disposes it.</param>
+    /// <param name="sourceName">Named in the error message (a file path); null for none.</param>
+    /// <param name="options">Key map and strictness; <see cref="LoadOptions.Default"/> when null.</param>
+    /// <returns>What was loaded, and what was missing, unexpected or dropped.</returns>
+    /// <exception cref="StateDictMismatchException">As for <see cref="Load"/>; the module is unchanged.</exception>
+    public static LoadReport LoadLazy(nn.Module module, IReadOnlyList<(string Key, long[] Shape)> source, Func<string, Tensor> read,
+        string? sourceName, LoadOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(read);
+        return LoadCore(module, source.ToList(), read, ownsRead: true, sourceName, options ?? LoadOptions.Default);
+    }
+
     static LoadReport LoadCore(nn.Module module, List<(string Key, long[] Shape)> source, Func<string, Tensor> read,
         bool ownsRead, string? sourceName, LoadOptions options)
     {

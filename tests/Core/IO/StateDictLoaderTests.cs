@@ -214,4 +214,30 @@ public class StateDictLoaderTests
         var e = Assert.Throws<SafeTensorsFormatException>(() => StateDictLoader.LoadFile(new Small(), path));
         Assert.Contains("broken.safetensors", e.Message);
     }
+
+    [Fact]
+    public void LoadLazy_ChecksShapesBeforeReading_AndDisposesWhatItReads()
+    {
+        TestEnvironment.Init();
+        using var module = new Small();
+        var state = RandomState(module, seed: 3);
+        var shapes = state.Select(kv => (kv.Key, kv.Value.shape)).ToList();
+        var given = new List<Tensor>();
+        StateDictLoader.LoadLazy(module, shapes, key => { var t = state[key].clone(); given.Add(t); return t; }, "lazy");
+        AssertSame(state, module);
+        Assert.Equal(state.Count, given.Count);
+        Assert.All(given, t => Assert.True(t.IsInvalid));
+    }
+
+    [Fact]
+    public void LoadLazy_MisShapedKey_ThrowsNamingIt_WithoutReading()
+    {
+        TestEnvironment.Init();
+        using var module = new Small();
+        var shapes = module.state_dict().Select(kv => (kv.Key, kv.Key == "lin.weight" ? new long[] { 5, 5 } : kv.Value.shape)).ToList();
+        int reads = 0;
+        var e = Assert.Throws<StateDictMismatchException>(() => StateDictLoader.LoadLazy(module, shapes, key => { reads++; return zeros(1); }, "lazy"));
+        Assert.Contains("lin.weight", e.Message);
+        Assert.Equal(0, reads);
+    }
 }
