@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Latent.Core.IO;
 using Latent.Core.Imaging;
 using SkiaSharp;
 using static TorchSharp.torch;
@@ -58,6 +59,8 @@ public sealed class ImageFolderDataset
             throw new FileNotFoundException(
                 $"image folder '{root}' has no {MetadataFile}; expected one JSON object per line, " +
                 "{\"file_name\": \"image.png\", \"text\": \"a caption\"}", metadata);
+
+        FileKind.RequireRegularForRead(metadata, "metadata file");
 
         // 1. Parse every line (cheap, in order), 2. check the images (in parallel), 3. apply the policy in line order.
         var parsed = new List<(int Line, string? FileName, ImageFolderRecord? Record, string? Error)>();
@@ -170,6 +173,9 @@ public sealed class ImageFolderDataset
     static string? CheckImage(string path, ImageCheck check)
     {
         if (!File.Exists(path)) return $"image '{path}' does not exist";
+        // A FIFO would block the read below forever, a device would be read without end: refuse before opening.
+        FileKindValue kind = FileKind.Of(path);
+        if (kind != FileKindValue.RegularFile) return $"image '{path}' is {FileKind.Describe(kind)}, not a regular file";
         if (check == ImageCheck.Exists) return null;
         byte[] bytes;
         try { bytes = File.ReadAllBytes(path); }
