@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Latent.Core.Config;
 using Latent.Core.IO;
 using Latent.Core.Imaging;
 using SkiaSharp;
@@ -130,6 +131,7 @@ public sealed class ImageFolderDataset
             return (null, null, $"invalid JSON ({e.Message})");
         }
         if (obj.ValueKind != JsonValueKind.Object) return (null, null, $"expected a JSON object; got a {obj.ValueKind}");
+        if (JsonStrings.FindUndecodable(obj) is { } at) return (null, null, $"{JsonStrings.Problem}, at {at}");
 
         if (!obj.TryGetProperty("file_name", out var fileNameElement) || fileNameElement.ValueKind != JsonValueKind.String
             || string.IsNullOrWhiteSpace(fileNameElement.GetString()))
