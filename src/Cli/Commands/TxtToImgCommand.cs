@@ -92,7 +92,20 @@ internal static class GenerationOptions
     {
         Description = "A .png file, or a folder for numbered files (created when missing).",
         DefaultValueFactory = _ => "outputs",
+        Validators = { OptionChecks.Rule<string>(CheckOut) },
     };
+
+    /// <summary>Image extensions other than .png: an --out ending in one is a mistake (only PNG is written), not a folder name.</summary>
+    static readonly string[] OtherImageExtensions = [".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif", ".heic", ".heif", ".ico"];
+
+    // An --out ending in .png is a file; one ending in another image extension used to become a folder of that name.
+    static string? CheckOut(string value)
+    {
+        string extension = Path.GetExtension(value.TrimEnd('/', '\\'));
+        return OtherImageExtensions.Contains(extension, StringComparer.OrdinalIgnoreCase)
+            ? $"--out must be a .png file or a folder; got '{value}', a {extension} name (only PNG is written)."
+            : null;
+    }
 
     public static readonly Option<string?> Model = new("--model")
     {

@@ -13,7 +13,8 @@ namespace Latent.Core.Data;
 /// other field is kept (ours: <c>split</c>, <c>source</c>, <c>unified</c>, <c>category</c>).
 /// </summary>
 /// <remarks>
-/// Reading checks every line (valid JSON object, a relative <c>file_name</c> inside the folder, a non-empty caption, an
+/// Reading checks every line (valid JSON object, a relative <c>file_name</c> inside the folder, also after
+/// resolving symlinks (a link out of the folder is refused), a non-empty caption, an
 /// existing and decodable image) and either throws on the first bad line, naming the file and line, or skips the bad
 /// lines and lists them (<see cref="BadRecordPolicy.Skip"/>). Blank lines are ignored. Records keep the file's order.
 /// </remarks>
@@ -66,11 +67,12 @@ public sealed class ImageFolderDataset
         // 1. Parse every line (cheap, in order), 2. check the images (in parallel), 3. apply the policy in line order.
         var parsed = new List<(int Line, string? FileName, ImageFolderRecord? Record, string? Error)>();
         int lineNumber = 0;
+        string? realRoot = FileKind.RealPath(root);
         foreach (string line in File.ReadLines(metadata))
         {
             lineNumber++;
             if (string.IsNullOrWhiteSpace(line)) continue;
-            var (record, fileName, error) = ParseLine(root, line, lineNumber);
+            var (record, fileName, error) = ParseLine(root, realRoot, line, lineNumber);
             if (record is not null && options.Split is not null && record.Split != options.Split) continue;
             parsed.Add((lineNumber, fileName, record, error));
         }
@@ -118,7 +120,7 @@ public sealed class ImageFolderDataset
         }
     }
 
-    static (ImageFolderRecord? Record, string? FileName, string? Error) ParseLine(string root, string line, int lineNumber)
+    static (ImageFolderRecord? Record, string? FileName, string? Error) ParseLine(string root, string? realRoot, string line, int lineNumber)
     {
         JsonElement obj;
         try
@@ -137,9 +139,18 @@ public sealed class ImageFolderDataset
             || string.IsNullOrWhiteSpace(fileNameElement.GetString()))
             return (null, null, "expected a \"file_name\" string (the image's path relative to the folder)");
         string fileName = fileNameElement.GetString()!;
+        if (fileName.Contains('\0'))
+        {
+            string shown = fileName.Replace("\0", "\\0", StringComparison.Ordinal);
+            return (null, shown, $"file_name '{shown}' contains a NUL character; expected a file name");
+        }
         string fullPath = Path.GetFullPath(Path.Combine(root, fileName));
         if (Path.IsPathRooted(fileName) || !fullPath.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
             return (null, fileName, $"file_name '{fileName}' must be a relative path inside the folder");
+        // The name stays inside the folder, but a symlink on the way (the file, or a folder) may lead out of it.
+        if (realRoot is not null && FileKind.RealPath(fullPath) is { } real
+            && !real.StartsWith(realRoot.TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            return (null, fileName, $"file_name '{fileName}' leads through a symlink to '{real}', outside the folder; expected images inside it");
 
         var captions = new List<string>();
         if (!obj.TryGetProperty("text", out var text))

@@ -111,6 +111,31 @@ public static partial class FileKind
         throw new IOException($"{what} '{path}' is {Describe(kind)}, not a regular file; refusing to read it");
     }
 
+    /// <summary>
+    /// The canonical absolute path of an existing <paramref name="path"/>, every symlink on the way resolved (POSIX
+    /// <c>realpath(3)</c>; .NET resolves only a path's last component), or null when it does not exist. Elsewhere than
+    /// Linux: the full path with only the last component's links resolved.
+    /// </summary>
+    public static string? RealPath(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!OperatingSystem.IsLinux())
+        {
+            if (!Path.Exists(path)) return null;
+            return File.ResolveLinkTarget(path, returnFinalTarget: true)?.FullName ?? Path.GetFullPath(path);
+        }
+        IntPtr resolved = RealPathNative(path, IntPtr.Zero);
+        if (resolved == IntPtr.Zero) return null;
+        try { return Marshal.PtrToStringUTF8(resolved); }
+        finally { Free(resolved); }
+    }
+
+    [LibraryImport("libc", EntryPoint = "realpath", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial IntPtr RealPathNative(string path, IntPtr resolved);
+
+    [LibraryImport("libc", EntryPoint = "free")]
+    private static partial void Free(IntPtr pointer);
+
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Statx(int dirfd, string path, int flags, uint mask, ref byte buffer);
 }
