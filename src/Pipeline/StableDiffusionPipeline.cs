@@ -434,10 +434,12 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         int m = SizeMultiple;
         if (value <= 0 || value % m != 0)
         {
-            int lower = Math.Max(value / m * m, m);
+            // In long: the next multiple above int.MaxValue would wrap to a negative size; suggest only sizes that exist.
+            long lower = Math.Max(value / m * m, m), upper = lower + m;
+            string suggestion = upper <= int.MaxValue ? $"{lower} or {upper}" : $"{lower}";
             throw new ArgumentException(
                 $"{name} {value} is not a positive multiple of {m} (VAE factor {VaeScaleFactor} x 2^{unet.Config.BlockOutChannels.Length - 1} for the U-Net's levels); " +
-                $"expected e.g. {lower} or {lower + m}", name);
+                $"expected e.g. {suggestion}", name);
         }
     }
 

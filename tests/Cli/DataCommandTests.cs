@@ -75,6 +75,18 @@ public class DataCommandTests
     }
 
     [Fact]
+    public void Check_RefusesAFifoImage_WithoutHanging()
+    {
+        string dir = Folder("""{"file_name": "a.png", "text": "one"}""", """{"file_name": "pipe.png", "text": "two"}""");
+        SpecialFiles.MakeFifo(Path.Combine(dir, "pipe.png"));
+        InProcessCli.Result? r = null;
+        Assert.Null(SpecialFiles.WithTimeout(() => r = Run("data", "check", dir)));
+        Assert.Equal(CommandRunner.UserError, r!.Code);
+        Assert.Contains("metadata.jsonl line 2", r.Err);
+        Assert.Contains("is a FIFO (named pipe), not a regular file", r.Err);
+    }
+
+    [Fact]
     public void Check_FailsForAMissingFolder()
     {
         string dir = Path.Combine(TestEnvironment.NewTempDir(), "absent");

@@ -47,6 +47,31 @@ public class DoctorCommandTests
         Assert.Equal("", r.Stdout); // no help dump
     }
 
+    [Theory]
+    [InlineData("10000")]
+    [InlineData("2147483647")]
+    public void Threads_AboveFourPerCore_IsAParseErrorWithTheLimit(string threads)
+    {
+        // Parsed only: today's code accepted it, and running with it spawned thousands of threads.
+        var parsed = Program.BuildRoot().Parse(["doctor", "--threads", threads]);
+        var error = Assert.Single(parsed.Errors);
+        Assert.Equal($"--threads must be at most {4 * Environment.ProcessorCount} (4 per core, {Environment.ProcessorCount} cores here); got {threads}.", error.Message);
+    }
+
+    [Fact]
+    public void Threads_FourPerCore_IsAccepted()
+    {
+        Assert.Empty(Program.BuildRoot().Parse(["doctor", "--threads", (4 * Environment.ProcessorCount).ToString()]).Errors);
+    }
+
+    [Fact]
+    public void Doctor_RejectsTooManyThreadsWithExitCode2()
+    {
+        var r = LatentProcess.Run("doctor", "--threads", "10000");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("--threads must be at most", r.Stderr);
+    }
+
     [Fact]
     public void Doctor_RejectsANonNumberForThreads()
     {

@@ -130,6 +130,30 @@ public class TxtToImgCommandTests
         Assert.Contains("width 30 is not a positive multiple of 4", r.Err);
     }
 
+    [Fact]
+    public void HugeSize_SuggestsOnlySizesThatExist()
+    {
+        var r = Run("txt2img", "a cat", "--model", TestEnvironment.Parity, "--size", "2147483647", "--steps", "1");
+        Assert.Equal(2, r.Code);
+        Assert.Contains("width 2147483647 is not a positive multiple of 4", r.Err);
+        Assert.Contains("expected e.g. 2147483644", r.Err);
+        Assert.DoesNotContain("-2147483648", r.Err);
+    }
+
+    [Theory]
+    [InlineData("x.jpg")]
+    [InlineData("shots/x.JPEG")]
+    [InlineData("x.webp")]
+    public void OutWithAnotherImageExtension_IsRefused_NotMadeAFolder(string name)
+    {
+        string dir = TestEnvironment.NewTempDir();
+        string output = Path.Combine(dir, name);
+        var r = Run("txt2img", "a cat", "--model", TestEnvironment.Parity, "--size", "32", "--steps", "1", "--out", output);
+        Assert.Equal(2, r.Code);
+        Assert.Contains($"--out must be a .png file or a folder; got '{output}'", r.Err);
+        Assert.Empty(Directory.GetFileSystemEntries(dir));
+    }
+
     [Theory]
     [InlineData("--size", "big", "--size must be N or WIDTHxHEIGHT")]
     [InlineData("--scheduler", "plms", "--scheduler must be one of")]

@@ -173,6 +173,7 @@ public static class EvalTxtToImgCommand
     internal static List<string> ReadPrompts(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"--prompts file '{Path.GetFullPath(path)}' does not exist", path);
+        Latent.Core.IO.FileKind.RequireRegularForRead(path, "prompts file");
         var prompts = File.ReadLines(path).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).ToList();
         return prompts.Count > 0 ? prompts : throw new ArgumentException($"--prompts file '{Path.GetFullPath(path)}' holds no prompt; expected one a line");
     }

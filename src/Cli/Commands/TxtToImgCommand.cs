@@ -93,7 +93,20 @@ internal static class GenerationOptions
     {
         Description = "A .png file, or a folder for numbered files (created when missing).",
         DefaultValueFactory = _ => "outputs",
+        Validators = { OptionChecks.Rule<string>(CheckOut) },
     };
+
+    /// <summary>Image extensions other than .png: an --out ending in one is a mistake (only PNG is written), not a folder name.</summary>
+    static readonly string[] OtherImageExtensions = [".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif", ".heic", ".heif", ".ico"];
+
+    // An --out ending in .png is a file; one ending in another image extension used to become a folder of that name.
+    static string? CheckOut(string value)
+    {
+        string extension = Path.GetExtension(value.TrimEnd('/', '\\'));
+        return OtherImageExtensions.Contains(extension, StringComparer.OrdinalIgnoreCase)
+            ? $"--out must be a .png file or a folder; got '{value}', a {extension} name (only PNG is written)."
+            : null;
+    }
 
     public static readonly Option<string?> Model = new("--model")
     {
@@ -244,9 +257,9 @@ internal static class GenerationOptions
         if (parsed.GetValue(Grid) && count > 1)
         {
             using Tensor sheet = ImageGrid.Tile(result.Images, columns: (int)Math.Ceiling(Math.Sqrt(count)));
-            string path = toFile ? output : NextFree(output, $"grid-{result.Seeds[0]}");
+            string path = toFile ? output : OutputNames.NextFree(output, $"grid-{result.Seeds[0]}");
             GenerationParameters first = result.Parameters[0];
-            Write(sheet, first with { Extras = first.Extras?.Where(e => e.Key != "Batch pos").ToArray() }, path);
+            Write(sheet, first with { Extras = first.Extras?.Where(e => e.Key != "Batch pos").ToArray() }, path, claimed: !toFile);
             written.Add(path);
         }
         else
@@ -255,9 +268,9 @@ internal static class GenerationOptions
             {
                 string path = toFile
                     ? (count == 1 ? output : Path.ChangeExtension(output, null) + $"-{i + 1}.png")
-                    : NextFree(output, result.Seeds[i].ToString(CultureInfo.InvariantCulture));
+                    : OutputNames.NextFree(output, result.Seeds[i].ToString(CultureInfo.InvariantCulture));
                 using Tensor image = result.Images[i];
-                Write(image, result.Parameters[i], path);
+                Write(image, result.Parameters[i], path, claimed: !toFile);
                 written.Add(path);
             }
         }
@@ -265,21 +278,19 @@ internal static class GenerationOptions
         Console.WriteLine($"{count} image{(count == 1 ? "" : "s")}, seed {result.Seeds[0]}, in {elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s");
     }
 
-    static void Write(Tensor image, GenerationParameters parameters, string path)
+    static void Write(Tensor image, GenerationParameters parameters, string path, bool claimed)
     {
-        ImageIO.SavePng(image, path);
-        parameters.WriteToPng(path);
-    }
-
-    // AUTOMATIC1111's naming: 00000-SEED.png, the next number not yet used in the folder.
-    static string NextFree(string folder, string suffix)
-    {
-        Directory.CreateDirectory(folder);
-        int next = Directory.EnumerateFiles(folder, "*.png")
-            .Select(f => Path.GetFileName(f))
-            .Select(n => n.Length >= 5 && int.TryParse(n.AsSpan(0, 5), NumberStyles.None, CultureInfo.InvariantCulture, out int k) ? k + 1 : 0)
-            .DefaultIfEmpty(0).Max();
-        return Path.Combine(folder, $"{next:D5}-{suffix}.png");
+        try
+        {
+            ImageIO.SavePng(image, path);
+            parameters.WriteToPng(path);
+        }
+        catch
+        {
+            // Give back a number claimed by NextFree (an empty placeholder) when the image could not be written.
+            if (claimed && new FileInfo(path) is { Exists: true, Length: 0 }) File.Delete(path);
+            throw;
+        }
     }
 
     /// <summary>"64" or "64x48" (width x height); null when malformed.</summary>

@@ -71,6 +71,7 @@ public static class ConfigFile
             string hint = Directory.Exists(path) ? " It is a directory; pass the JSON file inside it (e.g. config.json)." : "";
             throw new FileNotFoundException($"Config file not found: '{Path.GetFullPath(path)}'.{hint}", path);
         }
+        FileKind.RequireRegularForRead(path, "config file");
         return ReadText<T>(File.ReadAllText(path), path, expectedClassName);
     }
 

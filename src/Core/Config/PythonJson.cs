@@ -57,9 +57,10 @@ public static class PythonJson
         ArgumentNullException.ThrowIfNull(text);
         var shifts = new List<(long Line, long Column, int Added)>();
         string strict = ToStrictJson(text, sourceName, shifts);
+        JsonDocument document;
         try
         {
-            return JsonDocument.Parse(strict, DocumentOptions);
+            document = JsonDocument.Parse(strict, DocumentOptions);
         }
         catch (JsonException e)
         {
@@ -73,6 +74,19 @@ public static class PythonJson
             string where = e.LineNumber is null ? "" : $" at line {line + 1}, byte {Math.Max(original, 0) + 1}";
             throw new ConfigException(sourceName, null, $"not valid JSON{where}: {reason}", e);
         }
+        catch (InvalidOperationException e)
+        {
+            // The duplicate-key check decodes every key and throws this on a lone surrogate escape in one; parse
+            // again without that check to say where.
+            using JsonDocument lenient = JsonDocument.Parse(strict, DocumentOptions with { AllowDuplicateProperties = true });
+            throw new ConfigException(sourceName, null, $"{JsonStrings.Problem}, at {JsonStrings.FindUndecodable(lenient.RootElement) ?? "$"}", e);
+        }
+        if (JsonStrings.FindUndecodable(document.RootElement) is { } bad)
+        {
+            document.Dispose();
+            throw new ConfigException(sourceName, null, $"{JsonStrings.Problem}, at {bad}");
+        }
+        return document;
     }
 
     /// <summary>

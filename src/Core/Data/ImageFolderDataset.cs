@@ -1,4 +1,6 @@
 using System.Text.Json;
+using Latent.Core.Config;
+using Latent.Core.IO;
 using Latent.Core.Imaging;
 using SkiaSharp;
 using static TorchSharp.torch;
@@ -11,7 +13,8 @@ namespace Latent.Core.Data;
 /// other field is kept (ours: <c>split</c>, <c>source</c>, <c>unified</c>, <c>category</c>).
 /// </summary>
 /// <remarks>
-/// Reading checks every line (valid JSON object, a relative <c>file_name</c> inside the folder, a non-empty caption, an
+/// Reading checks every line (valid JSON object, a relative <c>file_name</c> inside the folder, also after
+/// resolving symlinks (a link out of the folder is refused), a non-empty caption, an
 /// existing and decodable image) and either throws on the first bad line, naming the file and line, or skips the bad
 /// lines and lists them (<see cref="BadRecordPolicy.Skip"/>). Blank lines are ignored. Records keep the file's order.
 /// </remarks>
@@ -59,14 +62,17 @@ public sealed class ImageFolderDataset
                 $"image folder '{root}' has no {MetadataFile}; expected one JSON object per line, " +
                 "{\"file_name\": \"image.png\", \"text\": \"a caption\"}", metadata);
 
+        FileKind.RequireRegularForRead(metadata, "metadata file");
+
         // 1. Parse every line (cheap, in order), 2. check the images (in parallel), 3. apply the policy in line order.
         var parsed = new List<(int Line, string? FileName, ImageFolderRecord? Record, string? Error)>();
         int lineNumber = 0;
+        string? realRoot = FileKind.RealPath(root);
         foreach (string line in File.ReadLines(metadata))
         {
             lineNumber++;
             if (string.IsNullOrWhiteSpace(line)) continue;
-            var (record, fileName, error) = ParseLine(root, line, lineNumber);
+            var (record, fileName, error) = ParseLine(root, realRoot, line, lineNumber);
             if (record is not null && options.Split is not null && record.Split != options.Split) continue;
             parsed.Add((lineNumber, fileName, record, error));
         }
@@ -114,7 +120,7 @@ public sealed class ImageFolderDataset
         }
     }
 
-    static (ImageFolderRecord? Record, string? FileName, string? Error) ParseLine(string root, string line, int lineNumber)
+    static (ImageFolderRecord? Record, string? FileName, string? Error) ParseLine(string root, string? realRoot, string line, int lineNumber)
     {
         JsonElement obj;
         try
@@ -127,14 +133,24 @@ public sealed class ImageFolderDataset
             return (null, null, $"invalid JSON ({e.Message})");
         }
         if (obj.ValueKind != JsonValueKind.Object) return (null, null, $"expected a JSON object; got a {obj.ValueKind}");
+        if (JsonStrings.FindUndecodable(obj) is { } at) return (null, null, $"{JsonStrings.Problem}, at {at}");
 
         if (!obj.TryGetProperty("file_name", out var fileNameElement) || fileNameElement.ValueKind != JsonValueKind.String
             || string.IsNullOrWhiteSpace(fileNameElement.GetString()))
             return (null, null, "expected a \"file_name\" string (the image's path relative to the folder)");
         string fileName = fileNameElement.GetString()!;
+        if (fileName.Contains('\0'))
+        {
+            string shown = fileName.Replace("\0", "\\0", StringComparison.Ordinal);
+            return (null, shown, $"file_name '{shown}' contains a NUL character; expected a file name");
+        }
         string fullPath = Path.GetFullPath(Path.Combine(root, fileName));
         if (Path.IsPathRooted(fileName) || !fullPath.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
             return (null, fileName, $"file_name '{fileName}' must be a relative path inside the folder");
+        // The name stays inside the folder, but a symlink on the way (the file, or a folder) may lead out of it.
+        if (realRoot is not null && FileKind.RealPath(fullPath) is { } real
+            && !real.StartsWith(realRoot.TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            return (null, fileName, $"file_name '{fileName}' leads through a symlink to '{real}', outside the folder; expected images inside it");
 
         var captions = new List<string>();
         if (!obj.TryGetProperty("text", out var text))
@@ -170,6 +186,9 @@ public sealed class ImageFolderDataset
     static string? CheckImage(string path, ImageCheck check)
     {
         if (!File.Exists(path)) return $"image '{path}' does not exist";
+        // A FIFO would block the read below forever, a device would be read without end: refuse before opening.
+        FileKindValue kind = FileKind.Of(path);
+        if (kind != FileKindValue.RegularFile) return $"image '{path}' is {FileKind.Describe(kind)}, not a regular file";
         if (check == ImageCheck.Exists) return null;
         byte[] bytes;
         try { bytes = File.ReadAllBytes(path); }

@@ -55,9 +55,11 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     /// <summary>Opens and validates <paramref name="path"/>; the caller disposes the result.</summary>
     /// <exception cref="SafeTensorsFormatException">The header or the layout is invalid.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="IOException">The path is a FIFO, device, socket or directory (refused before opening: a FIFO would block forever).</exception>
     public static SafeTensorsFile Open(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        FileKind.RequireRegularForRead(path, "safetensors file");
         var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1, FileOptions.RandomAccess);
         try { return new SafeTensorsFile(path, stream); }
         catch { stream.Dispose(); throw; }

@@ -31,6 +31,7 @@ public static class ImageIO
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!File.Exists(path))
             throw new FileNotFoundException($"image file not found: '{path}'", path);
+        FileKind.RequireRegularForRead(path, "image");
         return Decode(File.ReadAllBytes(path), size, path);
     }
 

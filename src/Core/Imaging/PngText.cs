@@ -133,6 +133,7 @@ public static class PngText
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!File.Exists(path))
             throw new FileNotFoundException($"PNG file not found: '{path}'", path);
+        FileKind.RequireRegularForRead(path, "PNG file");
         return File.ReadAllBytes(path);
     }
 

@@ -40,6 +40,7 @@ public abstract class TrainingLog
     {
         var entries = new List<JsonObject>();
         if (!File.Exists(Path)) return entries;
+        Latent.Core.IO.FileKind.RequireRegularForRead(Path, "training log");
         foreach (string line in File.ReadLines(Path))
         {
             if (string.IsNullOrWhiteSpace(line)) continue;

@@ -1,4 +1,5 @@
 using System.Text;
+using Latent.Core.IO;
 using Microsoft.ML.Tokenizers;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -121,7 +122,10 @@ public sealed class ClipTokenizer
     public static ClipTokenizer FromFiles(string vocabPath, string mergesPath, ClipTokenizerOptions? options = null)
     {
         foreach (string path in new[] { vocabPath, mergesPath })
+        {
             if (!File.Exists(path)) throw new FileNotFoundException($"Expected the CLIP tokenizer file '{path}'; it does not exist.", path);
+            FileKind.RequireRegularForRead(path, "tokenizer file");
+        }
         return new ClipTokenizer(ClipVocabularyFiles.ReadVocabulary(vocabPath), ClipVocabularyFiles.ReadMerges(mergesPath), options ?? new());
     }
 

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Latent.Core.Config;
+using Latent.Core.IO;
 
 namespace Latent.TextEncoder.Tokenization;
 
@@ -49,6 +50,7 @@ public sealed record ClipTokenizerOptions
         {
             string path = Path.Combine(directory, name);
             if (!File.Exists(path)) continue;
+            FileKind.RequireRegularForRead(path, "tokenizer config");
             if (PythonJson.Parse(File.ReadAllText(path), path) is not JsonObject json)
                 throw new ConfigException(path, null, "expected a JSON object at the top level");
             options = options with

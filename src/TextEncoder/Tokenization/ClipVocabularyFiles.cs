@@ -91,7 +91,13 @@ internal static class ClipVocabularyFiles
     {
         try
         {
-            return JsonDocument.Parse(File.ReadAllBytes(path));
+            JsonDocument document = JsonDocument.Parse(File.ReadAllBytes(path));
+            if (Latent.Core.Config.JsonStrings.FindUndecodable(document.RootElement) is { } at)
+            {
+                document.Dispose();
+                throw new FormatException($"{path}: {Latent.Core.Config.JsonStrings.Problem}, at {at}.");
+            }
+            return document;
         }
         catch (JsonException e)
         {

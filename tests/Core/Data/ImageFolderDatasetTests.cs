@@ -26,6 +26,50 @@ public class ImageFolderDatasetTests
     }
 
     [Fact]
+    public void Read_NulInFileName_NamesFileAndLine()
+    {
+        string dir = ImageFolderFixture.Images(1);
+        ImageFolderFixture.Metadata(dir, """{"file_name": "img0.png", "text": "a"}""", """{"file_name": "img\u00000.png", "text": "b"}""");
+        var e = Assert.Throws<InvalidDataException>(() => ImageFolderDataset.Read(dir));
+        Assert.Contains("metadata.jsonl line 2", e.Message);
+        Assert.Contains(@"file_name 'img\00.png' contains a NUL character", e.Message);
+    }
+
+    [Fact]
+    public void Read_RefusesASymlinkedImageOutsideTheFolder()
+    {
+        string outside = ImageFolderFixture.Images(1);
+        string dir = ImageFolderFixture.Images(1);
+        File.CreateSymbolicLink(Path.Combine(dir, "evil.png"), Path.Combine(outside, "img0.png"));
+        ImageFolderFixture.Metadata(dir, """{"file_name": "img0.png", "text": "a"}""", """{"file_name": "evil.png", "text": "b"}""");
+        var e = Assert.Throws<InvalidDataException>(() => ImageFolderDataset.Read(dir));
+        Assert.Contains("metadata.jsonl line 2", e.Message);
+        Assert.Contains($"leads through a symlink to '{Path.Combine(outside, "img0.png")}', outside the folder", e.Message);
+    }
+
+    [Fact]
+    public void Read_RefusesAnImageUnderASymlinkedFolderOutside()
+    {
+        string outside = ImageFolderFixture.Images(1);
+        string dir = ImageFolderFixture.Images(1);
+        Directory.CreateSymbolicLink(Path.Combine(dir, "sub"), outside);
+        ImageFolderFixture.Metadata(dir, """{"file_name": "sub/img0.png", "text": "b"}""");
+        var e = Assert.Throws<InvalidDataException>(() => ImageFolderDataset.Read(dir));
+        Assert.Contains("outside the folder", e.Message);
+    }
+
+    [Fact]
+    public void Read_AcceptsASymlinkInsideTheFolder()
+    {
+        string dir = ImageFolderFixture.Images(1);
+        Directory.CreateDirectory(Path.Combine(dir, "real"));
+        File.Move(Path.Combine(dir, "img0.png"), Path.Combine(dir, "real", "img0.png"));
+        File.CreateSymbolicLink(Path.Combine(dir, "alias.png"), Path.Combine("real", "img0.png"));
+        ImageFolderFixture.Metadata(dir, """{"file_name": "alias.png", "text": "a"}""");
+        Assert.Equal(1, ImageFolderDataset.Read(dir).Count);
+    }
+
+    [Fact]
     public void Read_KeepsOnlyTheRequestedSplit()
     {
         string dir = ImageFolderFixture.Images(3);

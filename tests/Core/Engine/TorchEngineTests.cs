@@ -26,6 +26,13 @@ public class TorchEngineTests
     }
 
     [Fact]
+    public void Initialize_ThrowsAboveFourThreadsPerCore()
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => TorchEngine.Initialize(4 * Environment.ProcessorCount + 1));
+        Assert.Contains($"at most {4 * Environment.ProcessorCount}", e.Message);
+    }
+
+    [Fact]
     public void Initialize_TurnsNnpackOff()
     {
         // libtorch's own switch, read back; null would mean this libtorch no longer exports it (then the NNPACK warnings

@@ -216,6 +216,32 @@ public class ClipTokenizerTests
     }
 
     [Fact]
+    public void FromFiles_ThrowsForALoneSurrogateInVocab_NamingTheFile()
+    {
+        string dir = TestEnvironment.NewTempDir();
+        HandMadeVocabulary.Create().SavePretrained(dir);
+        string vocab = Path.Combine(dir, "vocab.json");
+        File.WriteAllText(vocab, File.ReadAllText(vocab).TrimEnd().TrimEnd('}') + ", \"\\ud800\": 99999}");
+
+        var e = Assert.Throws<FormatException>(() => ClipTokenizer.FromPretrained(dir));
+        Assert.Contains(vocab, e.Message);
+        Assert.Contains("lone UTF-16 surrogate", e.Message);
+    }
+
+    [Fact]
+    public void FromFiles_ThrowsForAFifoVocab_WithoutHanging()
+    {
+        string dir = TestEnvironment.NewTempDir();
+        HandMadeVocabulary.Create().SavePretrained(dir);
+        string vocab = Path.Combine(dir, "vocab.json");
+        File.Delete(vocab);
+        SpecialFiles.MakeFifo(vocab);
+
+        var e = Assert.IsAssignableFrom<IOException>(SpecialFiles.WithTimeout(() => ClipTokenizer.FromPretrained(dir)));
+        Assert.Contains("FIFO", e.Message);
+    }
+
+    [Fact]
     public void FromPretrained_Sd2StyleConfig_PadsWithExclamationMark()
     {
         string dir = TestEnvironment.NewTempDir();
