@@ -31,6 +31,7 @@ public static class PickleCheckpoint
 {
     /// <summary>The state dict of <paramref name="path"/>: <see cref="Read"/>'s tensors, the rest dropped.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="IOException">The path is a FIFO, device or socket, not a regular file.</exception>
     /// <exception cref="UnsafePickleException">The pickle names a global off the allow-list; nothing ran.</exception>
     /// <exception cref="PickleFormatException">Not a zip checkpoint, truncated or corrupt, legacy, or not a dict of tensors.</exception>
     public static Dictionary<string, Tensor> Load(string path) => Read(path).Tensors;
@@ -43,6 +44,7 @@ public static class PickleCheckpoint
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"PyTorch checkpoint not found: '{Path.GetFullPath(path)}'.", path);
+        FileKind.RequireRegularForRead(path, "PyTorch checkpoint");   // a FIFO would block the open below
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("PyTorch storages are read as little-endian memory.");
 
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);

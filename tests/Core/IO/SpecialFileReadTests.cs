@@ -40,6 +40,15 @@ public class SpecialFileReadTests
     }
 
     [Fact]
+    public void PickleCheckpointLoad_RefusesFifo()
+    {
+        string path = SpecialFiles.MakeFifo(Path.Combine(TestEnvironment.NewTempDir(), "model.ckpt"));
+        IOException e = RefusedWithin10s(() => PickleCheckpoint.Load(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains("FIFO", e.Message);
+    }
+
+    [Fact]
     public void SafeTensorsOpen_RefusesCharacterDevice()
     {
         IOException e = RefusedWithin10s(() => SafeTensorsFile.Open("/dev/zero").Dispose());
