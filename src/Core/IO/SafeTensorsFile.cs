@@ -119,7 +119,11 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         var tensor = empty(info.Shape.ToArray(), info.Dtype);
         try
         {
-            if (info.ByteLength > 0) CopyIntoTensor(data + info.Begin, info.ByteLength, tensor, chunkBytes);
+            if (info.ByteLength > 0)
+            {
+                CopyIntoTensor(data + info.Begin, info.ByteLength, tensor, chunkBytes);
+                MappedPages.Release(data + info.Begin, info.ByteLength);   // the copy is all we keep (see MappedPages)
+            }
         }
         catch
         {

@@ -69,6 +69,23 @@ public class SafeTensorsRoundTripTests
     }
 
     [Fact]
+    public void ReadTensor_AfterItsPagesWereReleased_ReadsTheSameBytesAgain()
+    {
+        // ReadTensor drops the mapped pages it copied from (MappedPages); reading again faults them in from the file.
+        using var scope = NewDisposeScope();
+        string path = Path.Combine(TestEnvironment.NewTempDir(), "w.safetensors");
+        var a = randn(3, 5000);                  // spans pages, and shares its first and last page with its neighbours
+        var b = arange(Scalars.Of(0), Scalars.Of(7), Scalars.One, ScalarType.Int64);
+        SafeTensors.Save(path, new Dictionary<string, Tensor> { ["a"] = a, ["b"] = b });
+        using var file = SafeTensors.Open(path);
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.True(file.ReadTensor("a").equal(a).all().item<bool>());
+            Assert.True(file.ReadTensor("b").equal(b).all().item<bool>());
+        }
+    }
+
+    [Fact]
     public void SaveLoad_MixedDtypesInOneFileKeepEachDtype()
     {
         using var scope = NewDisposeScope();
