@@ -11,7 +11,7 @@ namespace Latent.Cli.Commands;
 /// </summary>
 public static class ConvertCommand
 {
-    static readonly Argument<string> Input = new("input") { Description = "A diffusers pipeline folder or an SD 1.x single .safetensors file." };
+    static readonly Argument<string> Input = new("input") { Description = "A diffusers pipeline folder or an SD 1.x single .safetensors or .ckpt file." };
     static readonly Argument<string> Output = new("output") { Description = "A .safetensors file (single file, LDM key names) or a folder (diffusers layout)." };
 
     static readonly Option<string> Dtype = new("--dtype")
@@ -38,7 +38,7 @@ public static class ConvertCommand
     {
         string input = parsed.GetValue(Input)!, output = parsed.GetValue(Output)!;
         if (!Directory.Exists(input) && !File.Exists(input))
-            throw new FileNotFoundException($"convert input '{Path.GetFullPath(input)}' does not exist; expected a diffusers folder or a .safetensors file", input);
+            throw new FileNotFoundException($"convert input '{Path.GetFullPath(input)}' does not exist; expected a diffusers folder or a .safetensors/.ckpt file", input);
         if (Path.GetFullPath(input) == Path.GetFullPath(output))
             throw new ArgumentException($"convert output is the input ('{Path.GetFullPath(input)}'); name another path");
         ScalarType dtype = parsed.GetValue(Dtype) switch { "fp16" => ScalarType.Float16, "bf16" => ScalarType.BFloat16, _ => ScalarType.Float32 };

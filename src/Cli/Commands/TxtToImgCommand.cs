@@ -110,7 +110,7 @@ internal static class GenerationOptions
 
     public static readonly Option<string?> Model = new("--model")
     {
-        Description = $"A diffusers pipeline folder (model_index.json, vae/, text_encoder/, tokenizer/, unet/, scheduler/), or an SD 1.x single .safetensors file (with --config); default: {DefaultModel} of this repository.",
+        Description = $"A diffusers pipeline folder (model_index.json, vae/, text_encoder/, tokenizer/, unet/, scheduler/), or an SD 1.x single .safetensors or .ckpt file (with --config); default: {DefaultModel} of this repository.",
     };
 
     public static readonly Option<string?> Config = new("--config")
@@ -171,7 +171,7 @@ internal static class GenerationOptions
     {
         if (model is not null)
             return Directory.Exists(model) || File.Exists(model) ? model
-                : throw new DirectoryNotFoundException($"--model '{Path.GetFullPath(model)}' does not exist; expected a diffusers folder or a .safetensors file");
+                : throw new DirectoryNotFoundException($"--model '{Path.GetFullPath(model)}' does not exist; expected a diffusers folder or a .safetensors/.ckpt file");
         string? fallback = null;
         foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
         {
