@@ -42,6 +42,7 @@ public sealed record JudgeConfig : DiffusersConfig
     public int NumClasses { get; init; } = 1;
 
     /// <summary>Width of the feature vector (the last stage's channels): what the Fréchet distance is computed on.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public int FeatureSize => BlockOutChannels[^1];
 
     /// <summary>A 2-stage, 8-16 channel judge for tests.</summary>

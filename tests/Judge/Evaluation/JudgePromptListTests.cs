@@ -90,3 +90,23 @@ public class JudgePromptListTests
         Assert.InRange(held, prompts.Count / 4, prompts.Count / 2);
     }
 }
+
+public class ShippedJudgeTests
+{
+    public ShippedJudgeTests() => TestEnvironment.Init();
+
+    [Fact]
+    public void ShippedJudge_LoadsStrictly_AndKnowsEveryPromptsEmoji()
+    {
+        string dir = Path.Combine(AppContext.BaseDirectory, "weights", "judge-64");
+        var (judge, classes) = JudgeFolder.Load(dir);
+        using (judge)
+        {
+            Assert.Equal(judge.Config.NumClasses, classes.Count);
+            var prompts = JudgePromptList.Read(Path.Combine(AppContext.BaseDirectory, "docs", "judge-prompts.tsv"));
+            var ids = JudgePromptList.Resolve(prompts, classes, "judge-prompts.tsv");
+            Assert.Equal(prompts.Count, ids.Count);
+            Assert.Contains(classes, c => c.Code == "1F431" && c.Name == "cat face");
+        }
+    }
+}
