@@ -13,6 +13,7 @@ public static class TrainCommand
         command.Subcommands.Add(TrainVaeCommand.Create());
         command.Subcommands.Add(TrainTextEncoderCommand.Create());
         command.Subcommands.Add(TrainUNetCommand.Create());
+        command.Subcommands.Add(TrainJudgeCommand.Create());
         return command;
     }
 }

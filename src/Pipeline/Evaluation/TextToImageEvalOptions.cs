@@ -23,6 +23,12 @@ public sealed record TextToImageEvalOptions
     /// <summary>Prompts per pipeline call; the batch composition is part of what a seed reproduces.</summary>
     public int BatchSize { get; init; } = 16;
 
+    /// <summary>A folder that keeps the generated images as PNGs (<c>cfg-{scale}/seed-{i}/{prompt:D4}.png</c>): a batch whose
+    /// files all exist is read instead of generated, so a second scorer (e.g. a newly trained judge) can score the same
+    /// images without generating them again. Null: generate everything, keep nothing. The files hold 8-bit pixels, so
+    /// scores of read images can differ from in-memory ones in the last digits; the same folder gives the same scores.</summary>
+    public string? ImageCache { get; init; }
+
     /// <summary>The first seed.</summary>
     public long Seed { get; init; }
 

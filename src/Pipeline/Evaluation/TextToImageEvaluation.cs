@@ -20,6 +20,9 @@ public sealed record GuidanceScaleScores(double GuidanceScale, int Images, doubl
 public sealed record TextToImageEvaluation(int Prompts, int Candidates, int RealImages, double CeilingFidelity,
     IReadOnlyList<GuidanceScaleScores> Scales, double Seconds)
 {
+    /// <summary>The emoji judge's scores, when a judge reference was given.</summary>
+    public JudgeEvaluation? Judge { get; init; }
+
     /// <summary>The metrics as a JSON object (snake_case keys).</summary>
     public JsonObject ToJson()
     {
@@ -41,6 +44,33 @@ public sealed record TextToImageEvaluation(int Prompts, int Candidates, int Real
             ["ceiling_fidelity"] = CeilingFidelity,
             ["scales"] = scales,
             ["seconds"] = Seconds,
+            ["judge"] = Judge?.ToJson(),
+        };
+    }
+}
+
+/// <summary>The judge's scores of one guidance scale, per part of the prompt list.</summary>
+/// <param name="GuidanceScale">The scale.</param>
+/// <param name="Parts">"all", "tune", "heldout".</param>
+public sealed record JudgeScaleScores(double GuidanceScale, IReadOnlyList<JudgePartScores> Parts);
+
+/// <summary>What the emoji judge measured: the real-image ceiling and each scale, per part.</summary>
+/// <param name="RealImages">Real renderings scored (the ceiling and the Fréchet reference).</param>
+/// <param name="Ceiling">The real renderings' scores per part (their Fréchet distance is the reference, NaN).</param>
+/// <param name="Scales">One entry per guidance scale.</param>
+public sealed record JudgeEvaluation(int RealImages, IReadOnlyList<JudgePartScores> Ceiling, IReadOnlyList<JudgeScaleScores> Scales)
+{
+    /// <summary>As JSON.</summary>
+    public JsonObject ToJson()
+    {
+        var scales = new JsonArray();
+        foreach (var s in Scales)
+            scales.Add(new JsonObject { ["guidance_scale"] = s.GuidanceScale, ["parts"] = new JsonArray(s.Parts.Select(p => (JsonNode)p.ToJson()).ToArray()) });
+        return new JsonObject
+        {
+            ["real_images"] = RealImages,
+            ["ceiling"] = new JsonArray(Ceiling.Select(p => (JsonNode)p.ToJson()).ToArray()),
+            ["scales"] = scales,
         };
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Latent.Judge.Evaluation;
 using Latent.TextEncoder;
 using Latent.TextEncoder.Evaluation;
 using Latent.TextEncoder.Tokenization;
@@ -31,12 +32,14 @@ public static class TextToImageEvaluator
     /// <param name="progress">Reports after each pipeline call.</param>
     /// <param name="onBatch">Sees each call's images before scoring (e.g. to draw a grid).</param>
     /// <param name="cancellationToken">Stops between denoising steps.</param>
+    /// <param name="judge">When given, the emoji judge also scores every image against the prompts' acceptable emoji
+    /// (top-1/top-5 and the Fréchet distance of its features), next to the same scores of real renderings.</param>
     /// <exception cref="ArgumentException">An option is out of range, or the real images and captions disagree.</exception>
     /// <exception cref="OperationCanceledException">Cancelled.</exception>
     public static TextToImageEvaluation Evaluate(StableDiffusionPipeline pipeline, ClipModel clip, ClipTokenizer tokenizer,
         Tensor realImages, IReadOnlyList<string> realCaptions, TextToImageEvalOptions options,
         IProgress<TextToImageEvalProgress>? progress = null, Action<GeneratedBatch>? onBatch = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, JudgeReference? judge = null)
     {
         // 1. Validate.
         ArgumentNullException.ThrowIfNull(pipeline);
@@ -52,6 +55,15 @@ public static class TextToImageEvaluator
                 $"real images must be [N ≥ 2, 3, {size}, {size}] (the image tower's size); got [{string.Join(", ", realImages.shape)}].", nameof(realImages));
         if (realCaptions.Count != realImages.shape[0])
             throw new ArgumentException($"{realCaptions.Count} captions for {realImages.shape[0]} real images; expected one each.", nameof(realCaptions));
+        if (judge is not null)
+        {
+            if (judge.Acceptable.Count != options.Prompts.Count || judge.Parts.Count != options.Prompts.Count)
+                throw new ArgumentException($"the judge reference has {judge.Acceptable.Count} acceptable sets and {judge.Parts.Count} parts for {options.Prompts.Count} prompts; expected one each.", nameof(judge));
+            if (judge.RealImages.dim() != 4 || judge.RealImages.shape[0] < 2 || judge.RealPrompt.Count != judge.RealImages.shape[0])
+                throw new ArgumentException($"the judge reference needs [M ≥ 2, 3, S, S] real images and one prompt index each; got [{string.Join(", ", judge.RealImages.shape)}] and {judge.RealPrompt.Count}.", nameof(judge));
+            if (judge.RealPrompt.Any(p => p < 0 || p >= options.Prompts.Count))
+                throw new ArgumentException($"a real image's prompt index is outside [0, {options.Prompts.Count}).", nameof(judge));
+        }
 
         var clock = Stopwatch.StartNew();
         bool wasTraining = clip.training;
@@ -72,6 +84,15 @@ public static class TextToImageEvaluator
             // 3. The ceiling and the reference features: the real images.
             var realEmbeddings = ClipEvaluator.EncodeImages(clip, realImages, 64);                         // [N, P]
             double ceiling = PromptFidelity.TopOne(realEmbeddings, captionEmbeddings, realTargets);
+            Tensor? judgeRealFeatures = null;
+            List<JudgePartScores>? judgeCeiling = null;
+            if (judge is not null)
+            {
+                var (realLogits, realFeatures) = JudgeScoring.Score(judge.Judge, judge.RealImages);
+                judgeRealFeatures = realFeatures;
+                judgeCeiling = JudgePromptScores.Score(realLogits, realFeatures, judge.RealPrompt, judge, null);
+            }
+            var judgeScales = new List<JudgeScaleScores>();
 
             // 4. Generate and score each scale with the same seeds and batches.
             int perScale = options.Prompts.Count * options.SeedsPerPrompt;
@@ -81,23 +102,46 @@ public static class TextToImageEvaluator
             {
                 var embeddings = new List<Tensor>();
                 var targets = new List<int>();
+                var judgeLogits = new List<Tensor>();
+                var judgeFeatures = new List<Tensor>();
+                var judgeRows = new List<int>();
                 for (int seed = 0; seed < options.SeedsPerPrompt; seed++)
                     for (int first = 0; first < options.Prompts.Count; first += options.BatchSize)
                     {
                         using var batchScope = NewDisposeScope();
                         var prompts = options.Prompts.Skip(first).Take(options.BatchSize).ToList();
-                        using var result = pipeline.Generate(new GenerationRequest
+                        var cached = CachedPaths(options.ImageCache, scale, seed, first, prompts.Count);
+                        Tensor images;                                                                  // [b, 3, H, W]
+                        if (cached is not null && cached.All(File.Exists))
+                            images = stack(cached.Select(p => Core.Imaging.ImageIO.Load(p)).ToList(), 0);
+                        else
                         {
-                            Prompts = prompts,
-                            GuidanceScale = scale,
-                            Steps = options.Steps,
-                            Scheduler = options.Scheduler,
-                            Seed = options.Seed + seed,
-                        }, cancellationToken: cancellationToken);
-                        var images = result.Images.to(ScalarType.Float32);                             // [b, 3, H, W]
+                            using var result = pipeline.Generate(new GenerationRequest
+                            {
+                                Prompts = prompts,
+                                GuidanceScale = scale,
+                                Steps = options.Steps,
+                                Scheduler = options.Scheduler,
+                                Seed = options.Seed + seed,
+                            }, cancellationToken: cancellationToken);
+                            images = result.Images.to(ScalarType.Float32).clone();                    // outlives the result
+                            if (cached is not null)
+                                for (int i = 0; i < cached.Count; i++)
+                                {
+                                    Directory.CreateDirectory(Path.GetDirectoryName(cached[i])!);
+                                    Core.Imaging.ImageIO.SavePng(images[i], cached[i]);
+                                }
+                        }
                         onBatch?.Invoke(new GeneratedBatch(scale, seed, first, images));
                         embeddings.Add(ClipEvaluator.EncodeImages(clip, ToTowerSize(images, size), 64).MoveToOuterDisposeScope());
                         targets.AddRange(promptTargets.Skip(first).Take(prompts.Count));
+                        if (judge is not null)
+                        {
+                            var (l, f) = JudgeScoring.Score(judge.Judge, images);
+                            judgeLogits.Add(l.MoveToOuterDisposeScope());
+                            judgeFeatures.Add(f.MoveToOuterDisposeScope());
+                            judgeRows.AddRange(Enumerable.Range(first, prompts.Count));
+                        }
                         done += prompts.Count;
                         progress?.Report(new TextToImageEvalProgress(scale, done, total));
                     }
@@ -105,15 +149,23 @@ public static class TextToImageEvaluator
                 double fidelity = PromptFidelity.TopOne(generated, captionEmbeddings, targets);
                 double frechet = FrechetDistance.Compute(generated, realEmbeddings);
                 scores.Add(new GuidanceScaleScores(scale, perScale, fidelity, ceiling > 0 ? fidelity / ceiling : double.NaN, frechet));
+                if (judge is not null)
+                    judgeScales.Add(new JudgeScaleScores(scale, JudgePromptScores.Score(cat(judgeLogits, 0), cat(judgeFeatures, 0), judgeRows, judge, judgeRealFeatures)));
             }
+            var judged = judge is null ? null : new JudgeEvaluation(judge.RealImages.shape[0] is var m ? (int)m : 0, judgeCeiling!, judgeScales);
             return new TextToImageEvaluation(options.Prompts.Count, candidates.Count, (int)realImages.shape[0], ceiling, scores,
-                clock.Elapsed.TotalSeconds);
+                clock.Elapsed.TotalSeconds) { Judge = judged };
         }
         finally
         {
             if (wasTraining) clip.train();
         }
     }
+
+    // The cache files of one batch, or null without a cache.
+    static List<string>? CachedPaths(string? folder, double scale, int seed, int first, int count) =>
+        folder is null ? null : Enumerable.Range(first, count).Select(p => Path.Combine(folder,
+            $"cfg-{scale.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)}", $"seed-{seed}", $"{p:D4}.png")).ToList();
 
     static int AddCandidate(List<string> candidates, string text)
     {

@@ -69,6 +69,25 @@ public class TextToImageEvaluatorTests(ParityPipelineFixture fixture) : IClassFi
     }
 
     [Fact]
+    public void ImageCache_SecondRunReadsTheSavedImages()
+    {
+        using var scope = NewDisposeScope();
+        var (clip, tokenizer, real) = Scorer();
+        using var _ = clip;
+        string cache = TestEnvironment.NewTempDir();
+        var options = Options(2.0) with { ImageCache = cache };
+        var first = TextToImageEvaluator.Evaluate(fixture.Pipeline, clip, tokenizer, real, Captions, options);
+        Assert.Equal(6, Directory.GetFiles(cache, "*.png", SearchOption.AllDirectories).Length);   // 3 prompts x 2 seeds
+        Assert.True(File.Exists(Path.Combine(cache, "cfg-2", "seed-1", "0002.png")));
+        foreach (string png in Directory.GetFiles(cache, "*.png", SearchOption.AllDirectories)) File.SetLastWriteTimeUtc(png, DateTime.UnixEpoch);
+        var second = TextToImageEvaluator.Evaluate(fixture.Pipeline, clip, tokenizer, real, Captions, options);
+        var third = TextToImageEvaluator.Evaluate(fixture.Pipeline, clip, tokenizer, real, Captions, options);
+        Assert.Equal(second.Scales[0], third.Scales[0]);                       // read, not generated: the same 8-bit images
+        Assert.All(Directory.GetFiles(cache, "*.png", SearchOption.AllDirectories), f => Assert.Equal(DateTime.UnixEpoch, File.GetLastWriteTimeUtc(f)));
+        Assert.Equal(first.Scales[0].Images, second.Scales[0].Images);
+    }
+
+    [Fact]
     public void BadInputs_NameTheProblem()
     {
         using var scope = NewDisposeScope();

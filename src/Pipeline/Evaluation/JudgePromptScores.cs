@@ -1,0 +1,93 @@
+using System.Text.Json.Nodes;
+using Latent.Judge;
+using Latent.Judge.Evaluation;
+using static TorchSharp.torch;
+
+namespace Latent.Pipeline.Evaluation;
+
+/// <summary>What the judge needs to score a prompt list: the judge, each prompt's acceptable classes and part, and real
+/// renderings of the prompts' emoji (the ceiling and the Fréchet reference).</summary>
+/// <param name="Judge">The emoji judge (eval mode is set while scoring).</param>
+/// <param name="Acceptable">One set of class ids per prompt, in the prompts' order.</param>
+/// <param name="Parts">One part per prompt.</param>
+/// <param name="RealImages">[M, 3, S, S] real renderings in [-1, 1], M ≥ 2.</param>
+/// <param name="RealPrompt">M prompt indices: which prompt each real image renders (an image may appear once per prompt).</param>
+public sealed record JudgeReference(EmojiJudge Judge, IReadOnlyList<IReadOnlyCollection<int>> Acceptable, IReadOnlyList<PromptPart> Parts,
+    Tensor RealImages, IReadOnlyList<int> RealPrompt);
+
+/// <summary>The judge's scores of one set of images over the prompts of one part.</summary>
+/// <param name="Part">"all", "tune" or "heldout".</param>
+/// <param name="Prompts">Prompts in the part.</param>
+/// <param name="Images">Images scored.</param>
+/// <param name="Top1">Mean over the part's prompts of the fraction of their images whose first choice is an acceptable emoji.</param>
+/// <param name="Top5">The same with an acceptable emoji among the first five.</param>
+/// <param name="FrechetDistance">Fréchet distance between the judge features of these images and of the part's real
+/// renderings (NaN for the real images themselves, the reference, or when a set has fewer than 2 images).</param>
+public sealed record JudgePartScores(string Part, int Prompts, int Images, double Top1, double Top5, double FrechetDistance)
+{
+    /// <summary>As JSON (snake_case keys; NaN as null).</summary>
+    public JsonObject ToJson() => new()
+    {
+        ["part"] = Part,
+        ["prompts"] = Prompts,
+        ["images"] = Images,
+        ["top1"] = Top1,
+        ["top5"] = Top5,
+        ["frechet_distance"] = double.IsFinite(FrechetDistance) ? FrechetDistance : null,
+    };
+}
+
+/// <summary>
+/// Judge scores per part: top-1/top-5 prompt accuracy (a hit is any acceptable emoji), averaged per prompt so every
+/// prompt weighs the same however many images it has, and the Fréchet distance of judge features to real renderings.
+/// </summary>
+public static class JudgePromptScores
+{
+    /// <summary>The parts reported, in order.</summary>
+    public static readonly string[] PartNames = ["all", "tune", "heldout"];
+
+    /// <summary>Scores rows (images) of known prompts by part.</summary>
+    /// <param name="logits">[N, K] judge logits.</param>
+    /// <param name="features">[N, D] judge features.</param>
+    /// <param name="promptOfRow">N prompt indices.</param>
+    /// <param name="reference">The prompts' acceptable classes and parts.</param>
+    /// <param name="realFeatures">[M, D] features of the reference's real images, or null for the real images themselves.</param>
+    public static List<JudgePartScores> Score(Tensor logits, Tensor features, IReadOnlyList<int> promptOfRow, JudgeReference reference, Tensor? realFeatures)
+    {
+        ArgumentNullException.ThrowIfNull(logits);
+        ArgumentNullException.ThrowIfNull(features);
+        ArgumentNullException.ThrowIfNull(promptOfRow);
+        ArgumentNullException.ThrowIfNull(reference);
+        if (promptOfRow.Count != logits.shape[0])
+            throw new ArgumentException($"{promptOfRow.Count} prompt indices for {logits.shape[0]} rows; expected one per row.", nameof(promptOfRow));
+        var top1 = JudgeAccuracy.Hits(logits, promptOfRow.Select(p => reference.Acceptable[p]).ToList(), 1);
+        var top5 = JudgeAccuracy.Hits(logits, promptOfRow.Select(p => reference.Acceptable[p]).ToList(), 5);
+        var results = new List<JudgePartScores>();
+        foreach (string part in PartNames)
+        {
+            bool In(int prompt) => part == "all" || (part == "heldout") == (reference.Parts[prompt] == PromptPart.HeldOut);
+            var rows = Enumerable.Range(0, promptOfRow.Count).Where(r => In(promptOfRow[r])).ToArray();
+            var prompts = rows.Select(r => promptOfRow[r]).Distinct().ToArray();
+            if (rows.Length == 0)
+            {
+                results.Add(new JudgePartScores(part, 0, 0, double.NaN, double.NaN, double.NaN));
+                continue;
+            }
+            double PerPrompt(bool[] hits) => prompts.Average(p => rows.Where(r => promptOfRow[r] == p).Average(r => hits[r] ? 1.0 : 0.0));
+            double frechet = double.NaN;
+            if (realFeatures is not null)
+            {
+                var realRows = Enumerable.Range(0, reference.RealPrompt.Count).Where(r => In(reference.RealPrompt[r])).Select(r => (long)r).ToArray();
+                if (rows.Length >= 2 && realRows.Length >= 2)
+                {
+                    using var scope = NewDisposeScope();
+                    using var rowIndex = tensor(rows.Select(r => (long)r).ToArray());
+                    using var realIndex = tensor(realRows);
+                    frechet = FrechetDistance.Compute(features.index_select(0, rowIndex), realFeatures.index_select(0, realIndex));
+                }
+            }
+            results.Add(new JudgePartScores(part, prompts.Length, rows.Length, PerPrompt(top1), PerPrompt(top5), frechet));
+        }
+        return results;
+    }
+}

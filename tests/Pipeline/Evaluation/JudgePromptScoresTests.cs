@@ -1,0 +1,46 @@
+using Latent.Judge;
+using Latent.Judge.Evaluation;
+using Latent.Pipeline.Evaluation;
+using static TorchSharp.torch;
+
+namespace Latent.Pipeline.Tests.Evaluation;
+
+public class JudgePromptScoresTests
+{
+    public JudgePromptScoresTests() => TestEnvironment.Init();
+
+    static JudgeReference Reference(EmojiJudge judge, Tensor real) =>
+        new(judge, [[0], [1, 2]], [PromptPart.Tune, PromptPart.HeldOut], real, [0, 0, 1, 1]);
+
+    [Fact]
+    public void Score_AveragesPerPromptAndSplitsParts()
+    {
+        using var judge = new EmojiJudge(JudgeConfig.Tiny(3));
+        using var real = zeros(4, 3, 16, 16);
+        // Rows: prompt 0 has three images (hit, miss, miss), prompt 1 has one (hit through its second class).
+        using var logits = tensor(new float[] { 5, 0, 0, 0, 5, 0, 0, 0, 5, 0, 0, 5 }, [4, 3]);
+        using var features = tensor(new float[] { 0, 0, 1, 0, 2, 1, 3, 3 }, [4, 2]);
+        var scores = JudgePromptScores.Score(logits, features, [0, 0, 0, 1], Reference(judge, real), null);
+        Assert.Equal(["all", "tune", "heldout"], scores.Select(s => s.Part));
+        Assert.Equal((1 / 3.0 + 1) / 2, scores[0].Top1, 12);   // per-prompt mean, not per-image (2/4)
+        Assert.Equal(1 / 3.0, scores[1].Top1, 12);
+        Assert.Equal(1.0, scores[2].Top1, 12);
+        Assert.Equal(1.0, scores[0].Top5, 12);                  // 3 classes: everything is in the top 5
+        Assert.Equal((2, 4), (scores[0].Prompts, scores[0].Images));
+        Assert.True(double.IsNaN(scores[0].FrechetDistance));   // no reference features: the real images themselves
+    }
+
+    [Fact]
+    public void Score_FrechetAgainstThePartsRealImages()
+    {
+        using var judge = new EmojiJudge(JudgeConfig.Tiny(3));
+        using var real = zeros(4, 3, 16, 16);
+        using var logits = zeros(4, 3);
+        using var features = tensor(new float[] { 0, 0, 2, 2, 0, 0, 2, 2 }, [4, 2]);
+        using var realFeatures = tensor(new float[] { 1, 1, 3, 3, 1, 1, 3, 3 }, [4, 2]);
+        var scores = JudgePromptScores.Score(logits, features, [0, 0, 1, 1], Reference(judge, real), realFeatures);
+        // Same covariance, means one apart in each of 2 dimensions: d² = 2.
+        Assert.Equal(2.0, scores[0].FrechetDistance, 6);
+        Assert.Equal(2.0, scores[1].FrechetDistance, 6);
+    }
+}
