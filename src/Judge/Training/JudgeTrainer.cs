@@ -52,6 +52,7 @@ public sealed class JudgeTrainer : IDisposable
     readonly List<int>[] byClass;
     readonly string configJson;
     readonly JudgeLog log;
+    readonly NonFiniteGradientGuard gradientGuard = new();
     IReadOnlyList<JudgeSetAccuracy>? lastEvaluation;
 
     /// <summary>Reads the images into memory, builds the model (seeded), optimizer and EMA, and writes the config to OUT.</summary>
@@ -129,6 +130,10 @@ public sealed class JudgeTrainer : IDisposable
 
     /// <summary>The model being trained.</summary>
     public EmojiJudge Model => model;
+
+    /// <summary>Steps whose update was skipped for a non-finite loss or gradient (each is a log line; more than
+    /// <see cref="NonFiniteGradientGuard.MaxConsecutiveSkips"/> in a row stop the run).</summary>
+    public long SkippedSteps => gradientGuard.SkippedSteps;
 
     /// <summary>Completed steps.</summary>
     public long Step { get; private set; }
@@ -226,12 +231,15 @@ public sealed class JudgeTrainer : IDisposable
         var logits = model.forward(x);                                                      // [B, K]
         var loss = nn.functional.cross_entropy(logits, target, label_smoothing: config.LabelSmoothing);
         loss.backward();
-        var norm = config.MaxGradNorm > 0 ? GradientClipping.ClipByTotalNorm(optimizer.Parameters, config.MaxGradNorm) : new GradientNorm(double.NaN, false);
-        if (norm.IsFinite || config.MaxGradNorm == 0) optimizer.Step();
+        double lossValue = loss.item<float>();
+        var norm = config.MaxGradNorm > 0
+            ? GradientClipping.ClipByTotalNorm(optimizer.Parameters, config.MaxGradNorm)
+            : GradientClipping.TotalNorm(optimizer.Parameters);
+        if (!gradientGuard.Skip(Step + 1, lossValue, norm, model.named_parameters(), log)) optimizer.Step();
         ema.Update();
         double accuracy = logits.argmax(1).eq(target).to(ScalarType.Float32).mean().item<float>();
         Step++;
-        return (loss.item<float>(), accuracy, lr);
+        return (lossValue, accuracy, lr);
     }
 
     /// <summary>Top-1/top-5 of the EMA weights on the validation split and the held-out vendor; logged.</summary>

@@ -1,3 +1,4 @@
+using TorchSharp;
 using Latent.Core.Data;
 using Latent.Core.Imaging;
 using Latent.Judge.Training;
@@ -63,6 +64,25 @@ public class JudgeTrainerTests
         var (judge, classes) = JudgeFolder.Load(Path.Combine(outDir, JudgeTrainer.ExportFolderName));
         using (judge) Assert.Equal(3, classes.Count);
         Assert.True(File.Exists(Path.Combine(outDir, "report.json")));
+    }
+
+    [Fact]
+    public void Run_NonFiniteGradientEveryStep_StopsAfterThreeSkipsNamingTheStepAndFirstParameter()
+    {
+        using var trainer = new JudgeTrainer(Config(steps: 8) with { CheckpointInterval = 0 }, Data(), TestEnvironment.NewTempDir());
+        using (no_grad())
+        {
+            // A NaN weight in the classifier: the loss and every gradient before it are NaN.
+            using var nan = float.NaN.ToScalar();
+            trainer.Model.named_parameters().Single(p => p.name == "classifier.weight").parameter.fill_(nan);
+        }
+
+        var e = Assert.Throws<Latent.Core.Training.NonFiniteGradientException>(() => trainer.Run());
+
+        Assert.Equal(4, e.Step);
+        Assert.Contains("training stopped at step 4", e.Message);
+        Assert.Equal(4, trainer.SkippedSteps);
+        Assert.Equal(4, File.ReadLines(Path.Combine(trainer.OutDir, "log.jsonl")).Count(l => l.Contains("\"skipped_step\"")));
     }
 
     [Fact]
