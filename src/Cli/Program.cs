@@ -30,6 +30,7 @@ public static class Program
         root.Options.Add(GlobalOptions.Threads);
         root.Subcommands.Add(TxtToImgCommand.Create());
         root.Subcommands.Add(ImgToImgCommand.Create());
+        root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(ConvertCommand.Create());
         root.Subcommands.Add(DoctorCommand.Create());
         root.Subcommands.Add(DataCommand.Create());

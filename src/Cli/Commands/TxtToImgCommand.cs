@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Latent.Core.Imaging;
+using Latent.Core.IO;
 using Latent.Pipeline;
 using Latent.Pipeline.Lora;
 using Latent.Pipeline.Schedulers;
@@ -282,8 +283,7 @@ internal static class GenerationOptions
     {
         try
         {
-            ImageIO.SavePng(image, path);
-            parameters.WriteToPng(path);
+            AtomicFile.WriteAllBytes(path, GenerationPng.Encode(image, parameters));
         }
         catch
         {
