@@ -35,6 +35,9 @@ sealed class GenerationQueue : IDisposable
     /// <summary>Test hook: called on the worker thread as each job starts, before the pipeline runs it.</summary>
     internal Action<GenerationJob>? JobStarting { get; set; }
 
+    /// <summary>Test hook: called on the worker thread after each denoising step with the job's steps done so far.</summary>
+    internal Action<GenerationJob, int>? StepDone { get; set; }
+
     /// <summary>Jobs waiting behind the running one.</summary>
     public int Waiting => channel.Reader.Count;
 
@@ -101,7 +104,7 @@ sealed class GenerationQueue : IDisposable
                 // A1111: batch k's seed is seed + k * batch_size.
                 GenerationRequest request = spec.Request with { Seed = spec.Request.Seed + (long)k * batch };
                 int done = k;
-                var progress = new StepProgress(p => { state.TotalSteps = p.TotalSteps * spec.Iterations; state.Step = done * p.TotalSteps + p.Step; });
+                var progress = new StepProgress(p => { state.TotalSteps = p.TotalSteps * spec.Iterations; state.Step = done * p.TotalSteps + p.Step; StepDone?.Invoke(job, state.Step); });
                 using var scope = NewDisposeScope();
                 using GenerationResult result = spec.InitImage is { } image
                     ? pipeline.ImageToImage(new ImageToImageRequest { Generation = request, Image = image, Strength = spec.Strength }, progress, cancel.Token)

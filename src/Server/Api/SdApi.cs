@@ -169,17 +169,23 @@ sealed class SdApi(StableDiffusionPipeline pipeline, ServerOptions options, Gene
         }
         if (buffer.Length == 0)
             throw new ApiException(StatusCodes.Status400BadRequest, "body", "the body is empty; expected a JSON object, e.g. {\"prompt\": \"a cat\"}");
-        try
+        // Syntax first (400: not JSON), then types (422: the field whose value has the wrong type).
+        JsonDocument document;
+        try { document = JsonDocument.Parse(buffer.GetBuffer().AsMemory(0, (int)buffer.Length)); }
+        catch (JsonException e) { throw new ApiException(StatusCodes.Status400BadRequest, "body", $"the body is not JSON: {e.Message}"); }
+        using (document)
         {
-            return JsonSerializer.Deserialize<GenerationFields>(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), Json.Options)
-                ?? throw new ApiException(StatusCodes.Status400BadRequest, "body", "the body is null; expected a JSON object, e.g. {\"prompt\": \"a cat\"}");
-        }
-        catch (JsonException e)
-        {
-            string? field = FieldOf(e.Path);
-            throw field is null
-                ? new ApiException(StatusCodes.Status400BadRequest, "body", $"the body is not a JSON object: {e.Message}")
-                : new ApiException(StatusCodes.Status422UnprocessableEntity, field, $"{field} has the wrong type; expected {Expected(field)}");
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+                throw new ApiException(StatusCodes.Status400BadRequest, "body", $"the body is a JSON {document.RootElement.ValueKind.ToString().ToLowerInvariant()}; expected an object, e.g. {{\"prompt\": \"a cat\"}}");
+            try
+            {
+                return document.Deserialize<GenerationFields>(Json.Options)!;
+            }
+            catch (JsonException e)
+            {
+                string field = FieldOf(e.Path) ?? "body";
+                throw new ApiException(StatusCodes.Status422UnprocessableEntity, field, $"{field} has the wrong type; expected {Expected(field)}");
+            }
         }
     }
 
