@@ -7,6 +7,16 @@ set -euo pipefail
 #   fonts-dejavu-core  fonts for the PNG charts of training reports (Skia's NoDependencies build reads /usr/share/fonts)
 #   librsvg2-bin       rsvg-convert, to rasterize OpenMoji's SVGs for `latent data emoji`
 packages=(fonts-dejavu-core librsvg2-bin)
+# Called with --test (by .ci/run): also what the tests need.
+#   chromium           the browser that tests/Server's page test drives through Playwright (Playwright never downloads one)
+# Called with --scale-out (by bench/serve/scale-out.sh): nginx, the load balancer in front of two `latent serve` replicas.
+for arg in "$@"; do
+  case "$arg" in
+    --test) packages+=(chromium) ;;
+    --scale-out) packages+=(nginx) ;;
+    *) echo "setup: unknown option '$arg'; expected --test or --scale-out" >&2; exit 2 ;;
+  esac
+done
 
 if ! command -v dotnet >/dev/null 2>&1; then
   echo "setup: the .NET SDK 10 is required (dotnet not found on PATH)." >&2
