@@ -122,6 +122,11 @@ sealed class GenerationQueue : IDisposable
             metrics.Job("cancelled", 0, state.Clock.Elapsed);
             job.Done.TrySetCanceled(job.Aborted);
         }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            metrics.Job("cancelled", 0, state.Clock.Elapsed);
+            job.Done.TrySetException(new ObjectDisposedException(nameof(GenerationQueue), "the server is stopping"));
+        }
         catch (OperationCanceledException) when (state.Interrupted)
         {
             Finish(job, state, "interrupted", new JobResult(pngs, parameters, true, waited, state.Clock.Elapsed));

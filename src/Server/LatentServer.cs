@@ -19,6 +19,7 @@ namespace Latent.Server;
 public sealed class LatentServer : IAsyncDisposable
 {
     readonly WebApplication app;
+    int disposed;
 
     LatentServer(WebApplication app, GenerationQueue queue, ServerMetrics metrics, Uri address) =>
         (this.app, Queue, Metrics, Address) = (app, queue, metrics, address);
@@ -76,6 +77,7 @@ public sealed class LatentServer : IAsyncDisposable
     /// <summary>Stops taking connections, cancels the running job, fails the waiting ones, and releases the port.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref disposed, 1) == 1) return;
         Queue.Dispose(); // first: the running job stops within a step and waiting requests are answered, so Kestrel need not wait for them
         using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
             await app.StopAsync(timeout.Token);

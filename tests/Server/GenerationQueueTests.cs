@@ -141,4 +141,24 @@ public class GenerationQueueTests(ParityPipelineFixture fixture)
             for (int j = 0; j < alone[i].Count; j++) Assert.Equal(alone[i][j], together[i][j]);
         }
     }
+
+    [Fact]
+    public async Task Stopping_AnswersTheRunningRequest503_AndReleasesThePort()
+    {
+        await using var server = await TestServer.Start(pipeline);
+        using var atStep1 = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        server.Server.Queue.StepDone = (_, step) => { if (step == 1) { atStep1.Set(); release.Wait(TimeSpan.FromSeconds(30)); } };
+        Task<HttpResponseMessage> running = server.Post("/sdapi/v1/txt2img", new { prompt = "a cat", steps = 20 });
+        await TestServer.Until(() => atStep1.IsSet, "step 1");
+        Task stopping = server.Server.DisposeAsync().AsTask();
+        await Task.Delay(100);
+        release.Set();
+        using var answer = await running;
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, answer.StatusCode);
+        Assert.Contains("the server is stopping", (string)(await TestServer.Json(answer))["error"]!);
+        await stopping;
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, server.Server.Address.Port);
+        listener.Start();                                                   // the port is free again
+    }
 }

@@ -56,10 +56,14 @@ sealed class SdApi(StableDiffusionPipeline pipeline, ServerOptions options, Gene
         {
             result = await job.Done.Task;
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
             context.Items[RequestLog.OutcomeKey] = "cancelled (client gone)";
             return;
+        }
+        catch (ObjectDisposedException)
+        {
+            throw new ApiException(StatusCodes.Status503ServiceUnavailable, "server", "the server is stopping; retry (another replica may answer)");
         }
         catch (ArgumentException e)
         {
