@@ -24,6 +24,8 @@ sealed record JobSpec(GenerationRequest Request, int Iterations, Tensor? InitIma
     {
         string prompt = f.Prompt?.Trim() ?? "";
         if (prompt.Length == 0) throw Bad("prompt", "prompt is empty; expected text, e.g. \"a photo of a cat\"");
+        CheckText("prompt", prompt);
+        CheckText("negative_prompt", f.NegativePrompt ?? "");
         int maxSteps = Math.Min(limits.MaxSteps, pipeline.SchedulerConfig.NumTrainTimesteps);
         int steps = f.Steps ?? 50;
         if (steps < 1 || steps > maxSteps) throw Bad("steps", $"steps is {steps}; expected 1 to {maxSteps}");
@@ -78,6 +80,14 @@ sealed record JobSpec(GenerationRequest Request, int Iterations, Tensor? InitIma
         };
         Tensor? image = imageToImage ? DecodeInitImage(f.InitImages, width, height, limits) : null;
         return new JobSpec(request, iterations, image, strength, fields);
+    }
+
+    // What the PNG's parameters text cannot hold: refused here rather than after the images are made.
+    static void CheckText(string field, string text)
+    {
+        if (text.Contains('\0')) throw Bad(field, $"{field} contains a NUL character; expected text");
+        if (field == "prompt" && text.Split('\n').Any(l => l.TrimStart().StartsWith("Negative prompt:", StringComparison.Ordinal)))
+            throw Bad(field, "a line of prompt starts with 'Negative prompt:'; send it as negative_prompt instead");
     }
 
     static int Side(string name, int? value, StableDiffusionPipeline pipeline, ServerOptions limits)
