@@ -143,6 +143,20 @@ public class SdApiTests(ParityPipelineFixture fixture)
     }
 
     [Fact]
+    public async Task ChunkedBodyOverTheLimit_Is413Too()
+    {
+        await using var server = await TestServer.Start(pipeline, new ServerOptions { MaxBodyBytes = 4096 });
+        // No Content-Length: Kestrel's own limit stops the read.
+        var content = new StreamContent(new MemoryStream(System.Text.Encoding.UTF8.GetBytes($"{{\"prompt\": \"{new string('a', 10_000)}\"}}")));
+        content.Headers.ContentType = new("application/json");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/sdapi/v1/txt2img") { Content = content };
+        request.Headers.TransferEncodingChunked = true;
+        using var response = await server.Client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Equal("body", (string)(await TestServer.Json(response))["field"]!);
+    }
+
+    [Fact]
     public async Task InitImageOverTheSideLimit_Is422BeforeDecoding()
     {
         await using var server = await TestServer.Start(pipeline, new ServerOptions { MaxSide = 32 });
