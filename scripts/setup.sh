@@ -6,7 +6,8 @@ set -euo pipefail
 # Debian packages the project uses at run or test time:
 #   fonts-dejavu-core  fonts for the PNG charts of training reports (Skia's NoDependencies build reads /usr/share/fonts)
 #   librsvg2-bin       rsvg-convert, to rasterize OpenMoji's SVGs for `latent data emoji`
-packages=(fonts-dejavu-core librsvg2-bin)
+#   mpich libmpich-dev  MPICH's mpiexec and libmpich.so.12: data-parallel training (`mpiexec -n N latent train ...`, docs/training/distributed.md)
+packages=(fonts-dejavu-core librsvg2-bin mpich libmpich-dev)
 
 if ! command -v dotnet >/dev/null 2>&1; then
   echo "setup: the .NET SDK 10 is required (dotnet not found on PATH)." >&2

@@ -42,6 +42,17 @@ public static class LatentProcess
         return Wait(process, args, rest);
     }
 
+    /// <summary>Runs <c>LAUNCHER LAUNCHERARGS dotnet exec latent.dll ARGS</c> (e.g. <c>mpiexec -n 2</c>) and waits (at most two minutes).</summary>
+    public static Result RunUnder(string launcher, string[] launcherArgs, params string[] args)
+    {
+        ProcessStartInfo start = StartInfo(args);
+        start.ArgumentList.Insert(0, start.FileName);
+        for (int i = launcherArgs.Length - 1; i >= 0; i--) start.ArgumentList.Insert(0, launcherArgs[i]);
+        start.FileName = launcher;
+        using var process = Process.Start(start)!;
+        return Wait(process, args, process.StandardOutput.ReadToEndAsync());
+    }
+
     static ProcessStartInfo StartInfo(string[] args)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "latent.dll");

@@ -14,7 +14,7 @@ public class TrainUNetCommandTests
     static InProcessCli.Result Run(params string[] args) => InProcessCli.Run(args);
 
     /// <summary>Four solid-colour images and Tiny VAE, text encoder and tokenizer folders.</summary>
-    static (string Data, string Vae, string TextEncoder, string Tokenizer) World()
+    internal static (string Data, string Vae, string TextEncoder, string Tokenizer) World()
     {
         string root = TestEnvironment.NewTempDir();
         string data = Directory.CreateDirectory(Path.Combine(root, "data")).FullName;
