@@ -33,16 +33,17 @@ public sealed class DistributedTrainUNetTests(ITestOutputHelper output)
 {
     const int Steps = 20;
 
-    static string[] TrainArgs(string outDir, long steps = Steps, params string[] extra)
+    static string[] TrainArgs(string outDir, long steps = Steps, int checkpointEvery = 10, params string[] extra)
     {
         var w = TrainUNetCommandTests.World();
         return ["train", "unet", "--data", w.Data, "--out", outDir, "--vae", w.Vae, "--text-encoder", w.TextEncoder, "--tokenizer", w.Tokenizer,
             "--preset", "tiny", "--steps", steps.ToString(CultureInfo.InvariantCulture), "--batch-size", "4", "--lr", "1e-3", "--warmup", "2",
-            "--caption-dropout", "0.25", "--noise-offset", "0.05", "--min-snr-gamma", "5", "--log-every", "1", "--checkpoint-every", "10",
+            "--caption-dropout", "0.25", "--noise-offset", "0.05", "--min-snr-gamma", "5", "--log-every", "1", "--checkpoint-every", checkpointEvery.ToString(CultureInfo.InvariantCulture),
             "--sample-every", "0", "--prompt", "red", "--export-dtype", "Float32", "--threads", "1", .. extra];
     }
 
-    static LatentProcess.Result RunRanks(int n, string[] args) => LatentProcess.RunUnder(MpiFactAttribute.Mpiexec ?? "mpiexec.mpich", ["-n", n.ToString(CultureInfo.InvariantCulture)], args);
+    static LatentProcess.Result RunRanks(int n, string[] args, Action<Process>? whileRunning = null) =>
+        LatentProcess.RunUnder(MpiFactAttribute.Mpiexec ?? "mpiexec.mpich", ["-n", n.ToString(CultureInfo.InvariantCulture)], args, whileRunning);
 
     static Dictionary<long, double> Losses(string outDir) =>
         File.ReadAllLines(Path.Combine(outDir, TrainingLog.FileName)).Select(l => JsonNode.Parse(l)!.AsObject()).Where(e => e["loss"] is not null)
@@ -84,5 +85,91 @@ public sealed class DistributedTrainUNetTests(ITestOutputHelper output)
         // all-reduce, is 1e-2 or more: the batches differ).
         Assert.True(worstLoss <= 2e-5, $"losses differ by {worstLoss:E2} (relative); expected at most 2e-5");
         Assert.True(worstWeight <= 2e-5, $"weights differ by {worstWeight:E2}; expected at most 2e-5");
+    }
+
+    // The process of rank `rank` of the run writing to `outDir` (its command line names the folder; Hydra sets PMI_RANK).
+    static int RankPid(string outDir, int rank)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            foreach (string dir in Directory.GetDirectories("/proc"))
+            {
+                if (!int.TryParse(Path.GetFileName(dir), out int pid)) continue;
+                try
+                {
+                    string cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
+                    string environ = File.ReadAllText(Path.Combine(dir, "environ"));
+                    if (cmdline.Contains("latent.dll", StringComparison.Ordinal) && cmdline.Contains(outDir, StringComparison.Ordinal) &&
+                        environ.Split('\0').Contains($"PMI_RANK={rank}"))
+                        return pid;
+                }
+                catch (IOException) { }
+                catch (UnauthorizedAccessException) { }
+            }
+            Thread.Sleep(50);
+        }
+        throw new TimeoutException($"rank {rank} of the run in {outDir} was not found");
+    }
+
+    // Waits until the run has logged `step` (at most a minute, and not after the launcher has exited).
+    static void WaitForStep(Process launcher, string outDir, long step)
+    {
+        var clock = Stopwatch.StartNew();
+        string log = Path.Combine(outDir, TrainingLog.FileName);
+        while (!(File.Exists(log) && File.ReadAllLines(log).Any(l => l.Contains($"\"step\":{step},", StringComparison.Ordinal))))
+        {
+            if (launcher.HasExited) throw new InvalidOperationException($"the run in {outDir} ended (exit {launcher.ExitCode}) before step {step}");
+            if (clock.Elapsed > TimeSpan.FromSeconds(60)) throw new TimeoutException($"the run in {outDir} did not reach step {step}");
+            Thread.Sleep(50);
+        }
+    }
+
+    static void Signal(int pid, string signal)
+    {
+        using var kill = Process.Start("kill", [$"-{signal}", pid.ToString(CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
+    [MpiFact]
+    public void RankKilled_EndsTheRunAndTheLastCheckpointResumesWithOneProcess()
+    {
+        string outDir = TestEnvironment.NewTempDir();
+        string[] args = TrainArgs(outDir, steps: 60, checkpointEvery: 2);
+        var killedAt = Stopwatch.StartNew();
+        var r = RunRanks(2, args, launcher =>
+        {
+            WaitForStep(launcher, outDir, 4);
+            Signal(RankPid(outDir, 1), "KILL");
+            killedAt.Restart();
+        });
+        output.WriteLine($"ended {killedAt.Elapsed.TotalSeconds:F1} s after the kill; exit {r.ExitCode}\n{r.Stderr}");
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.True(killedAt.Elapsed < TimeSpan.FromSeconds(30), $"the run took {killedAt.Elapsed.TotalSeconds:F0} s to end after a rank was killed");
+        Assert.Contains("BAD TERMINATION", r.Stdout + r.Stderr);   // mpiexec's banner names the rank's exit
+
+        // --resume with another N (1): the checkpoint holds the global state.
+        var resumed = LatentProcess.Run(["train", "unet", "--data", args[3], "--out", outDir, "--vae", args[7], "--text-encoder", args[9],
+            "--tokenizer", args[11], "--resume", "--threads", "1"]);
+        Assert.True(resumed.ExitCode == 0, resumed.Stderr);
+        Assert.Matches(@"resumed at step ([4-9]|[1-5][0-9])\b", resumed.Stdout);
+        Assert.Contains("done: 60 steps", resumed.Stdout);
+    }
+
+    [MpiFact]
+    public void RankHangs_CollectiveTimeoutEndsTheRunWithAClearError()
+    {
+        string outDir = TestEnvironment.NewTempDir();
+        int stopped = 0;
+        var r = RunRanks(2, TrainArgs(outDir, 400, 10, "--collective-timeout", "3"), launcher =>
+        {
+            WaitForStep(launcher, outDir, 2);
+            stopped = RankPid(outDir, 1);
+            Signal(stopped, "STOP");
+        });
+        output.WriteLine($"exit {r.ExitCode}\n{r.Stderr}");
+        if (File.Exists($"/proc/{stopped}/cmdline")) Signal(stopped, "KILL");   // mpiexec ends it; make sure
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Matches(@"error: rank 0 of 2: .* did not complete within 3 s: another rank died, hangs", r.Stderr);
     }
 }
