@@ -43,6 +43,20 @@ internal sealed class DataParallelSession : IDisposable
         return new DataParallelSession(mpi, mpi.Complete, mpi);
     }
 
+    /// <summary>
+    /// Refuses to run a command that does not train data-parallel under <c>mpiexec -n N</c> (N &gt; 1): N copies would
+    /// each train the whole run and write the same folder.
+    /// </summary>
+    /// <param name="command">The command's name, e.g. "train vae".</param>
+    /// <exception cref="NotSupportedException">The process is one of several started by <c>mpiexec</c>.</exception>
+    public static void RequireOneProcess(string command)
+    {
+        if (MpiLaunch.Detect() is { Size: > 1 } launch)
+            throw new NotSupportedException(
+                $"{command} does not train data-parallel yet (train unet does); mpiexec started it as {launch.Size} processes, which would " +
+                $"train {launch.Size} separate copies into one folder. Run it without mpiexec (docs/training/distributed.md)");
+    }
+
     /// <summary>One line for rank 0's output: how the global batch is shared.</summary>
     public string Describe(int batchSize) =>
         $"data-parallel over {Parallel.Size} processes (MPI): each takes {batchSize / Parallel.Size}" +

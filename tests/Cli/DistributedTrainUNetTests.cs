@@ -173,3 +173,21 @@ public sealed class DistributedTrainUNetTests(ITestOutputHelper output)
         Assert.Matches(@"error: rank 0 of 2: .* did not complete within 10 s: another rank died, hangs", r.Stderr);
     }
 }
+
+/// <summary>The commands that do not train data-parallel refuse to run as several processes.</summary>
+public sealed class NotDataParallelCommandTests
+{
+    [Theory]
+    [InlineData("vae")]
+    [InlineData("text-encoder")]
+    [InlineData("judge")]
+    [InlineData("tokenizer")]
+    public void Train_UnderMpiexecWithTwoProcesses_IsAUsageErrorNamingTheRank(string command)
+    {
+        // Hydra's variables alone (no MPI starts: the check comes first).
+        var r = LatentProcess.Run(new Dictionary<string, string> { ["PMI_RANK"] = "1", ["PMI_SIZE"] = "2" },
+            "train", command, "--data", "d", "--out", "o");
+        Assert.Equal(CommandRunner.UserError, r.ExitCode);
+        Assert.StartsWith($"error: rank 1 of 2: train {command} does not train data-parallel yet", r.Stderr);
+    }
+}
