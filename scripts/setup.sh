@@ -6,7 +6,8 @@ set -euo pipefail
 # Debian packages the project uses at run or test time:
 #   fonts-dejavu-core  fonts for the PNG charts of training reports (Skia's NoDependencies build reads /usr/share/fonts)
 #   librsvg2-bin       rsvg-convert, to rasterize OpenMoji's SVGs for `latent data emoji`
-packages=(fonts-dejavu-core librsvg2-bin)
+#   mpich libmpich-dev  MPICH's mpiexec and libmpich.so.12: data-parallel training (`mpiexec -n N latent train ...`, docs/training/distributed.md)
+packages=(fonts-dejavu-core librsvg2-bin mpich libmpich-dev)
 # Called with --test (by .ci/run): also what the tests need.
 #   chromium           the browser that tests/Server's page test drives through Playwright (Playwright never downloads one)
 # Called with --scale-out (by bench/serve/scale-out.sh): nginx, the load balancer in front of two `latent serve` replicas.

@@ -53,6 +53,9 @@ public static class CommandRunner
 
     static int Fail(string message, int code, Exception e)
     {
+        // Under mpiexec each rank's error names the rank ("error: rank 1 of 2: ..."); MpiLaunch reads only the environment.
+        string rank = Latent.Distributed.MpiLaunch.MessagePrefix();
+        if (rank.Length > 0) message = message.StartsWith("error: ", StringComparison.Ordinal) ? "error: " + rank + message["error: ".Length..] : rank + message;
         Console.Error.WriteLine(message);
         if (Environment.GetEnvironmentVariable("LATENT_DEBUG") == "1") Console.Error.WriteLine(e);
         return code;

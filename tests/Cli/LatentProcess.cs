@@ -42,6 +42,20 @@ public static class LatentProcess
         return Wait(process, args, rest);
     }
 
+    /// <summary>Runs <c>LAUNCHER LAUNCHERARGS dotnet exec latent.dll ARGS</c> (e.g. <c>mpiexec -n 2</c>) and waits (at most two minutes);
+    /// <c>whileRunning</c> is called once the launcher has started, while its output is being read (e.g. to kill a rank).</summary>
+    public static Result RunUnder(string launcher, string[] launcherArgs, string[] args, Action<Process>? whileRunning = null)
+    {
+        ProcessStartInfo start = StartInfo(args);
+        start.ArgumentList.Insert(0, start.FileName);
+        for (int i = launcherArgs.Length - 1; i >= 0; i--) start.ArgumentList.Insert(0, launcherArgs[i]);
+        start.FileName = launcher;
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        whileRunning?.Invoke(process);
+        return Wait(process, args, stdout);
+    }
+
     static ProcessStartInfo StartInfo(string[] args)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "latent.dll");

@@ -14,7 +14,7 @@ public class TrainUNetCommandTests
     static InProcessCli.Result Run(params string[] args) => InProcessCli.Run(args);
 
     /// <summary>Four solid-colour images and Tiny VAE, text encoder and tokenizer folders.</summary>
-    static (string Data, string Vae, string TextEncoder, string Tokenizer) World()
+    internal static (string Data, string Vae, string TextEncoder, string Tokenizer) World()
     {
         string root = TestEnvironment.NewTempDir();
         string data = Directory.CreateDirectory(Path.Combine(root, "data")).FullName;
@@ -71,6 +71,9 @@ public class TrainUNetCommandTests
             "--sample-every", "0", "--prompt", "red", "--prompt", "blue", "--export-dtype", "Float32"]);
         Assert.True(train.Code == 0, train.Err);
         Assert.Contains("done: 2 steps", train.Out);
+        // Without mpiexec the run is one process and MPI.NET is never loaded (src/Cli/DataParallelSession.cs).
+        Assert.DoesNotContain(AppDomain.CurrentDomain.GetAssemblies(), asm => asm.GetName().Name == "MPI");
+        Assert.DoesNotContain("data-parallel", train.Out);
         foreach (string file in new[] { "model_index.json", "unet/config.json", "scheduler/scheduler_config.json", "vae/config.json",
                                          "text_encoder/config.json", "tokenizer/vocab.json", "samples/step-000002.png", "training_config.json" })
             Assert.True(File.Exists(Path.Combine(outDir, file)), file);

@@ -119,6 +119,7 @@ public static class TrainTextEncoderCommand
 
     static int Run(ParseResult parsed)
     {
+        DataParallelSession.RequireOneProcess("train text-encoder");
         // 1. Arguments, configs and the tokenizer, before the engine starts.
         string data = parsed.GetValue(Data)!;
         string outDir = Path.GetFullPath(parsed.GetValue(Out)!);

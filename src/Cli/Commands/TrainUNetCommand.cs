@@ -54,10 +54,19 @@ public static class TrainUNetCommand
     static readonly Option<double> MinSnrGamma = new("--min-snr-gamma") { Description = "γ of min-SNR loss weighting (0: off).", DefaultValueFactory = _ => Defaults.MinSnrGamma };
     static readonly Option<double> NoiseOffset = new("--noise-offset") { Description = "Per-channel noise offset (0: off; 0.05-0.1 for very dark or bright images).", DefaultValueFactory = _ => Defaults.NoiseOffset };
     static readonly Option<long> SampleEvery = new("--sample-every") { Description = "Save a grid of samples every N steps (0: at the end only).", DefaultValueFactory = _ => Defaults.SampleInterval };
+    static readonly Option<long> LogEvery = new("--log-every") { Description = "Write the averaged loss to log.jsonl every N steps.", DefaultValueFactory = _ => Defaults.LogInterval };
     static readonly Option<long> CheckpointEvery = new("--checkpoint-every") { Description = "Save a checkpoint every N steps (0: when stopping only).", DefaultValueFactory = _ => Defaults.CheckpointInterval };
     static readonly Option<string[]> Prompts = new("--prompt") { Description = "A validation prompt of the sample grids (repeat the option for several).", AllowMultipleArgumentsPerToken = false };
     static readonly Option<ulong> Seed = new("--seed") { Description = "Seed of the weights, data order, caption choices, noise and grids.", DefaultValueFactory = _ => Defaults.Seed };
     static readonly Option<ExportPrecision> ExportDtype = new("--export-dtype") { Description = "Dtype of the exported weights: Float16, BFloat16 or Float32.", DefaultValueFactory = _ => Defaults.ExportPrecision };
+
+    static readonly Option<double> CollectiveTimeout = new("--collective-timeout")
+    {
+        Description = "Under mpiexec: seconds a rank waits in a collective call (all-reduce) for the others before it ends the whole run " +
+                      "(a rank that hangs or whose machine is gone); rank 0's sample grids and checkpoints must fit in it.",
+        DefaultValueFactory = _ => Latent.Distributed.MpiLaunch.DefaultCollectiveTimeout.TotalSeconds,
+        Validators = { OptionChecks.Rule<double>(v => v > 0 && double.IsFinite(v) ? null : $"--collective-timeout must be a positive number of seconds; got {v.ToString(CultureInfo.InvariantCulture)}.") },
+    };
 
     static readonly Option<string> InitFrom = new("--init-from")
     {
@@ -67,14 +76,15 @@ public static class TrainUNetCommand
 
     static readonly Option[] HyperParameters =
         [InitFrom, Preset, Steps, BatchSize, LearningRate, Warmup, WeightDecay, MaxGradNorm, EmaDecay, CaptionDropoutRate, Prediction, MinSnrGamma,
-         NoiseOffset, SampleEvery, CheckpointEvery, Prompts, Seed, ExportDtype];
+         NoiseOffset, LogEvery, SampleEvery, CheckpointEvery, Prompts, Seed, ExportDtype];
 
     /// <summary>Builds the command (registered as <c>latent train unet</c>).</summary>
     public static Command Create()
     {
         var command = new Command("unet", "Train the text-conditioned U-Net on latents of a frozen VAE and text encoder (cached on disk): caption dropout, " +
-                                          "epsilon/v, min-SNR, EMA, sample grids, checkpoints, --resume; OUT becomes a diffusers pipeline folder.");
-        foreach (var option in new Option[] { Data, Out, Vae, TextEncoderDir, TokenizerDir, Resume, DataOptions.SkipBad }) command.Options.Add(option);
+                                          "epsilon/v, min-SNR, EMA, sample grids, checkpoints, --resume; OUT becomes a diffusers pipeline folder. " +
+                                          "Under `mpiexec -n N` it trains data-parallel on N processes (docs/training/distributed.md).");
+        foreach (var option in new Option[] { Data, Out, Vae, TextEncoderDir, TokenizerDir, Resume, DataOptions.SkipBad, CollectiveTimeout }) command.Options.Add(option);
         foreach (var option in HyperParameters) command.Options.Add(option);
         command.SetAction(CommandRunner.Wrap(Run));
         return command;
@@ -89,7 +99,11 @@ public static class TrainUNetCommand
             if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"{option.Name} folder '{Path.GetFullPath(dir)}' does not exist");
         var (preset, training) = parsed.GetValue(Resume) ? SavedConfigs(parsed, outDir) : NewConfigs(parsed, outDir);
 
-        // 2. Frozen models, data and cache.
+        // 2. The processes (one, or the ranks of mpiexec), frozen models, data and cache. Rank 0 encodes the cache while
+        //    the others wait (without a timeout: encoding takes as long as the data set needs), then they read it.
+        using var session = DataParallelSession.Start(TimeSpan.FromSeconds(parsed.GetValue(CollectiveTimeout)));
+        var parallel = session.Parallel;
+        Latent.Core.Training.BatchShare.Of(training.BatchSize, parallel);   // a batch smaller than N fails before any work
         GlobalOptions.StartEngine(parsed);
         using var vae = AutoencoderKL.FromPretrained(parsed.GetValue(Vae)!);
         using var textEncoder = ClipTextModel.FromPretrained(parsed.GetValue(TextEncoderDir)!);
@@ -97,17 +111,21 @@ public static class TrainUNetCommand
         var trainSet = DataOptions.Read(parsed, data, training.TrainSplit);
         var size = new ImageSize(vae.Config.SampleSize, vae.Config.SampleSize);
         Console.WriteLine($"caching latents and text states of {trainSet.Count} images in {Path.Combine(outDir, "cache")}");
-        using var cache = LatentCache.Build(Path.Combine(outDir, "cache"), trainSet, size, vae, textEncoder, tokenizer,
+        LatentCache BuildCache() => LatentCache.Build(Path.Combine(outDir, "cache"), trainSet, size, vae, textEncoder, tokenizer,
             progress: new SyncProgress<LatentCacheProgress>(p => { if (p.Done == p.Total) Console.WriteLine($"  encoded {p.Total} {p.Part}"); }));
+        LatentCache? built = parallel.Rank == 0 ? BuildCache() : null;
+        parallel.Barrier("the latent cache (rank 0 encodes it)", Timeout.InfiniteTimeSpan);
+        using var cache = built ?? BuildCache();
         if (cache.EncodedImages == 0 && cache.EncodedCaptions == 0) Console.WriteLine("  reused the cache (models and data unchanged)");
         // A new run's U-Net takes the text encoder's width and the latents' size; a resumed run keeps its saved config.
         var model = parsed.GetValue(Resume) ? preset : preset with { CrossAttentionDim = (int)cache.TextShape[1], SampleSize = (int)cache.LatentShape[1] };
-        using var trainer = new UNetTrainer(model, training, cache, vae, textEncoder, tokenizer, outDir);
+        using var trainer = new UNetTrainer(model, training, cache, vae, textEncoder, tokenizer, outDir, parallel);
         long? resumed = parsed.GetValue(Resume) ? trainer.Resume() : null;
         long parameters = trainer.Model.parameters().Sum(p => p.numel());
         Console.WriteLine($"training a U-Net ({(parameters / 1e6).ToString("F1", CultureInfo.InvariantCulture)} M parameters) on {cache.Count} images " +
                           $"({cache.Captions.Count} captions), latents {string.Join("x", cache.LatentShape)}" +
                           (resumed is null ? "" : $"; resumed at step {resumed}") + $"; run folder {outDir}");
+        if (parallel.Size > 1) Console.WriteLine(session.Describe(training.BatchSize));
 
         // 3. Train, with Ctrl+C saving a checkpoint.
         UNetTrainingResult result = TrainingConsole.Run<UNetTrainingProgress, UNetTrainingResult>(training.Steps, trainer.Step,
@@ -117,6 +135,10 @@ public static class TrainUNetCommand
             Describe);
 
         // 4. Summary.
+        session.Complete();
+        if (parallel.Size > 1 && result.Step > 0)
+            Console.WriteLine($"rank 0 spent {parallel.CollectiveTime.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s in collective calls " +
+                              "(all-reduce of gradients, loss and stop flag, waiting for the slowest rank included)");
         string loss = double.IsFinite(result.LastLoss) ? result.LastLoss.ToString("F4", CultureInfo.InvariantCulture) : "n/a";
         if (!result.Completed)
         {
@@ -147,6 +169,7 @@ public static class TrainUNetCommand
             PredictionType = ParsePrediction(parsed.GetValue(Prediction)!)!.Value,
             MinSnrGamma = parsed.GetValue(MinSnrGamma),
             NoiseOffset = parsed.GetValue(NoiseOffset),
+            LogInterval = parsed.GetValue(LogEvery),
             SampleInterval = parsed.GetValue(SampleEvery),
             CheckpointInterval = parsed.GetValue(CheckpointEvery),
             Seed = parsed.GetValue(Seed),

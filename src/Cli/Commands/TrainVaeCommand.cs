@@ -66,6 +66,7 @@ public static class TrainVaeCommand
 
     static int Run(ParseResult parsed)
     {
+        DataParallelSession.RequireOneProcess("train vae");
         // 1. Arguments and configs, before the engine starts.
         string data = parsed.GetValue(Data)!;
         string outDir = Path.GetFullPath(parsed.GetValue(Out)!);

@@ -28,10 +28,15 @@ public abstract class TrainingLog
     /// <summary>The file.</summary>
     public string Path { get; }
 
+    /// <summary>When true, <see cref="Append"/> and <see cref="TruncateAfter"/> write nothing: the log of a rank other than
+    /// 0 in data-parallel training, where rank 0 alone writes the run folder.</summary>
+    public bool Muted { get; init; }
+
     /// <summary>Appends one entry (a line) and flushes it, so a killed run keeps everything logged before.</summary>
     public void Append(JsonObject entry)
     {
         ArgumentNullException.ThrowIfNull(entry);
+        if (Muted) return;
         File.AppendAllText(Path, entry.ToJsonString() + "\n");
     }
 
@@ -59,7 +64,7 @@ public abstract class TrainingLog
     /// <summary>Drops the entries after <paramref name="step"/>: a resumed run re-logs the steps done after its last checkpoint.</summary>
     public void TruncateAfter(long step)
     {
-        if (!File.Exists(Path)) return;
+        if (Muted || !File.Exists(Path)) return;
         AtomicFile.WriteAllText(Path, string.Concat(Read().Where(e => StepOf(e) <= step).Select(e => e.ToJsonString() + "\n")));
     }
 

@@ -32,6 +32,11 @@ namespace Latent.Pipeline.Training;
 /// noise, timesteps), saved in checkpoints: a run resumed with <see cref="Resume"/> continues bit for bit. The trainer
 /// writes nothing to the console; it reports through <see cref="IProgress{T}"/>. It does not own the frozen models or
 /// the cache.</para>
+/// <para>Data-parallel (<see cref="IDataParallel"/> with N ranks, docs/training/distributed.md): every rank draws the
+/// whole global batch and its random numbers as one process would, runs the U-Net on its <see cref="BatchShare"/>, and
+/// the gradients are summed over the ranks (<see cref="GradientAllReduce"/>) before clipping and identical AdamW and EMA
+/// updates on every rank. Rank 0 alone writes configs, the log, grids, checkpoints and the export; checkpoints hold the
+/// global state, so a run resumes with any N.</para>
 /// </remarks>
 public sealed class UNetTrainer : IDisposable
 {
@@ -61,6 +66,8 @@ public sealed class UNetTrainer : IDisposable
     readonly CheckpointDirectory checkpoints;
     readonly UNetTrainingLog log;
     readonly NonFiniteGradientGuard gradientGuard = new();
+    readonly IDataParallel parallel;
+    readonly BatchShare share;
     readonly string configJson;
 
     /// <summary>Builds the U-Net (seeded), the optimizer, the EMA and the data order, and writes the configs to OUT.</summary>
@@ -71,9 +78,11 @@ public sealed class UNetTrainer : IDisposable
     /// <param name="textEncoder">The frozen text encoder (sample grids; copied into OUT).</param>
     /// <param name="tokenizer">Its tokenizer (sample grids; copied into OUT).</param>
     /// <param name="outDir">The run folder (created when missing).</param>
-    /// <exception cref="ArgumentException">A config value is out of range, or the U-Net does not fit the cache.</exception>
+    /// <param name="parallel">The ranks of a data-parallel run; null: one process (<see cref="SingleProcess"/>).</param>
+    /// <exception cref="ArgumentException">A config value is out of range, the U-Net does not fit the cache, or the batch
+    /// is smaller than the number of ranks.</exception>
     public UNetTrainer(UNetConfig modelConfig, UNetTrainingConfig config, LatentCache cache, AutoencoderKL vae,
-        ClipTextModel textEncoder, ClipTokenizer tokenizer, string outDir)
+        ClipTextModel textEncoder, ClipTokenizer tokenizer, string outDir, IDataParallel? parallel = null)
     {
         ArgumentNullException.ThrowIfNull(modelConfig);
         ArgumentNullException.ThrowIfNull(config);
@@ -85,6 +94,8 @@ public sealed class UNetTrainer : IDisposable
         modelConfig.Validate();
         config.Validate();
         CheckFits(modelConfig, cache);
+        this.parallel = parallel ?? SingleProcess.Instance;
+        share = BatchShare.Of(config.BatchSize, this.parallel);
         this.config = config;
         this.cache = cache;
         this.vae = vae;
@@ -92,8 +103,11 @@ public sealed class UNetTrainer : IDisposable
         this.tokenizer = tokenizer;
         OutDir = Path.GetFullPath(outDir);
         Directory.CreateDirectory(OutDir);
-        ConfigFile.Write(Path.Combine(OutDir, TrainingConfigFileName), config);
-        ConfigFile.Write(Path.Combine(OutDir, ModelConfigFileName), modelConfig with { ClassName = UNetConfig.ClassNameValue });
+        if (IsMain)
+        {
+            ConfigFile.Write(Path.Combine(OutDir, TrainingConfigFileName), config);
+            ConfigFile.Write(Path.Combine(OutDir, ModelConfigFileName), modelConfig with { ClassName = UNetConfig.ClassNameValue });
+        }
         configJson = new JsonObject
         {
             ["model"] = JsonNode.Parse(ConfigFile.ToJsonText(modelConfig with { ClassName = UNetConfig.ClassNameValue })),
@@ -107,6 +121,7 @@ public sealed class UNetTrainer : IDisposable
         manual_seed((long)(config.Seed % long.MaxValue));
         unet = new UNet2DConditionModel(modelConfig);
         if (config.InitFrom is { } init && checkpoints.Latest() is null) LoadInitialWeights(init, modelConfig);
+        GradientAllReduce.BroadcastFromRankZero(unet.parameters(), this.parallel);   // identical start on every rank
         unet.train();
         var adamW = new AdamWConfig(config.LearningRate, config.Beta1, config.Beta2, WeightDecay: config.WeightDecay);
         optimizer = new AdamWOptimizer(unet.named_parameters(), adamW, AdamWOptimizer.DecayMatricesOnly);
@@ -119,8 +134,11 @@ public sealed class UNetTrainer : IDisposable
         noise = new Generator(config.Seed);
 
         // 3. Run folder.
-        log = new UNetTrainingLog(OutDir);
+        log = new UNetTrainingLog(OutDir) { Muted = !IsMain };
     }
+
+    // Rank 0 (or the one process) writes the run folder.
+    bool IsMain => parallel.Rank == 0;
 
     /// <summary>The run folder.</summary>
     public string OutDir { get; }
@@ -247,7 +265,8 @@ public sealed class UNetTrainer : IDisposable
                 gradientGuard.SkippedSteps));
         }
 
-        while (Step < stop && !cancellation.IsCancellationRequested)
+        double collectiveStart = parallel.CollectiveTime.TotalSeconds;
+        while (Step < stop && !StopRequested(cancellation))
         {
             last = clock.Time(TrainStep);
             lossSum += last.Loss;
@@ -269,34 +288,57 @@ public sealed class UNetTrainer : IDisposable
                     ["lr"] = UNetTrainingLog.Number(lrSum / summed),
                     ["sec_per_step"] = UNetTrainingLog.Number(clock.SecondsPerStep),
                 });
+                if (parallel.Size > 1)
+                {
+                    // Time inside collective calls per step (waiting for the slowest rank included), and the ranks.
+                    double collective = parallel.CollectiveTime.TotalSeconds;
+                    log.Append(new JsonObject
+                    {
+                        ["step"] = Step,
+                        ["ranks"] = parallel.Size,
+                        ["allreduce_sec_per_step"] = UNetTrainingLog.Number((collective - collectiveStart) / summed),
+                    });
+                    collectiveStart = collective;
+                }
                 lossSum = normSum = lrSum = 0;
                 summed = skipped = 0;
             }
             if (config.SampleInterval > 0 && Step % config.SampleInterval == 0)
             {
-                Report(UNetTrainingPhase.Sampled, SaveSamples());
+                Report(UNetTrainingPhase.Sampled, IsMain ? SaveSamples() : null);
                 sampled = Step;
             }
             if (config.CheckpointInterval > 0 && Step % config.CheckpointInterval == 0)
             {
-                SaveCheckpoint();
+                if (IsMain) SaveCheckpoint();
                 checkpointed = Step;
                 Report(UNetTrainingPhase.Checkpointed);
             }
         }
         if (checkpointed != Step)
         {
-            SaveCheckpoint();
+            if (IsMain) SaveCheckpoint();
             Report(UNetTrainingPhase.Checkpointed);
         }
         if (summed > 0) lastLoss = lossSum / summed;
         if (Step < config.Steps) return new UNetTrainingResult(Step, false, lastLoss, null);
 
-        // The end: the final EMA weights' grid, the chart and the pipeline folder.
+        // The end: the final EMA weights' grid, the chart and the pipeline folder (rank 0 alone).
+        if (!IsMain) return new UNetTrainingResult(Step, true, lastLoss, null);
         if (sampled != Step) Report(UNetTrainingPhase.Sampled, SaveSamples());
         Report(UNetTrainingPhase.Exporting);
         log.SaveCharts();
         return new UNetTrainingResult(Step, true, lastLoss, Export());
+    }
+
+    // Whether to stop before the next step. With several ranks they decide together (a flag summed over the ranks), so
+    // a Ctrl+C that reaches some ranks one step before others still stops all of them after the same step.
+    bool StopRequested(CancellationToken cancellation)
+    {
+        if (parallel.Size == 1) return cancellation.IsCancellationRequested;
+        using var flag = tensor(new[] { cancellation.IsCancellationRequested ? 1f : 0f });
+        parallel.AllReduceSum(flag, $"the stop flag before step {Step + 1}");
+        return flag.item<float>() > 0;
     }
 
     /// <summary>
@@ -331,20 +373,36 @@ public sealed class UNetTrainer : IDisposable
         var zt = noiseSchedule.AddNoise(z0, eps, t);
         var target = DiffusionObjective.Target(noiseSchedule, z0, eps, timesteps, config.PredictionType);
 
-        // 4. Loss: per-sample MSE [B], weighted, averaged.
-        var prediction = unet.forward(zt, t, context);                            // [B, C, h, w]
-        var perSample = (prediction - target).pow(Scalars.Of(2)).mean(new long[] { 1, 2, 3 }); // [B]
+        // 4. Loss: per-sample MSE, weighted, averaged over the global batch. With N ranks this rank runs the U-Net on its
+        //    share of rows [s, s + c) only, and its loss is the share's sum / B, so that the ranks' sum is the batch mean.
+        bool whole = share.IsWhole(config.BatchSize);
+        Tensor Rows(Tensor x) => whole ? x : x.narrow(0, share.Start, share.Count);   // [B, ...] -> [c, ...]
+        var prediction = unet.forward(Rows(zt), Rows(t), Rows(context));          // [c, C, h, w]
+        var perSample = (prediction - Rows(target)).pow(Scalars.Of(2)).mean(new long[] { 1, 2, 3 }); // [c]
         var loss = perSample;
         if (config.MinSnrGamma > 0)
         {
             var weights = timesteps.Select(s => (float)DiffusionObjective.MinSnrWeight(noiseSchedule, s, config.MinSnrGamma, config.PredictionType)).ToArray();
-            loss = perSample * tensor(weights);
+            loss = perSample * Rows(tensor(weights));
         }
-        loss = loss.mean();
+        if (whole) loss = loss.mean();
+        else
+        {
+            using var batchSize = ((double)config.BatchSize).ToScalar();
+            loss = loss.sum() / batchSize;
+        }
 
-        // 5. Update: clip, step (skipped, counted and logged on a non-finite loss or gradient), EMA.
+        // 5. Update: (sum the ranks' gradients and losses,) clip, step (skipped, counted and logged on a non-finite loss or
+        //    gradient), EMA. Every rank then holds the same gradient and takes the same step.
         loss.backward();
         double lossValue = loss.item<float>();
+        if (!whole)
+        {
+            GradientAllReduce.Sum(optimizer.Parameters, parallel, $"gradients of step {Step + 1}");
+            using var lossSum = tensor(new[] { (float)lossValue });
+            parallel.AllReduceSum(lossSum, $"the loss of step {Step + 1}");
+            lossValue = lossSum.item<float>();
+        }
         var norm = config.MaxGradNorm > 0
             ? GradientClipping.ClipByTotalNorm(optimizer.Parameters, config.MaxGradNorm)
             : GradientClipping.TotalNorm(optimizer.Parameters);

@@ -1,0 +1,74 @@
+using System.Runtime.CompilerServices;
+using Latent.Core.Training;
+using Latent.Distributed;
+
+namespace Latent.Cli;
+
+/// <summary>
+/// The processes a <c>latent train</c> command runs as: one (no <c>mpiexec</c>: <see cref="SingleProcess"/>, and MPI is
+/// never loaded), or the N ranks that <c>mpiexec -n N</c> started (<see cref="MpiDataParallel"/>). Ranks other than 0
+/// print nothing to stdout (rank 0 reports for all); errors still go to stderr, prefixed with the rank.
+/// </summary>
+internal sealed class DataParallelSession : IDisposable
+{
+    readonly Action complete;
+    readonly IDisposable? owner;
+    readonly TextWriter? silencedOut;
+
+    DataParallelSession(IDataParallel parallel, Action complete, IDisposable? owner)
+    {
+        Parallel = parallel;
+        this.complete = complete;
+        this.owner = owner;
+        if (parallel.Rank != 0)
+        {
+            silencedOut = Console.Out;
+            Console.SetOut(TextWriter.Null);
+        }
+    }
+
+    /// <summary>The ranks.</summary>
+    public IDataParallel Parallel { get; }
+
+    /// <summary>Starts MPI when this process was started by <c>mpiexec</c>, else the one-process session.</summary>
+    /// <param name="timeout">The longest a collective call may wait for the other ranks.</param>
+    public static DataParallelSession Start(TimeSpan timeout) =>
+        MpiLaunch.Detect() is null ? new DataParallelSession(SingleProcess.Instance, () => { }, null) : StartMpi(timeout);
+
+    // Kept out of Start so that compiling Start never loads MPI.NET (a run without mpiexec must not load it).
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static DataParallelSession StartMpi(TimeSpan timeout)
+    {
+        var mpi = MpiDataParallel.Start(timeout);
+        return new DataParallelSession(mpi, mpi.Complete, mpi);
+    }
+
+    /// <summary>
+    /// Refuses to run a command that does not train data-parallel under <c>mpiexec -n N</c> (N &gt; 1): N copies would
+    /// each train the whole run and write the same folder.
+    /// </summary>
+    /// <param name="command">The command's name, e.g. "train vae".</param>
+    /// <exception cref="NotSupportedException">The process is one of several started by <c>mpiexec</c>.</exception>
+    public static void RequireOneProcess(string command)
+    {
+        if (MpiLaunch.Detect() is { Size: > 1 } launch)
+            throw new NotSupportedException(
+                $"{command} does not train data-parallel yet (train unet does); mpiexec started it as {launch.Size} processes, which would " +
+                $"train {launch.Size} separate copies into one folder. Run it without mpiexec (docs/training/distributed.md)");
+    }
+
+    /// <summary>One line for rank 0's output: how the global batch is shared.</summary>
+    public string Describe(int batchSize) =>
+        $"data-parallel over {Parallel.Size} processes (MPI): each takes {batchSize / Parallel.Size}" +
+        (batchSize % Parallel.Size == 0 ? "" : $" or {batchSize / Parallel.Size + 1}") + $" of the global batch of {batchSize}";
+
+    /// <summary>Marks the run as finished well (MPI is then finalised on <see cref="Dispose"/>).</summary>
+    public void Complete() => complete();
+
+    /// <summary>Ends MPI (see <see cref="MpiDataParallel.Dispose"/>) and gives stdout back.</summary>
+    public void Dispose()
+    {
+        owner?.Dispose();
+        if (silencedOut is not null) Console.SetOut(silencedOut);
+    }
+}
