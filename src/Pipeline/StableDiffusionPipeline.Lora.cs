@@ -43,6 +43,11 @@ public sealed partial class StableDiffusionPipeline
                 var hashes = specs.Select(s => LoraFile.ShortHash(s.Path)).ToList();
                 // 2. Back to the originals, then each LoRA in turn.
                 bool changed = loraFuser.IsFused || read.Count > 0;
+                if (changed)
+                {
+                    emptyPromptStates?.Dispose();
+                    emptyPromptStates = null;
+                }
                 loraFuser.Restore();
                 loras = [];
                 loraHashes = [];

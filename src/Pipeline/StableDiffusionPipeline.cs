@@ -30,6 +30,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     readonly ClipTokenizer tokenizer;
     readonly UNet2DConditionModel unet;
     OnnxRuntimeUNet? onnxUNet; // rebuilt when LoRAs change the U-Net's weights
+    Tensor? emptyPromptStates; // the empty negative prompt's text states, [1, T, D]; dropped when LoRAs change
     readonly bool ownsModules;
     readonly object gate = new();
     bool disposed;
@@ -78,6 +79,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
 
     /// <summary>The default image side: the U-Net's sample_size times the VAE factor (else the VAE's sample_size).</summary>
     public int DefaultSize => unet.Config.SampleSize is int s ? s * VaeScaleFactor : vae.Config.SampleSize;
+
+    /// <summary>Test hook: how many times the text encoder ran.</summary>
+    internal int TextEncoderCalls { get; private set; }
 
     /// <summary>Test hook: called with the sample's shape before each U-Net evaluation.</summary>
     internal Action<long[]>? UNetCalled { get; set; }
@@ -290,6 +294,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             if (disposed) return;
             disposed = true;
             onnxUNet?.Dispose();
+            emptyPromptStates?.Dispose();
             if (!ownsModules) loraFuser?.Restore(); // given modules go back as they came
             loraFuser?.Dispose();
             if (!ownsModules) return;
@@ -328,6 +333,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         bool guided = guidanceScale > 1.0;
         using var s = guidanceScale.ToScalar();   // the guidance scale s, held for the whole loop
         ScalarType dtype = UNetDtype;
+        // The text's keys and values in every cross-attention, and the fused q/k/v weights, are the same at every step:
+        // computed once here (AttentionCache, OnnxRuntimeUNet.TextKeyValues).
+        using var attention = onnxUNet is null ? unet.PrepareAttention(embeddings) : null;
+        using var text = onnxUNet?.PrepareText(embeddings);
         for (int i = 0; i < timesteps.Count; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -339,8 +348,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 input = scheduler.ScaleModelInput(input, t);
                 UNetCalled?.Invoke(input.shape);
                 Tensor noise = onnxUNet is { } onnx
-                    ? onnx.Forward(input, TimestepTensor(scheduler, t), embeddings)
-                    : unet.forward(input.to(dtype), TimestepTensor(scheduler, t), embeddings).to(ScalarType.Float32);
+                    ? onnx.Forward(input, TimestepTensor(scheduler, t), text!)
+                    : unet.Forward(input.to(dtype), TimestepTensor(scheduler, t), embeddings, attention).to(ScalarType.Float32);
                 if (guided)
                 {
                     // noise: [2B, C, h, w] -> uncond, cond [B, C, h, w]; eps = uncond + s (cond - uncond)
@@ -363,13 +372,25 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         Tensor cond = EncodeText(prompts).repeat_interleave(imagesPerPrompt, dim: 0);
         if (negativePrompt is null) return cond;
         // negative -> [1, T, D] -> [B, T, D]; then [uncond; cond]: [2B, T, D]
-        Tensor uncond = EncodeText([negativePrompt]).expand(cond.shape[0], -1, -1);
+        Tensor uncond = (negativePrompt.Length == 0 ? EmptyPromptStates() : EncodeText([negativePrompt])).expand(cond.shape[0], -1, -1);
         return cat([uncond, cond]);
+    }
+
+    /// <summary>
+    /// The empty prompt's states [1, T, D] (the unconditional branch of every guided call without a negative prompt),
+    /// encoded once per model. Only a pipeline that owns its modules keeps them: a trainer's modules change under it.
+    /// <see cref="SetLoras"/> drops them (a LoRA may change the text encoder).
+    /// </summary>
+    Tensor EmptyPromptStates()
+    {
+        if (!ownsModules) return EncodeText([""]);
+        return emptyPromptStates ??= EncodeText([""]).DetachFromDisposeScope();
     }
 
     // SD 1.x: pad with the tokenizer's pad token (eos) to model_max_length, truncate; the last hidden state.
     Tensor EncodeText(IReadOnlyList<string> texts)
     {
+        TextEncoderCalls++;
         var (ids, mask) = tokenizer.EncodeBatch(texts);
         using (ids)
         using (mask)
