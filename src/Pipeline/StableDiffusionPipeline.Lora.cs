@@ -68,7 +68,12 @@ public sealed partial class StableDiffusionPipeline
                     if (changed && onnxUNet is not null)
                     {
                         onnxUNet.Dispose();
-                        onnxUNet = new OnnxRuntimeUNet(unet);
+                        onnxUNet = new OnnxRuntimeUNet(unet, onnxCache);
+                    }
+                    if (changed && onnxText is not null)
+                    {
+                        onnxText.Dispose();
+                        onnxText = new OnnxRuntimeTextEncoder(textEncoder, onnxCache);
                     }
                 }
             }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Latent.Core.Engine;
 using Latent.Core.Imaging;
+using Latent.Pipeline.Ort;
 using Latent.Pipeline.Schedulers;
 using Latent.Pipeline.SingleFile;
 using Latent.TextEncoder;
@@ -30,6 +31,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     readonly ClipTokenizer tokenizer;
     readonly UNet2DConditionModel unet;
     OnnxRuntimeUNet? onnxUNet; // rebuilt when LoRAs change the U-Net's weights
+    OnnxRuntimeTextEncoder? onnxText; // likewise for the text encoder
+    OnnxRuntimeVae? onnxVae;
+    readonly OnnxModelCache? onnxCache;
     Tensor? emptyPromptStates; // the empty negative prompt's text states, [1, T, D]; dropped when LoRAs change
     readonly bool ownsModules;
     readonly object gate = new();
@@ -44,9 +48,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     /// <exception cref="ArgumentException">The components do not fit together; the message names both values.</exception>
     /// <exception cref="BFloat16InaccurateException">The U-Net is bf16 and this engine computes bf16 wrongly on this CPU.</exception>
     public StableDiffusionPipeline(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet, SchedulerConfig schedulerConfig)
-        : this(vae, textEncoder, tokenizer, unet, schedulerConfig, ownsModules: false, UNetRuntime.LibTorch) { }
+        : this(vae, textEncoder, tokenizer, unet, schedulerConfig, ownsModules: false, UNetRuntime.LibTorch, UNetRuntime.LibTorch, null, null) { }
 
-    StableDiffusionPipeline(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet, SchedulerConfig schedulerConfig, bool ownsModules, UNetRuntime runtime)
+    StableDiffusionPipeline(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet, SchedulerConfig schedulerConfig,
+        bool ownsModules, UNetRuntime runtime, UNetRuntime textAndVaeRuntime, OnnxModelCache? cache, StageTimings? timings)
     {
         ArgumentNullException.ThrowIfNull(vae);
         ArgumentNullException.ThrowIfNull(textEncoder);
@@ -57,10 +62,34 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         TorchEngine.DisableNnpack(); // for apps that did not call TorchEngine.Initialize: no NNPACK warnings on stderr
         (this.vae, this.textEncoder, this.tokenizer, this.unet, SchedulerConfig, this.ownsModules) =
             (vae, textEncoder, tokenizer, unet, schedulerConfig, ownsModules);
-        Runtime = runtime;
-        if (runtime == UNetRuntime.OnnxRuntime) onnxUNet = new OnnxRuntimeUNet(unet);
-        else if (UNetDtype == ScalarType.BFloat16) BFloat16Check.EnsureAccurate(BFloat16Check.Engine, model: null);
+        (Runtime, TextEncoderAndVaeRuntime, onnxCache) = (runtime, textAndVaeRuntime, cache);
+        timings ??= new StageTimings();
+        static string Hit(bool hit) => hit ? "optimised model from the cache" : "export + graph optimisation";
+        try
+        {
+            if (runtime == UNetRuntime.OnnxRuntime)
+                onnxUNet = timings.Time(u => $"ONNX Runtime U-Net ({Hit(u.FromCache)})", () => new OnnxRuntimeUNet(unet, cache));
+            else if (UNetDtype == ScalarType.BFloat16) BFloat16Check.EnsureAccurate(BFloat16Check.Engine, model: null);
+            if (textAndVaeRuntime == UNetRuntime.OnnxRuntime)
+            {
+                onnxText = timings.Time(t => $"ONNX Runtime text encoder ({Hit(t.FromCache)})", () => new OnnxRuntimeTextEncoder(textEncoder, cache));
+                onnxVae = timings.Time(v => $"ONNX Runtime VAE decoder ({Hit(v.FromCache)})", () => new OnnxRuntimeVae(vae, cache));
+            }
+        }
+        catch
+        {
+            onnxUNet?.Dispose();
+            onnxText?.Dispose();
+            throw;
+        }
+        LoadTimings = timings;
     }
+
+    /// <summary>The engine that runs the text encoder and the VAE (LibTorch, or ONNX Runtime in float32).</summary>
+    public UNetRuntime TextEncoderAndVaeRuntime { get; }
+
+    /// <summary>Wall time of the load's stages (reading the weights, each ONNX Runtime session).</summary>
+    public StageTimings LoadTimings { get; }
 
     /// <summary>The model's scheduler config: its noise schedule, and the sampler used when a request names none.</summary>
     public SchedulerConfig SchedulerConfig { get; }
@@ -114,7 +143,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             throw new ArgumentException($"PipelineOptions.Runtime is {options.Runtime}; expected LibTorch, OnnxRuntime or Auto", nameof(options));
         // A diffusers folder, or a single file with LDM key names (SingleFile/).
         bool singleFile = SingleFileCheckpoint.IsSingleFile(directory);
-        PipelineComponents c = singleFile ? SingleFileCheckpoint.Load(directory, options.ConfigDirectory) : PipelineFolder.Load(directory);
+        var timings = new StageTimings();
+        PipelineComponents c = timings.Time("read the weights (LibTorch modules)",
+            () => singleFile ? SingleFileCheckpoint.Load(directory, options.ConfigDirectory) : PipelineFolder.Load(directory));
         try
         {
             c.Vae.eval();
@@ -127,7 +158,11 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                     $"PipelineOptions.Runtime is OnnxRuntime but the U-Net's float32 weights ({OnnxRuntimeUNet.FloatBytes(c.UNet) / (1 << 20)} MiB) exceed one ONNX file's 2 GiB; use LibTorch or Auto", nameof(options));
             UNetRuntime runtime = options.Runtime != UNetRuntime.Auto ? options.Runtime
                 : options.Dtype == ScalarType.Float32 && OnnxRuntimeUNet.Fits(c.UNet) ? UNetRuntime.OnnxRuntime : UNetRuntime.LibTorch;
-            return new StableDiffusionPipeline(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, c.Scheduler, ownsModules: true, runtime) { ModelName = name };
+            // The text encoder and the VAE run in float32 whatever the U-Net's dtype, and always fit one ONNX file.
+            UNetRuntime textAndVae = options.Runtime == UNetRuntime.LibTorch ? UNetRuntime.LibTorch : UNetRuntime.OnnxRuntime;
+            OnnxModelCache? cache = string.IsNullOrEmpty(options.OnnxCacheDirectory) ? null : new OnnxModelCache(options.OnnxCacheDirectory);
+            return new StableDiffusionPipeline(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, c.Scheduler, ownsModules: true, runtime, textAndVae, cache, timings)
+                { ModelName = name };
         }
         catch
         {
@@ -169,7 +204,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             bool guided = request.GuidanceScale > 1.0;
 
             // 3. Encode the prompts (and the negative prompt): [B, T, D], or [2B, T, D] = [uncond; cond].
-            Tensor embeddings = EncodePrompts(request.Prompts, request.ImagesPerPrompt, guided ? request.NegativePrompt : null);
+            var timings = new StageTimings();
+            Tensor embeddings = timings.Time("text encoder", () => EncodePrompts(request.Prompts, request.ImagesPerPrompt, guided ? request.NegativePrompt : null));
 
             // 4. Prepare the timesteps.
             scheduler.Value.SetTimesteps(request.Steps);
@@ -182,9 +218,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             latents = latents.mul(initNoiseSigma);
 
             // 6-7. Denoising loop, then decode with the VAE.
-            latents = Denoise(scheduler.Value, scheduler.Value.Timesteps, latents, embeddings, request.GuidanceScale, generator, progress, cancellationToken);
-            Tensor images = DecodeLatents(latents).MoveToOuterDisposeScope();
-            return Result(images, request, width, height, schedulerConfig, extras: []);
+            latents = timings.Time($"denoising ({scheduler.Value.Timesteps.Count} U-Net calls)",
+                () => Denoise(scheduler.Value, scheduler.Value.Timesteps, latents, embeddings, request.GuidanceScale, generator, progress, cancellationToken));
+            Tensor images = timings.Time("VAE decode", () => DecodeLatents(latents).MoveToOuterDisposeScope());
+            return Result(images, request, width, height, schedulerConfig, extras: []) with { Timings = timings };
         }
     }
 
@@ -236,7 +273,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             // 4. Latents: z_0 = scaling_factor * a posterior sample of the image, [1, C, h, w] -> [B, C, h, w];
             //    noised to the first timestep with one draw of [B, C, h, w] from the same generator.
             Tensor pixels = image.reshape(1, 3, height, width).to(VaeDtype, Device);
-            using var posterior = vae.Encode(pixels);
+            using var posterior = onnxVae?.Encode(pixels) ?? vae.Encode(pixels);
             Tensor latents = posterior.Sample(generator).to(ScalarType.Float32).mul(Scalars.Of(vae.Config.ScalingFactor)).expand(batch, -1, -1, -1).contiguous();
             if (timesteps.Count > 0)
             {
@@ -294,6 +331,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             if (disposed) return;
             disposed = true;
             onnxUNet?.Dispose();
+            onnxText?.Dispose();
+            onnxVae?.Dispose();
             emptyPromptStates?.Dispose();
             if (!ownsModules) loraFuser?.Restore(); // given modules go back as they came
             loraFuser?.Dispose();
@@ -394,13 +433,15 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         var (ids, mask) = tokenizer.EncodeBatch(texts);
         using (ids)
         using (mask)
-            return textEncoder.forward(ids.to(Device)).to(UNetDtype);
+            return (onnxText?.Forward(ids) ?? textEncoder.forward(ids.to(Device))).to(UNetDtype, Device);
     }
 
     // images = vae.decode(z / scaling_factor), clamped to [-1, 1]: [B, C, h, w] -> [B, 3, H, W] float32.
-    Tensor DecodeLatents(Tensor latents) =>
-        vae.Decode(latents.div(Scalars.Of(vae.Config.ScalingFactor)).to(VaeDtype))
-            .to(ScalarType.Float32).clamp(Scalars.Of(-1), Scalars.Of(1));
+    Tensor DecodeLatents(Tensor latents)
+    {
+        Tensor z = latents.div(Scalars.Of(vae.Config.ScalingFactor));
+        return (onnxVae?.Decode(z) ?? vae.Decode(z.to(VaeDtype))).to(ScalarType.Float32, Device).clamp(Scalars.Of(-1), Scalars.Of(1));
+    }
 
     GenerationResult Result(Tensor images, GenerationRequest request, int width, int height, SchedulerConfig scheduler, KeyValuePair<string, string>[] extras)
     {

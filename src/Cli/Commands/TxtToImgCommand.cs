@@ -134,7 +134,7 @@ internal static class GenerationOptions
 
     public static readonly Option<string> Runtime = new("--runtime")
     {
-        Description = "The U-Net's engine: auto (ONNX Runtime for fp32 where the U-Net fits one ONNX file, else LibTorch), onnxruntime (fp32 only) or libtorch.",
+        Description = "The models' engine: auto (ONNX Runtime for the text encoder and the VAE, and for an fp32 U-Net that fits one ONNX file; else LibTorch), onnxruntime (fp32 only) or libtorch.",
         DefaultValueFactory = _ => "auto",
         Validators = { OptionChecks.Rule<string>(v => v is "auto" or "onnxruntime" or "libtorch" ? null : $"--runtime must be auto, onnxruntime or libtorch; got '{v}'.") },
     };
