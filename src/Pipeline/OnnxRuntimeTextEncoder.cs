@@ -30,11 +30,18 @@ public sealed class OnnxRuntimeTextEncoder : IDisposable
             using var options = OrtSessions.Options();
             session = new InferenceSession(Export(), options);
         }
-        else (session, FromCache) = cache.Open(OnnxModelCache.Key("text_encoder", OnnxModelCache.WeightsHash(model)), Export);
+        else
+        {
+            WeightsHash = OnnxModelCache.WeightsHash(model);
+            (session, FromCache) = cache.Open(OnnxModelCache.Key("text_encoder", WeightsHash), Export);
+        }
     }
 
     /// <summary>Whether the optimised model was read from the cache.</summary>
     public bool FromCache { get; }
+
+    /// <summary>The model's <see cref="OnnxModelCache.WeightsHash"/> when a cache was used, else null.</summary>
+    public string? WeightsHash { get; }
 
     /// <summary>The last hidden state.</summary>
     /// <param name="inputIds">[B, T] int64 token ids; 1 ≤ T ≤ max_position_embeddings, ids in [0, vocab_size).</param>

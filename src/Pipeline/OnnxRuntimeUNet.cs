@@ -51,7 +51,7 @@ public sealed class OnnxRuntimeUNet : IDisposable
         }
         else
         {
-            string weights = OnnxModelCache.WeightsHash(unet);
+            string weights = WeightsHash = OnnxModelCache.WeightsHash(unet);
             bool hit1, hit2;
             (session, hit1) = cache.Open(OnnxModelCache.Key("unet(text key/value inputs)", weights), () => Export(false));
             (textSession, hit2) = cache.Open(OnnxModelCache.Key("unet text keys/values", weights), () => Export(true));
@@ -62,6 +62,9 @@ public sealed class OnnxRuntimeUNet : IDisposable
 
     /// <summary>Whether both optimised models were read from the cache (no export, no graph optimisation).</summary>
     public bool FromCache { get; }
+
+    /// <summary>The U-Net's <see cref="OnnxModelCache.WeightsHash"/> when a cache was used, else null.</summary>
+    public string? WeightsHash { get; }
 
     /// <summary>Whether <paramref name="unet"/>'s float32 weights fit one ONNX file (protobuf's 2 GiB, with room for the graph).</summary>
     /// <param name="unet">The U-Net.</param>

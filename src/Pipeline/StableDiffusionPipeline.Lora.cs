@@ -30,6 +30,7 @@ public sealed partial class StableDiffusionPipeline
         lock (gate)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
+            EnsureTorchWeights();
             loraFuser ??= new LoraFuser(new Dictionary<LoraTarget, TorchSharp.torch.nn.Module> { [LoraTarget.UNet] = unet, [LoraTarget.TextEncoder] = textEncoder });
             // 1. Read every file before touching a weight.
             var read = new List<(LoraSpec Spec, List<LoraLayer> Layers)>();

@@ -161,8 +161,16 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             // The text encoder and the VAE run in float32 whatever the U-Net's dtype, and always fit one ONNX file.
             UNetRuntime textAndVae = options.Runtime == UNetRuntime.LibTorch ? UNetRuntime.LibTorch : UNetRuntime.OnnxRuntime;
             OnnxModelCache? cache = string.IsNullOrEmpty(options.OnnxCacheDirectory) ? null : new OnnxModelCache(options.OnnxCacheDirectory);
-            return new StableDiffusionPipeline(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, c.Scheduler, ownsModules: true, runtime, textAndVae, cache, timings)
+            var pipeline = new StableDiffusionPipeline(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, c.Scheduler, ownsModules: true, runtime, textAndVae, cache, timings)
                 { ModelName = name };
+            // ONNX Runtime holds its own copy of what it runs; LibTorch's is read again only if a LoRA or a save needs it.
+            string? config = options.ConfigDirectory;
+            timings.Time("release LibTorch's copy of the weights ONNX Runtime runs", () =>
+            {
+                pipeline.ReleaseTorchWeights(() => singleFile ? SingleFileCheckpoint.Load(directory, config) : PipelineFolder.Load(directory));
+                return 0;
+            });
+            return pipeline;
         }
         catch
         {
@@ -301,6 +309,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(directory);
         lock (gate)
         {
+            EnsureTorchWeights();
             unet.SavePretrained(Path.Combine(directory, "unet"), dtype);
             vae.SavePretrained(Path.Combine(directory, "vae"), dtype);
             textEncoder.SavePretrained(Path.Combine(directory, "text_encoder"), dtype);
@@ -320,7 +329,11 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     public void SaveSingleFile(string path, ScalarType dtype = ScalarType.Float32)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        lock (gate) SingleFileWriter.Write(path, unet, vae, textEncoder, dtype);
+        lock (gate)
+        {
+            EnsureTorchWeights();
+            SingleFileWriter.Write(path, unet, vae, textEncoder, dtype);
+        }
     }
 
     /// <summary>Disposes the modules when <see cref="Load"/> created them; a pipeline built on given modules leaves them alone.</summary>

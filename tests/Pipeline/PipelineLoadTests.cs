@@ -209,6 +209,37 @@ public class PipelineLoadTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void OnnxRuntime_ReleasesLibTorchsCopy_AndReadsItBackToSave()
+    {
+        using var onnx = StableDiffusionPipeline.Load(TestEnvironment.Parity, new PipelineOptions { Runtime = UNetRuntime.OnnxRuntime });
+        Assert.True(onnx.TorchWeightsReleased);
+        Assert.Contains(onnx.LoadTimings.Stages, s => s.Key.StartsWith("release LibTorch", StringComparison.Ordinal));
+        using (onnx.Generate(Small)) { }
+        string saved = Path.Combine(TestEnvironment.NewTempDir(), "saved");
+        onnx.SavePretrained(saved);                  // needs LibTorch's weights: read back from the folder
+        Assert.False(onnx.TorchWeightsReleased);
+        using var original = UNet2DConditionModel.FromPretrained(Path.Combine(TestEnvironment.Parity, "unet"));
+        using var copy = UNet2DConditionModel.FromPretrained(Path.Combine(saved, "unet"));
+        var expected = original.state_dict();
+        foreach (var (key, t) in copy.state_dict())
+            Assert.True(t.eq(expected[key]).all().item<bool>(), $"{key} differs after the round trip");
+    }
+
+    [Fact]
+    public void OnnxRuntime_FilesChangedAfterLoad_RefusesToReadThemBack()
+    {
+        string dir = CopyOfParity();
+        using var onnx = StableDiffusionPipeline.Load(dir, new PipelineOptions { Runtime = UNetRuntime.OnnxRuntime });
+        using (var other = UNet2DConditionModel.FromPretrained(Path.Combine(dir, "unet")))
+        {
+            using (torch.no_grad()) other.parameters().First().add_(torch.ones_like(other.parameters().First()), Scalars.One);
+            other.SavePretrained(Path.Combine(dir, "unet"));
+        }
+        var e = Assert.Throws<InvalidOperationException>(() => onnx.SavePretrained(Path.Combine(TestEnvironment.NewTempDir(), "x")));
+        Assert.Contains("changed since the pipeline was loaded", e.Message);
+    }
+
+    [Fact]
     public void OnnxRuntime_SameSeedTwice_GivesTheSameImagesBitForBit()
     {
         using var onnx = StableDiffusionPipeline.Load(TestEnvironment.Parity, new PipelineOptions { Runtime = UNetRuntime.OnnxRuntime });
