@@ -33,9 +33,10 @@ public sealed class OnnxRuntimeUNet : IDisposable
     /// <summary>Exports <paramref name="unet"/> (or reads its optimised form from <paramref name="cache"/>) and opens the sessions.</summary>
     /// <param name="unet">The U-Net; its weights are copied into the sessions (it is kept only to check inputs).</param>
     /// <param name="cache">Where optimised models are kept between runs; null exports and optimises every time.</param>
+    /// <param name="weightsHash">The U-Net's <see cref="OnnxModelCache.WeightsHash"/> when the caller has it (else computed when a cache is used).</param>
     /// <exception cref="NotSupportedException">The U-Net cannot be exported: over 2 GiB of float32 weights (<see cref="Fits"/>) or
     /// an option the export does not cover (see <see cref="UNet2DConditionModel.ExportOnnx"/>).</exception>
-    public OnnxRuntimeUNet(UNet2DConditionModel unet, OnnxModelCache? cache = null)
+    public OnnxRuntimeUNet(UNet2DConditionModel unet, OnnxModelCache? cache = null, string? weightsHash = null)
     {
         ArgumentNullException.ThrowIfNull(unet);
         if (!Fits(unet))
@@ -51,7 +52,7 @@ public sealed class OnnxRuntimeUNet : IDisposable
         }
         else
         {
-            string weights = WeightsHash = OnnxModelCache.WeightsHash(unet);
+            string weights = WeightsHash = weightsHash ?? OnnxModelCache.WeightsHash(unet);
             bool hit1, hit2;
             (session, hit1) = cache.Open(OnnxModelCache.Key("unet(text key/value inputs)", weights), () => Export(false));
             (textSession, hit2) = cache.Open(OnnxModelCache.Key("unet text keys/values", weights), () => Export(true));

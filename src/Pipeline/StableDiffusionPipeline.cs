@@ -51,7 +51,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         : this(vae, textEncoder, tokenizer, unet, schedulerConfig, ownsModules: false, UNetRuntime.LibTorch, UNetRuntime.LibTorch, null, null) { }
 
     StableDiffusionPipeline(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet, SchedulerConfig schedulerConfig,
-        bool ownsModules, UNetRuntime runtime, UNetRuntime textAndVaeRuntime, OnnxModelCache? cache, StageTimings? timings)
+        bool ownsModules, UNetRuntime runtime, UNetRuntime textAndVaeRuntime, OnnxModelCache? cache, StageTimings? timings, string? unetWeightsHash = null)
     {
         ArgumentNullException.ThrowIfNull(vae);
         ArgumentNullException.ThrowIfNull(textEncoder);
@@ -68,7 +68,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         try
         {
             if (runtime == UNetRuntime.OnnxRuntime)
-                onnxUNet = timings.Time(u => $"ONNX Runtime U-Net ({Hit(u.FromCache)})", () => new OnnxRuntimeUNet(unet, cache));
+                onnxUNet = timings.Time(u => $"ONNX Runtime U-Net ({Hit(u.FromCache)})", () => new OnnxRuntimeUNet(unet, cache, unetWeightsHash));
             else if (UNetDtype == ScalarType.BFloat16) BFloat16Check.EnsureAccurate(BFloat16Check.Engine, model: null);
             if (textAndVaeRuntime == UNetRuntime.OnnxRuntime)
             {
@@ -85,6 +85,20 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         LoadTimings = timings;
     }
 
+    /// <summary>Measures LibTorch against ONNX Runtime for the U-Net, stores the decision, and drops ONNX Runtime's U-Net if LibTorch won.</summary>
+    RuntimeDecision Probe(string decisionPath)
+    {
+        RuntimeDecision decision = RuntimeProbe.MeasureAndStore(unet, onnxUNet!, decisionPath);
+        RuntimeDecision = decision;
+        if (decision.Runtime == UNetRuntime.LibTorch)
+        {
+            onnxUNet!.Dispose();
+            onnxUNet = null;
+            Runtime = UNetRuntime.LibTorch;
+        }
+        return decision;
+    }
+
     /// <summary>The engine that runs the text encoder and the VAE (LibTorch, or ONNX Runtime in float32).</summary>
     public UNetRuntime TextEncoderAndVaeRuntime { get; }
 
@@ -95,7 +109,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     public SchedulerConfig SchedulerConfig { get; }
 
     /// <summary>The engine that runs the U-Net (<see cref="PipelineOptions.Runtime"/>, with Auto resolved).</summary>
-    public UNetRuntime Runtime { get; }
+    public UNetRuntime Runtime { get; private set; }
+
+    /// <summary>What <see cref="UNetRuntime.Auto"/> measured (<see cref="RuntimeProbe"/>), when it measured or read a decision; else null (a rule decided, or the runtime was given).</summary>
+    public RuntimeDecision? RuntimeDecision { get; private set; }
 
     /// <summary>The name written as <c>Model:</c> into the images' parameters (the folder's name after <see cref="Load"/>); null leaves it out.</summary>
     public string? ModelName { get; init; }
@@ -161,8 +178,25 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             // The text encoder and the VAE run in float32 whatever the U-Net's dtype, and always fit one ONNX file.
             UNetRuntime textAndVae = options.Runtime == UNetRuntime.LibTorch ? UNetRuntime.LibTorch : UNetRuntime.OnnxRuntime;
             OnnxModelCache? cache = string.IsNullOrEmpty(options.OnnxCacheDirectory) ? null : new OnnxModelCache(options.OnnxCacheDirectory);
-            var pipeline = new StableDiffusionPipeline(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, c.Scheduler, ownsModules: true, runtime, textAndVae, cache, timings)
-                { ModelName = name };
+            // Auto with a cache folder: the engine measured faster for this machine and model (RuntimeProbe), measured on
+            // the first load and read back afterwards; without one, the rule above (ONNX Runtime for float32 where it fits).
+            bool probe = options.Runtime == UNetRuntime.Auto && runtime == UNetRuntime.OnnxRuntime && cache is not null;
+            string? unetHash = null, decisionPath = null;
+            RuntimeDecision? stored = null;
+            if (probe)
+            {
+                unetHash = OnnxModelCache.WeightsHash(c.UNet);
+                decisionPath = RuntimeProbe.DecisionPath(cache!.Directory, unetHash);
+                stored = RuntimeProbe.Read(decisionPath);
+                if (stored is not null) runtime = stored.Runtime;
+            }
+            var pipeline = new StableDiffusionPipeline(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, c.Scheduler, ownsModules: true, runtime, textAndVae, cache, timings, unetHash)
+                { ModelName = name, RuntimeDecision = stored };
+            if (stored is not null)
+                timings.Add($"runtime: the U-Net on {stored.Runtime} (measured by an earlier run: LibTorch {stored.LibTorchMs:F1} ms, ONNX Runtime {stored.OnnxRuntimeMs:F1} ms)", 0);
+            if (probe && stored is null)
+                timings.Time(d => $"runtime probe (LibTorch {d.LibTorchMs:F1} ms, ONNX Runtime {d.OnnxRuntimeMs:F1} ms per guided U-Net call: {d.Runtime})",
+                    () => pipeline.Probe(decisionPath!));
             // ONNX Runtime holds its own copy of what it runs; LibTorch's is read again only if a LoRA or a save needs it.
             string? config = options.ConfigDirectory;
             timings.Time("release LibTorch's copy of the weights ONNX Runtime runs", () =>

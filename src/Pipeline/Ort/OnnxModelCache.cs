@@ -137,7 +137,7 @@ public sealed class OnnxModelCache
     }
 
     /// <summary>This CPU's model name and feature flags (Linux's /proc/cpuinfo), else the architecture and core count.</summary>
-    static readonly Lazy<string> CpuIdentity = new(() =>
+    internal static readonly Lazy<string> CpuIdentity = new(() =>
     {
         try
         {
