@@ -8,6 +8,7 @@
 //   latent-bench-txt2img [--model DIR] [--threads N] [--calls 5] [--steps 30] [--batches 1,4] [--dtypes fp32,bf16]
 //                        [--runtimes libtorch,onnxruntime]
 //   latent-bench-txt2img --make-random DIR [--tokenizer DIR]
+//   latent-bench-txt2img --parts CALLS [--model DIR] [--threads N]   (per-part ms and GFLOPS: bench/parts.sh)
 // --model defaults to weights/emoji-64 of the repository. --make-random writes a pipeline folder with random weights
 // and the shipped architecture (VaeConfig.Light, ClipTextConfig.Default, UNetConfig.Default, SD's DDIM schedule), as
 // UNetTrainer.Export lays it out; its tokenizer is copied from --tokenizer (default tests/fixtures/parity/tokenizer).
@@ -49,6 +50,12 @@ string[] runtimes = options.GetValueOrDefault("runtimes", "libtorch,onnxruntime"
 if (calls < 1 || steps < 1 || batches.Any(b => b < 1))
     throw new ArgumentException($"expected calls >= 1, steps >= 1, batches >= 1; got calls={calls}, steps={steps}, batches={string.Join(",", batches)}", nameof(args));
 TorchEngine.Initialize(threads);
+
+if (options.TryGetValue("parts", out string? partCalls))
+{
+    Latent.Bench.Txt2Img.PartsBench.Run(model, threads, int.Parse(partCalls, CultureInfo.InvariantCulture));
+    return;
+}
 
 // Parameter counts and key/shape fingerprints of the three models, as bench/txt2img.py computes them for its own.
 var (parameters, arch) = Describe(model);
@@ -116,7 +123,7 @@ int Int(string key, int fallback) =>
 // --key value pairs; every key takes a value.
 static Dictionary<string, string> ParseOptions(string[] args)
 {
-    string[] known = ["model", "threads", "calls", "steps", "batches", "dtypes", "runtimes", "make-random", "tokenizer"];
+    string[] known = ["model", "threads", "calls", "steps", "batches", "dtypes", "runtimes", "make-random", "tokenizer", "parts"];
     var options = new Dictionary<string, string>();
     for (int i = 0; i < args.Length; i++)
     {

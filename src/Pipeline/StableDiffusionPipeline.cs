@@ -185,7 +185,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             RuntimeDecision? stored = null;
             if (probe)
             {
-                unetHash = OnnxModelCache.WeightsHash(c.UNet);
+                unetHash = timings.Time("hash the U-Net's weights (key of the cached graphs and the runtime decision)", () => OnnxModelCache.WeightsHash(c.UNet));
                 decisionPath = RuntimeProbe.DecisionPath(cache!.Directory, unetHash);
                 stored = RuntimeProbe.Read(decisionPath);
                 if (stored is not null) runtime = stored.Runtime;
