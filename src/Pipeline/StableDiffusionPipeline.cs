@@ -138,6 +138,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     /// <see cref="PipelineOptions.ConfigDirectory"/> for its tokenizer; see <see cref="SingleFileCheckpoint"/>) strictly;
     /// fp32, fp16 and bf16 weight files load. The pipeline owns the modules.
     /// </summary>
+    /// <remarks>Parts that run on ONNX Runtime keep no second float32 copy in LibTorch: the U-Net's and the text encoder's
+    /// LibTorch weights are freed after their sessions open, and read again from the same files when a LoRA or a save
+    /// needs them (refused if the files changed meanwhile). <see cref="LoadTimings"/> has the time of each stage.</remarks>
     /// <param name="directory">The folder (e.g. <c>weights/emoji-64</c>, or a Stable Diffusion 1.x download), or a single <c>.safetensors</c> file.</param>
     /// <param name="options">The U-Net's compute dtype and engine, and the model name; null for float32 on LibTorch and the folder's name.</param>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>

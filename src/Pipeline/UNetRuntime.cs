@@ -13,7 +13,9 @@ public enum UNetRuntime
     /// <summary>
     /// The U-Net on <see cref="OnnxRuntime"/> where it can run it (Float32 compute and float32 weights that fit one ONNX
     /// file, under 2 GiB: not SD 1.x's 3.4 GB), else <see cref="LibTorch"/>; the text encoder and the VAE (float32 in
-    /// either case) on ONNX Runtime. Resolved when the pipeline is loaded.
+    /// either case) on ONNX Runtime. With <see cref="PipelineOptions.OnnxCacheDirectory"/> set, a U-Net that ONNX Runtime
+    /// can run goes to whichever engine <see cref="Ort.RuntimeProbe"/> measured faster on this machine for this model (once,
+    /// then read back). Resolved when the pipeline is loaded.
     /// </summary>
     Auto,
 }
