@@ -19,7 +19,8 @@ namespace Latent.Pipeline.Ort;
 /// (<c>SessionOptions.OptimizedModelFilePath</c>) while it builds the session, and renames that file into place, so a
 /// reader sees a complete file or none (concurrent runs each write their own and the last rename wins; both are
 /// valid). A hit opens the file with optimisation off. A file ONNX Runtime cannot read is deleted and rebuilt. The
-/// folder keeps the <see cref="MaxEntries"/> most recently used files.</para>
+/// folder keeps the <see cref="MaxEntries"/> most recently used files. A folder that cannot be written only costs the
+/// caching: the session is built from the export as without a cache.</para>
 /// </remarks>
 public sealed class OnnxModelCache
 {
@@ -101,16 +102,23 @@ public sealed class OnnxModelCache
             }
         }
         byte[] model = export();
-        System.IO.Directory.CreateDirectory(Directory);
         string temp = Path.Combine(Directory, $".{key}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
         {
+            System.IO.Directory.CreateDirectory(Directory);
             using var options = OrtSessions.Options();
             options.OptimizedModelFilePath = temp;
             var session = new InferenceSession(model, options);
             if (File.Exists(temp)) File.Move(temp, path, overwrite: true);
             Prune();
             return (session, false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or OnnxRuntimeException && !File.Exists(temp))
+        {
+            // The folder cannot be written (read-only home, a file in its place): run without caching. A model ONNX
+            // Runtime cannot load fails here again with its own message.
+            using var options = OrtSessions.Options();
+            return (new InferenceSession(model, options), false);
         }
         finally
         {

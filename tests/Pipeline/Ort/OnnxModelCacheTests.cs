@@ -62,6 +62,23 @@ public class OnnxModelCacheTests
     }
 
     [Fact]
+    public void UnwritableFolder_RunsWithoutCaching()
+    {
+        // A file where the folder should be: nothing can be cached, but the model still runs.
+        string blocker = Path.Combine(TestEnvironment.NewTempDir(), "not-a-folder");
+        File.WriteAllText(blocker, "x");
+        var cache = new OnnxModelCache(Path.Combine(blocker, "onnx"));
+        using var model = TinyTextEncoder(5);
+        using var onnx = new OnnxRuntimeTextEncoder(model, cache);
+        Assert.False(onnx.FromCache);
+        using var ids = randint(ClipTextConfig.Tiny.VocabSize, [1, 4], generator: new Generator(6));
+        using var noGrad = no_grad();
+        using var expected = model.forward(ids);
+        using var actual = onnx.Forward(ids);
+        Assert.True((expected - actual).abs().max().item<float>() < 1e-4f);
+    }
+
+    [Fact]
     public void Pipeline_SecondLoad_SkipsExportAndOptimisation_SameImages()
     {
         string dir = TestEnvironment.NewTempDir();
