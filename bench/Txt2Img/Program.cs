@@ -3,8 +3,9 @@
 // `latent txt2img`: tokenize, encode the prompts and the empty negative prompt, `steps` DDIM steps with batched
 // classifier-free guidance (one [uncond; cond] U-Net call per step, scale 7.5), VAE decode. Per dtype (the U-Net's,
 // as PipelineOptions.Dtype: the text encoder and the VAE stay float32) and batch (prompts per call): one warm-up
-// call, then the median of `calls` timed calls, reported per image as one JSON line. --runtimes picks the U-Net's
-// engine (PipelineOptions.Runtime): libtorch (both dtypes) and onnxruntime (float32 only).
+// call, then the median of `calls` timed calls, reported per image as one JSON line. --runtimes picks the models'
+// engine (PipelineOptions.Runtime): libtorch (all three parts, both dtypes) and onnxruntime (all three parts, float32
+// only). Either way the text keys/values are computed once per call and the empty negative prompt once per model.
 //   latent-bench-txt2img [--model DIR] [--threads N] [--calls 5] [--steps 30] [--batches 1,4] [--dtypes fp32,bf16]
 //                        [--runtimes libtorch,onnxruntime]
 //   latent-bench-txt2img --make-random DIR [--tokenizer DIR]
