@@ -4,6 +4,7 @@
 # architecture of a pipeline folder, 30 DDIM steps with guidance 7.5, fp32 and bf16 (the U-Net's dtype), batch 1 and 4;
 # our U-Net on LibTorch (fp32, bf16) and on ONNX Runtime (fp32, PipelineOptions.Runtime).
 #   bash bench/txt2img.sh [rounds=3] [threads=cores] [model=weights/emoji-64] [calls=5] [steps=30]
+# `bash bench/txt2img.sh 1 2` (one round) takes about 3 minutes on our 2 cores; it ends with a "txt2img summary:" line.
 # The engines alternate `rounds` times; each round reports, per dtype and batch, the median of `calls` timed calls
 # after one warm-up call. The table shows the median over rounds per image and the speed-up PyTorch / ours (above 1:
 # ours is faster); targets (issue 12): under 1 s per image, at least 1.5x. Both sides print their parameter counts and
@@ -17,7 +18,9 @@ artifacts="${LATENT_BENCH_ARTIFACTS:-$root/artifacts}"   # where the C# side is 
 cs="$artifacts/bin/Latent.Bench.Txt2Img/release_linux-x64/latent-bench-txt2img"
 
 bash "$root/bench/setup-pytorch.sh"
-dotnet build "$root/bench/Txt2Img/Latent.Bench.Txt2Img.csproj" -c Release --artifacts-path "$artifacts" -nologo -v quiet >/dev/null
+# LATENT_ORT_VERSION=1.31.1 (with its own LATENT_BENCH_ARTIFACTS folder) builds against another ONNX Runtime to compare.
+dotnet build "$root/bench/Txt2Img/Latent.Bench.Txt2Img.csproj" -c Release --artifacts-path "$artifacts" -nologo -v quiet \
+  ${LATENT_ORT_VERSION:+-p:LatentOnnxRuntimeVersion=$LATENT_ORT_VERSION} >/dev/null
 if [ ! -f "$model/model_index.json" ]; then
   echo "bench: no pipeline folder at $model (model_index.json missing); train one, or make a random one with: $cs --make-random DIR" >&2
   exit 1
@@ -54,9 +57,13 @@ ours = list(dict.fromkeys((rt(r), r["dtype"], r["batch"]) for r in rows if r["im
 for u, d, b in ours:
     p, o = med("pytorch", d, b), med("torchsharp", d, b, u)
     print(f"| {u} | {d} | {b} | {p:.3f} | {o:.3f} | {p / o:.2f}x | {'yes' if o < 1 else 'no'} | {'yes' if p / o >= 1.5 else 'no'} |")
+summary = []
 for b in dict.fromkeys(b for _, _, b in ours):
     p, pd = min((med("pytorch", d, bb), d) for _, d, bb in ours if bb == b)
     o, ou, od = min((med("torchsharp", d, bb, u), u, d) for u, d, bb in ours if bb == b)
     print(f"\nbatch {b}, best of each: PyTorch {pd} {p:.3f} s/image, ours {ou} {od} {o:.3f} s/image: {p / o:.2f}x", end="")
+    pf = med("pytorch", "fp32", b)
+    summary.append(f"batch {b}: ours best {o:.3f} s/image ({ou} {od}), {pf / o:.2f}x PyTorch fp32")
 print()
+print("\ntxt2img summary: " + "; ".join(summary) + " (issue 23 targets at batch 1: <= 0.45 s/image, >= 3.5x)")
 PY

@@ -3,11 +3,13 @@
 // `latent txt2img`: tokenize, encode the prompts and the empty negative prompt, `steps` DDIM steps with batched
 // classifier-free guidance (one [uncond; cond] U-Net call per step, scale 7.5), VAE decode. Per dtype (the U-Net's,
 // as PipelineOptions.Dtype: the text encoder and the VAE stay float32) and batch (prompts per call): one warm-up
-// call, then the median of `calls` timed calls, reported per image as one JSON line. --runtimes picks the U-Net's
-// engine (PipelineOptions.Runtime): libtorch (both dtypes) and onnxruntime (float32 only).
+// call, then the median of `calls` timed calls, reported per image as one JSON line. --runtimes picks the models'
+// engine (PipelineOptions.Runtime): libtorch (all three parts, both dtypes) and onnxruntime (all three parts, float32
+// only). Either way the text keys/values are computed once per call and the empty negative prompt once per model.
 //   latent-bench-txt2img [--model DIR] [--threads N] [--calls 5] [--steps 30] [--batches 1,4] [--dtypes fp32,bf16]
 //                        [--runtimes libtorch,onnxruntime]
 //   latent-bench-txt2img --make-random DIR [--tokenizer DIR]
+//   latent-bench-txt2img --parts CALLS [--model DIR] [--threads N]   (per-part ms and GFLOPS: bench/parts.sh)
 // --model defaults to weights/emoji-64 of the repository. --make-random writes a pipeline folder with random weights
 // and the shipped architecture (VaeConfig.Light, ClipTextConfig.Default, UNetConfig.Default, SD's DDIM schedule), as
 // UNetTrainer.Export lays it out; its tokenizer is copied from --tokenizer (default tests/fixtures/parity/tokenizer).
@@ -49,6 +51,12 @@ string[] runtimes = options.GetValueOrDefault("runtimes", "libtorch,onnxruntime"
 if (calls < 1 || steps < 1 || batches.Any(b => b < 1))
     throw new ArgumentException($"expected calls >= 1, steps >= 1, batches >= 1; got calls={calls}, steps={steps}, batches={string.Join(",", batches)}", nameof(args));
 TorchEngine.Initialize(threads);
+
+if (options.TryGetValue("parts", out string? partCalls))
+{
+    Latent.Bench.Txt2Img.PartsBench.Run(model, threads, int.Parse(partCalls, CultureInfo.InvariantCulture));
+    return;
+}
 
 // Parameter counts and key/shape fingerprints of the three models, as bench/txt2img.py computes them for its own.
 var (parameters, arch) = Describe(model);
@@ -116,7 +124,7 @@ int Int(string key, int fallback) =>
 // --key value pairs; every key takes a value.
 static Dictionary<string, string> ParseOptions(string[] args)
 {
-    string[] known = ["model", "threads", "calls", "steps", "batches", "dtypes", "runtimes", "make-random", "tokenizer"];
+    string[] known = ["model", "threads", "calls", "steps", "batches", "dtypes", "runtimes", "make-random", "tokenizer", "parts"];
     var options = new Dictionary<string, string>();
     for (int i = 0; i < args.Length; i++)
     {

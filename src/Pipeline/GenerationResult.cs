@@ -12,6 +12,9 @@ namespace Latent.Pipeline;
 /// <param name="Parameters">Each image's settings in AUTOMATIC1111's format (write with <c>WriteToPng</c>); with B &gt; 1 they carry <c>Batch size</c> and <c>Batch pos</c>.</param>
 public sealed record GenerationResult(Tensor Images, IReadOnlyList<long> Seeds, IReadOnlyList<GenerationParameters> Parameters) : IDisposable
 {
+    /// <summary>Wall time of the call's stages: text encoding, denoising, decoding (see <see cref="StageTimings"/>).</summary>
+    public StageTimings Timings { get; init; } = new();
+
     /// <summary>Disposes <see cref="Images"/>.</summary>
     public void Dispose() => Images.Dispose();
 }

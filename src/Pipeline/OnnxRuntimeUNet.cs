@@ -1,4 +1,5 @@
 using Latent.Core.Onnx;
+using Latent.Pipeline.Ort;
 using Latent.UNetCrossAttn;
 using Microsoft.ML.OnnxRuntime;
 using static TorchSharp.torch;
@@ -6,75 +7,65 @@ using static TorchSharp.torch;
 namespace Latent.Pipeline;
 
 /// <summary>
-/// A U-Net run by ONNX Runtime (CPU) from its in-memory ONNX export (<see cref="UNet2DConditionModel.ExportOnnx"/>):
-/// the same function as <see cref="UNet2DConditionModel.forward"/> in float32, with far less overhead per op.
+/// A U-Net run by ONNX Runtime (CPU) from its ONNX export (<see cref="UNet2DConditionModel.ExportOnnx"/>): the same
+/// function as <see cref="UNet2DConditionModel.forward"/> in float32, with far less overhead per op.
 /// </summary>
 /// <remarks>
 /// <para>Why: at the emoji model's size one U-Net call is ~1,000 small ops, and LibTorch (through TorchSharp) spends about
 /// half of the call between them; ONNX Runtime plans the graph once (fusing Gelu, MatMul + scale, Conv + activation,
 /// and choosing blocked convolution layouts), which measured about 1.5x faster per call here (docs/PERFORMANCE.md).</para>
-/// <para>Memory: the session holds its own float32 copy of the weights beside the LibTorch module, and building it
-/// briefly needs about one more (the serialized model); 90 MB each for the emoji U-Net.</para>
+/// <para>Two sessions: the U-Net, which takes each cross-attention's keys and values as inputs, and a small graph that
+/// computes them from the text states once per generation (<see cref="PrepareText"/>); a denoising loop reuses them at
+/// every step instead of projecting the same text again.</para>
+/// <para>Memory: the sessions hold their own float32 copy of the weights. With an <see cref="OnnxModelCache"/> the
+/// optimised models are read from disk when the weights were seen before (no export, no graph optimisation).</para>
 /// <para>Inputs and outputs are copied between TorchSharp and ONNX Runtime; at latent sizes that is a few hundred KB per
-/// step. The session uses as many intra-op threads as the engine (<c>torch.get_num_threads()</c>).</para>
+/// step. The sessions use as many intra-op threads as the engine (<c>torch.get_num_threads()</c>).</para>
 /// </remarks>
 public sealed class OnnxRuntimeUNet : IDisposable
 {
-    static readonly string[] InputNames = ["sample", "timestep", "encoder_hidden_states"];
-    static readonly string[] OutputNames = ["out_sample"];
-
     readonly UNet2DConditionModel unet;
     readonly InferenceSession session;
-    readonly RunOptions runOptions;
+    readonly InferenceSession textSession;
+    readonly string[] keyValueNames;
+    readonly RunOptions runOptions = new();
 
-    /// <summary>Exports <paramref name="unet"/> and opens an ONNX Runtime session on it (about a second for the emoji model).</summary>
-    /// <param name="unet">The U-Net; its weights are copied into the session (it is kept only to check inputs).</param>
+    /// <summary>Exports <paramref name="unet"/> (or reads its optimised form from <paramref name="cache"/>) and opens the sessions.</summary>
+    /// <param name="unet">The U-Net; its weights are copied into the sessions (it is kept only to check inputs).</param>
+    /// <param name="cache">Where optimised models are kept between runs; null exports and optimises every time.</param>
+    /// <param name="weightsHash">The U-Net's <see cref="OnnxModelCache.WeightsHash"/> when the caller has it (else computed when a cache is used).</param>
     /// <exception cref="NotSupportedException">The U-Net cannot be exported: over 2 GiB of float32 weights (<see cref="Fits"/>) or
     /// an option the export does not cover (see <see cref="UNet2DConditionModel.ExportOnnx"/>).</exception>
-    public OnnxRuntimeUNet(UNet2DConditionModel unet)
+    public OnnxRuntimeUNet(UNet2DConditionModel unet, OnnxModelCache? cache = null, string? weightsHash = null)
     {
         ArgumentNullException.ThrowIfNull(unet);
         if (!Fits(unet))
             throw new NotSupportedException(
                 $"the U-Net has {FloatBytes(unet) / (1 << 20)} MiB of float32 weights; one ONNX file holds at most 2 GiB; run it with LibTorch");
         this.unet = unet;
-        byte[] model;
-        using (no_grad()) model = unet.ExportOnnx();
-        CreateQuietEnvironment();
-        using var options = new SessionOptions
+        byte[] Export(bool keyValues) { using (no_grad()) return keyValues ? unet.ExportTextKeyValuesOnnx() : unet.ExportOnnx(textKeyValueInputs: true); }
+        if (cache is null)
         {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-            IntraOpNumThreads = Math.Max(1, get_num_threads()),
-            InterOpNumThreads = 1,
-            LogSeverityLevel = QuietLogLevel,
-        };
-        // The intra-op threads spin between ops (ONNX Runtime's default): a batch-2 call of the emoji architecture took 30 ms
-        // with spinning and 37 ms without (2 threads, PyTorch's export of it), and between calls only a few small LibTorch ops run.
-        session = new InferenceSession(model, options);
-        runOptions = new RunOptions();
+            using var options = OrtSessions.Options();
+            session = new InferenceSession(Export(false), options);
+            textSession = new InferenceSession(Export(true), options);
+        }
+        else
+        {
+            string weights = WeightsHash = weightsHash ?? OnnxModelCache.WeightsHash(unet);
+            bool hit1, hit2;
+            (session, hit1) = cache.Open(OnnxModelCache.Key("unet(text key/value inputs)", weights), () => Export(false));
+            (textSession, hit2) = cache.Open(OnnxModelCache.Key("unet text keys/values", weights), () => Export(true));
+            FromCache = hit1 && hit2;
+        }
+        keyValueNames = [.. textSession.OutputMetadata.Keys];
     }
 
-    // ONNX Runtime logs warnings, and each error that it also returns, as coloured lines on stderr (its default level is
-    // Warning); users of `latent` and of this library should see only our output. Nothing is lost: every error still
-    // arrives as an OnnxRuntimeException whose message is the status that would have been logged.
-    const OrtLoggingLevel QuietLogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
+    /// <summary>Whether both optimised models were read from the cache (no export, no graph optimisation).</summary>
+    public bool FromCache { get; }
 
-    /// <summary>Creates ONNX Runtime's process-wide environment at <see cref="QuietLogLevel"/> (it logs outside any session)
-    /// unless it exists already: an app that created its own keeps its level.</summary>
-    static void CreateQuietEnvironment()
-    {
-        if (OrtEnv.IsCreated) return;
-        var env = new EnvironmentCreationOptions { logId = "latent", logLevel = QuietLogLevel };
-        try
-        {
-            OrtEnv.CreateInstanceWithOptions(ref env);
-        }
-        catch (OnnxRuntimeException) when (OrtEnv.IsCreated)
-        {
-            // Another thread created it between the check and here.
-        }
-    }
+    /// <summary>The U-Net's <see cref="OnnxModelCache.WeightsHash"/> when a cache was used, else null.</summary>
+    public string? WeightsHash { get; }
 
     /// <summary>Whether <paramref name="unet"/>'s float32 weights fit one ONNX file (protobuf's 2 GiB, with room for the graph).</summary>
     /// <param name="unet">The U-Net.</param>
@@ -84,6 +75,23 @@ public sealed class OnnxRuntimeUNet : IDisposable
     /// <summary>Bytes of the U-Net's weights in float32, as the ONNX export stores them.</summary>
     internal static long FloatBytes(UNet2DConditionModel unet) => unet.parameters().Sum(p => p.numel()) * sizeof(float);
 
+    /// <summary>Computes every cross-attention's keys and values of <paramref name="encoderHiddenStates"/> once, for the steps of one generation.</summary>
+    /// <param name="encoderHiddenStates">[B, T, D] (any float dtype); kept (not copied) to check each step's batch.</param>
+    /// <returns>The keys and values; the caller disposes them.</returns>
+    /// <exception cref="ArgumentException">The states' width is not the cross-attention width.</exception>
+    public TextKeyValues PrepareText(Tensor encoderHiddenStates)
+    {
+        ArgumentNullException.ThrowIfNull(encoderHiddenStates);
+        int width = unet.Config.CrossAttentionDim.PerBlock(unet.Config.BlockOutChannels.Length)[0];
+        if (encoderHiddenStates.dim() != 3 || encoderHiddenStates.shape[2] != width)
+            throw new ArgumentException(
+                $"UNet2DConditionModel expects encoderHiddenStates as [B, T, {width}]; got shape [{string.Join(", ", encoderHiddenStates.shape)}]",
+                nameof(encoderHiddenStates));
+        using var c = OrtSessions.Float(encoderHiddenStates);
+        var values = textSession.Run(runOptions, ["encoder_hidden_states"], [c], keyValueNames);
+        return new TextKeyValues(encoderHiddenStates, values);
+    }
+
     /// <summary>Runs the U-Net.</summary>
     /// <param name="sample">[B, C, H, W] (any float dtype; computed in float32).</param>
     /// <param name="timestep">[] or [1] or [B], integer or float.</param>
@@ -92,29 +100,53 @@ public sealed class OnnxRuntimeUNet : IDisposable
     /// <exception cref="ArgumentException">A shape is wrong (the same checks and messages as the U-Net's forward).</exception>
     public Tensor Forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates)
     {
-        // sample: [B, C, H, W], timestep: [] / [1] / [B], encoderHiddenStates: [B, T, D] -> [B, Cout, H, W]
         unet.CheckInputs(sample, timestep, encoderHiddenStates);
-        long b = sample.shape[0];
-        using var scope = NewDisposeScope();
-        using var x = ToOrt(sample);
-        using var t = ToOrt(timestep.reshape(-1).expand(b));
-        using var c = ToOrt(encoderHiddenStates);
-        using var outputs = session.Run(runOptions, InputNames, [x, t, c], OutputNames);
-        var output = outputs[0];
-        long[] shape = output.GetTensorTypeAndShape().Shape;
-        return tensor(output.GetTensorDataAsSpan<float>().ToArray(), shape).MoveToOuterDisposeScope();
+        using var text = PrepareText(encoderHiddenStates);
+        return Forward(sample, timestep, text);
     }
 
-    /// <summary>Releases the session.</summary>
+    /// <summary>Runs the U-Net on keys and values computed by <see cref="PrepareText"/>.</summary>
+    /// <param name="sample">[B, C, H, W] (any float dtype; computed in float32).</param>
+    /// <param name="timestep">[] or [1] or [B], integer or float.</param>
+    /// <param name="text">From <see cref="PrepareText"/> on [B, T, D] states of this U-Net.</param>
+    /// <returns>[B, Cout, H, W] float32, on the CPU.</returns>
+    /// <exception cref="ArgumentException">A shape is wrong (the same checks and messages as the U-Net's forward).</exception>
+    public Tensor Forward(Tensor sample, Tensor timestep, TextKeyValues text)
+    {
+        // sample: [B, C, H, W], timestep: [] / [1] / [B], text: keys/values of [B, T, D] -> [B, Cout, H, W]
+        ArgumentNullException.ThrowIfNull(text);
+        unet.CheckInputs(sample, timestep, text.States);
+        long b = sample.shape[0];
+        using var scope = NewDisposeScope();
+        using var x = OrtSessions.Float(sample);
+        using var t = OrtSessions.Float(timestep.reshape(-1).expand(b));
+        string[] names = ["sample", "timestep", .. keyValueNames];
+        OrtValue[] values = [x, t, .. text.Values];
+        using var outputs = session.Run(runOptions, names, values, ["out_sample"]);
+        return OrtSessions.ToTensor(outputs[0]).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Releases the sessions.</summary>
     public void Dispose()
     {
         session.Dispose();
+        textSession.Dispose();
         runOptions.Dispose();
     }
 
-    static OrtValue ToOrt(Tensor t)
+    /// <summary>Each cross-attention's keys and values of one generation's text states, as ONNX Runtime values.</summary>
+    public sealed class TextKeyValues : IDisposable
     {
-        using var f = t.detach().to(ScalarType.Float32).cpu().contiguous();
-        return OrtValue.CreateTensorValueFromMemory(f.data<float>().ToArray(), f.shape);
+        readonly IDisposableReadOnlyCollection<OrtValue> values;
+
+        internal TextKeyValues(Tensor states, IDisposableReadOnlyCollection<OrtValue> values) => (States, this.values) = (states, values);
+
+        /// <summary>The [B, T, D] states they were computed from (not owned).</summary>
+        public Tensor States { get; }
+
+        internal IEnumerable<OrtValue> Values => values;
+
+        /// <summary>Frees the values.</summary>
+        public void Dispose() => values.Dispose();
     }
 }

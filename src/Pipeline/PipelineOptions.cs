@@ -17,11 +17,19 @@ public sealed record PipelineOptions
     public ScalarType Dtype { get; init; } = ScalarType.Float32;
 
     /// <summary>
-    /// Which engine runs the U-Net: <see cref="UNetRuntime.LibTorch"/> (the default), <see cref="UNetRuntime.OnnxRuntime"/>
-    /// (float32 only; exported from the loaded weights when the pipeline is loaded, about a second for the emoji model,
-    /// then ~1.5x faster per step) or <see cref="UNetRuntime.Auto"/> (ONNX Runtime where it can run the model, as the CLI does).
+    /// Which engine runs the models: <see cref="UNetRuntime.LibTorch"/> (the default), <see cref="UNetRuntime.OnnxRuntime"/>
+    /// (float32 only: the U-Net, the text encoder and the VAE exported from the loaded weights when the pipeline is loaded,
+    /// about a second for the emoji model without a cache, then ~1.5x faster per step) or <see cref="UNetRuntime.Auto"/>
+    /// (as the CLI does: see that value).
     /// </summary>
     public UNetRuntime Runtime { get; init; } = UNetRuntime.LibTorch;
+
+    /// <summary>
+    /// Where ONNX Runtime's optimised models are kept between runs (<see cref="Ort.OnnxModelCache"/>; e.g.
+    /// <see cref="Ort.OnnxModelCache.DefaultDirectory"/>, which the CLI uses): a later load of the same weights skips the
+    /// export and the graph optimisation. Null (the default): nothing is written, every load exports.
+    /// </summary>
+    public string? OnnxCacheDirectory { get; init; }
 
     /// <summary>
     /// For a single-file checkpoint: a diffusers folder whose <c>unet/</c>, <c>vae/</c>, <c>text_encoder/</c> and

@@ -30,6 +30,7 @@ public sealed partial class StableDiffusionPipeline
         lock (gate)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
+            EnsureTorchWeights();
             loraFuser ??= new LoraFuser(new Dictionary<LoraTarget, TorchSharp.torch.nn.Module> { [LoraTarget.UNet] = unet, [LoraTarget.TextEncoder] = textEncoder });
             // 1. Read every file before touching a weight.
             var read = new List<(LoraSpec Spec, List<LoraLayer> Layers)>();
@@ -43,6 +44,11 @@ public sealed partial class StableDiffusionPipeline
                 var hashes = specs.Select(s => LoraFile.ShortHash(s.Path)).ToList();
                 // 2. Back to the originals, then each LoRA in turn.
                 bool changed = loraFuser.IsFused || read.Count > 0;
+                if (changed)
+                {
+                    emptyPromptStates?.Dispose();
+                    emptyPromptStates = null;
+                }
                 loraFuser.Restore();
                 loras = [];
                 loraHashes = [];
@@ -63,7 +69,12 @@ public sealed partial class StableDiffusionPipeline
                     if (changed && onnxUNet is not null)
                     {
                         onnxUNet.Dispose();
-                        onnxUNet = new OnnxRuntimeUNet(unet);
+                        onnxUNet = new OnnxRuntimeUNet(unet, onnxCache);
+                    }
+                    if (changed && onnxText is not null)
+                    {
+                        onnxText.Dispose();
+                        onnxText = new OnnxRuntimeTextEncoder(textEncoder, onnxCache);
                     }
                 }
             }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Latent.Core.Engine;
 using Latent.Core.Imaging;
+using Latent.Pipeline.Ort;
 using Latent.Pipeline.Schedulers;
 using Latent.Pipeline.SingleFile;
 using Latent.TextEncoder;
@@ -30,6 +31,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     readonly ClipTokenizer tokenizer;
     readonly UNet2DConditionModel unet;
     OnnxRuntimeUNet? onnxUNet; // rebuilt when LoRAs change the U-Net's weights
+    OnnxRuntimeTextEncoder? onnxText; // likewise for the text encoder
+    OnnxRuntimeVae? onnxVae;
+    readonly OnnxModelCache? onnxCache;
+    Tensor? emptyPromptStates; // the empty negative prompt's text states, [1, T, D]; dropped when LoRAs change
     readonly bool ownsModules;
     readonly object gate = new();
     bool disposed;
@@ -43,9 +48,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     /// <exception cref="ArgumentException">The components do not fit together; the message names both values.</exception>
     /// <exception cref="BFloat16InaccurateException">The U-Net is bf16 and this engine computes bf16 wrongly on this CPU.</exception>
     public StableDiffusionPipeline(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet, SchedulerConfig schedulerConfig)
-        : this(vae, textEncoder, tokenizer, unet, schedulerConfig, ownsModules: false, UNetRuntime.LibTorch) { }
+        : this(vae, textEncoder, tokenizer, unet, schedulerConfig, ownsModules: false, UNetRuntime.LibTorch, UNetRuntime.LibTorch, null, null) { }
 
-    StableDiffusionPipeline(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet, SchedulerConfig schedulerConfig, bool ownsModules, UNetRuntime runtime)
+    StableDiffusionPipeline(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet, SchedulerConfig schedulerConfig,
+        bool ownsModules, UNetRuntime runtime, UNetRuntime textAndVaeRuntime, OnnxModelCache? cache, StageTimings? timings, string? unetWeightsHash = null)
     {
         ArgumentNullException.ThrowIfNull(vae);
         ArgumentNullException.ThrowIfNull(textEncoder);
@@ -56,16 +62,57 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         TorchEngine.DisableNnpack(); // for apps that did not call TorchEngine.Initialize: no NNPACK warnings on stderr
         (this.vae, this.textEncoder, this.tokenizer, this.unet, SchedulerConfig, this.ownsModules) =
             (vae, textEncoder, tokenizer, unet, schedulerConfig, ownsModules);
-        Runtime = runtime;
-        if (runtime == UNetRuntime.OnnxRuntime) onnxUNet = new OnnxRuntimeUNet(unet);
-        else if (UNetDtype == ScalarType.BFloat16) BFloat16Check.EnsureAccurate(BFloat16Check.Engine, model: null);
+        (Runtime, TextEncoderAndVaeRuntime, onnxCache) = (runtime, textAndVaeRuntime, cache);
+        timings ??= new StageTimings();
+        static string Hit(bool hit) => hit ? "optimised model from the cache" : "export + graph optimisation";
+        try
+        {
+            if (runtime == UNetRuntime.OnnxRuntime)
+                onnxUNet = timings.Time(u => $"ONNX Runtime U-Net ({Hit(u.FromCache)})", () => new OnnxRuntimeUNet(unet, cache, unetWeightsHash));
+            else if (UNetDtype == ScalarType.BFloat16) BFloat16Check.EnsureAccurate(BFloat16Check.Engine, model: null);
+            if (textAndVaeRuntime == UNetRuntime.OnnxRuntime)
+            {
+                onnxText = timings.Time(t => $"ONNX Runtime text encoder ({Hit(t.FromCache)})", () => new OnnxRuntimeTextEncoder(textEncoder, cache));
+                onnxVae = timings.Time(v => $"ONNX Runtime VAE decoder ({Hit(v.FromCache)})", () => new OnnxRuntimeVae(vae, cache));
+            }
+        }
+        catch
+        {
+            onnxUNet?.Dispose();
+            onnxText?.Dispose();
+            throw;
+        }
+        LoadTimings = timings;
     }
+
+    /// <summary>Measures LibTorch against ONNX Runtime for the U-Net, stores the decision, and drops ONNX Runtime's U-Net if LibTorch won.</summary>
+    RuntimeDecision Probe(string decisionPath)
+    {
+        RuntimeDecision decision = RuntimeProbe.MeasureAndStore(unet, onnxUNet!, decisionPath);
+        RuntimeDecision = decision;
+        if (decision.Runtime == UNetRuntime.LibTorch)
+        {
+            onnxUNet!.Dispose();
+            onnxUNet = null;
+            Runtime = UNetRuntime.LibTorch;
+        }
+        return decision;
+    }
+
+    /// <summary>The engine that runs the text encoder and the VAE (LibTorch, or ONNX Runtime in float32).</summary>
+    public UNetRuntime TextEncoderAndVaeRuntime { get; }
+
+    /// <summary>Wall time of the load's stages (reading the weights, each ONNX Runtime session).</summary>
+    public StageTimings LoadTimings { get; }
 
     /// <summary>The model's scheduler config: its noise schedule, and the sampler used when a request names none.</summary>
     public SchedulerConfig SchedulerConfig { get; }
 
     /// <summary>The engine that runs the U-Net (<see cref="PipelineOptions.Runtime"/>, with Auto resolved).</summary>
-    public UNetRuntime Runtime { get; }
+    public UNetRuntime Runtime { get; private set; }
+
+    /// <summary>What <see cref="UNetRuntime.Auto"/> measured (<see cref="RuntimeProbe"/>), when it measured or read a decision; else null (a rule decided, or the runtime was given).</summary>
+    public RuntimeDecision? RuntimeDecision { get; private set; }
 
     /// <summary>The name written as <c>Model:</c> into the images' parameters (the folder's name after <see cref="Load"/>); null leaves it out.</summary>
     public string? ModelName { get; init; }
@@ -79,6 +126,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     /// <summary>The default image side: the U-Net's sample_size times the VAE factor (else the VAE's sample_size).</summary>
     public int DefaultSize => unet.Config.SampleSize is int s ? s * VaeScaleFactor : vae.Config.SampleSize;
 
+    /// <summary>Test hook: how many times the text encoder ran.</summary>
+    internal int TextEncoderCalls { get; private set; }
+
     /// <summary>Test hook: called with the sample's shape before each U-Net evaluation.</summary>
     internal Action<long[]>? UNetCalled { get; set; }
 
@@ -88,6 +138,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     /// <see cref="PipelineOptions.ConfigDirectory"/> for its tokenizer; see <see cref="SingleFileCheckpoint"/>) strictly;
     /// fp32, fp16 and bf16 weight files load. The pipeline owns the modules.
     /// </summary>
+    /// <remarks>Parts that run on ONNX Runtime keep no second float32 copy in LibTorch: the U-Net's and the text encoder's
+    /// LibTorch weights are freed after their sessions open, and read again from the same files when a LoRA or a save
+    /// needs them (refused if the files changed meanwhile). <see cref="LoadTimings"/> has the time of each stage.</remarks>
     /// <param name="directory">The folder (e.g. <c>weights/emoji-64</c>, or a Stable Diffusion 1.x download), or a single <c>.safetensors</c> file.</param>
     /// <param name="options">The U-Net's compute dtype and engine, and the model name; null for float32 on LibTorch and the folder's name.</param>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
@@ -110,7 +163,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             throw new ArgumentException($"PipelineOptions.Runtime is {options.Runtime}; expected LibTorch, OnnxRuntime or Auto", nameof(options));
         // A diffusers folder, or a single file with LDM key names (SingleFile/).
         bool singleFile = SingleFileCheckpoint.IsSingleFile(directory);
-        PipelineComponents c = singleFile ? SingleFileCheckpoint.Load(directory, options.ConfigDirectory) : PipelineFolder.Load(directory);
+        var timings = new StageTimings();
+        PipelineComponents c = timings.Time("read the weights (LibTorch modules)",
+            () => singleFile ? SingleFileCheckpoint.Load(directory, options.ConfigDirectory) : PipelineFolder.Load(directory));
         try
         {
             c.Vae.eval();
@@ -123,7 +178,36 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                     $"PipelineOptions.Runtime is OnnxRuntime but the U-Net's float32 weights ({OnnxRuntimeUNet.FloatBytes(c.UNet) / (1 << 20)} MiB) exceed one ONNX file's 2 GiB; use LibTorch or Auto", nameof(options));
             UNetRuntime runtime = options.Runtime != UNetRuntime.Auto ? options.Runtime
                 : options.Dtype == ScalarType.Float32 && OnnxRuntimeUNet.Fits(c.UNet) ? UNetRuntime.OnnxRuntime : UNetRuntime.LibTorch;
-            return new StableDiffusionPipeline(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, c.Scheduler, ownsModules: true, runtime) { ModelName = name };
+            // The text encoder and the VAE run in float32 whatever the U-Net's dtype, and always fit one ONNX file.
+            UNetRuntime textAndVae = options.Runtime == UNetRuntime.LibTorch ? UNetRuntime.LibTorch : UNetRuntime.OnnxRuntime;
+            OnnxModelCache? cache = string.IsNullOrEmpty(options.OnnxCacheDirectory) ? null : new OnnxModelCache(options.OnnxCacheDirectory);
+            // Auto with a cache folder: the engine measured faster for this machine and model (RuntimeProbe), measured on
+            // the first load and read back afterwards; without one, the rule above (ONNX Runtime for float32 where it fits).
+            bool probe = options.Runtime == UNetRuntime.Auto && runtime == UNetRuntime.OnnxRuntime && cache is not null;
+            string? unetHash = null, decisionPath = null;
+            RuntimeDecision? stored = null;
+            if (probe)
+            {
+                unetHash = timings.Time("hash the U-Net's weights (key of the cached graphs and the runtime decision)", () => OnnxModelCache.WeightsHash(c.UNet));
+                decisionPath = RuntimeProbe.DecisionPath(cache!.Directory, unetHash);
+                stored = RuntimeProbe.Read(decisionPath);
+                if (stored is not null) runtime = stored.Runtime;
+            }
+            var pipeline = new StableDiffusionPipeline(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, c.Scheduler, ownsModules: true, runtime, textAndVae, cache, timings, unetHash)
+                { ModelName = name, RuntimeDecision = stored };
+            if (stored is not null)
+                timings.Add($"runtime: the U-Net on {stored.Runtime} (measured by an earlier run: LibTorch {stored.LibTorchMs:F1} ms, ONNX Runtime {stored.OnnxRuntimeMs:F1} ms)", 0);
+            if (probe && stored is null)
+                timings.Time(d => $"runtime probe (LibTorch {d.LibTorchMs:F1} ms, ONNX Runtime {d.OnnxRuntimeMs:F1} ms per guided U-Net call: {d.Runtime})",
+                    () => pipeline.Probe(decisionPath!));
+            // ONNX Runtime holds its own copy of what it runs; LibTorch's is read again only if a LoRA or a save needs it.
+            string? config = options.ConfigDirectory;
+            timings.Time("release LibTorch's copy of the weights ONNX Runtime runs", () =>
+            {
+                pipeline.ReleaseTorchWeights(() => singleFile ? SingleFileCheckpoint.Load(directory, config) : PipelineFolder.Load(directory));
+                return 0;
+            });
+            return pipeline;
         }
         catch
         {
@@ -165,7 +249,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             bool guided = request.GuidanceScale > 1.0;
 
             // 3. Encode the prompts (and the negative prompt): [B, T, D], or [2B, T, D] = [uncond; cond].
-            Tensor embeddings = EncodePrompts(request.Prompts, request.ImagesPerPrompt, guided ? request.NegativePrompt : null);
+            var timings = new StageTimings();
+            Tensor embeddings = timings.Time("text encoder", () => EncodePrompts(request.Prompts, request.ImagesPerPrompt, guided ? request.NegativePrompt : null));
 
             // 4. Prepare the timesteps.
             scheduler.Value.SetTimesteps(request.Steps);
@@ -178,9 +263,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             latents = latents.mul(initNoiseSigma);
 
             // 6-7. Denoising loop, then decode with the VAE.
-            latents = Denoise(scheduler.Value, scheduler.Value.Timesteps, latents, embeddings, request.GuidanceScale, generator, progress, cancellationToken);
-            Tensor images = DecodeLatents(latents).MoveToOuterDisposeScope();
-            return Result(images, request, width, height, schedulerConfig, extras: []);
+            latents = timings.Time($"denoising ({scheduler.Value.Timesteps.Count} U-Net calls)",
+                () => Denoise(scheduler.Value, scheduler.Value.Timesteps, latents, embeddings, request.GuidanceScale, generator, progress, cancellationToken));
+            Tensor images = timings.Time("VAE decode", () => DecodeLatents(latents).MoveToOuterDisposeScope());
+            return Result(images, request, width, height, schedulerConfig, extras: []) with { Timings = timings };
         }
     }
 
@@ -232,7 +318,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             // 4. Latents: z_0 = scaling_factor * a posterior sample of the image, [1, C, h, w] -> [B, C, h, w];
             //    noised to the first timestep with one draw of [B, C, h, w] from the same generator.
             Tensor pixels = image.reshape(1, 3, height, width).to(VaeDtype, Device);
-            using var posterior = vae.Encode(pixels);
+            using var posterior = onnxVae?.Encode(pixels) ?? vae.Encode(pixels);
             Tensor latents = posterior.Sample(generator).to(ScalarType.Float32).mul(Scalars.Of(vae.Config.ScalingFactor)).expand(batch, -1, -1, -1).contiguous();
             if (timesteps.Count > 0)
             {
@@ -260,6 +346,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(directory);
         lock (gate)
         {
+            EnsureTorchWeights();
             unet.SavePretrained(Path.Combine(directory, "unet"), dtype);
             vae.SavePretrained(Path.Combine(directory, "vae"), dtype);
             textEncoder.SavePretrained(Path.Combine(directory, "text_encoder"), dtype);
@@ -279,7 +366,11 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     public void SaveSingleFile(string path, ScalarType dtype = ScalarType.Float32)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        lock (gate) SingleFileWriter.Write(path, unet, vae, textEncoder, dtype);
+        lock (gate)
+        {
+            EnsureTorchWeights();
+            SingleFileWriter.Write(path, unet, vae, textEncoder, dtype);
+        }
     }
 
     /// <summary>Disposes the modules when <see cref="Load"/> created them; a pipeline built on given modules leaves them alone.</summary>
@@ -290,6 +381,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             if (disposed) return;
             disposed = true;
             onnxUNet?.Dispose();
+            onnxText?.Dispose();
+            onnxVae?.Dispose();
+            emptyPromptStates?.Dispose();
             if (!ownsModules) loraFuser?.Restore(); // given modules go back as they came
             loraFuser?.Dispose();
             if (!ownsModules) return;
@@ -328,6 +422,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         bool guided = guidanceScale > 1.0;
         using var s = guidanceScale.ToScalar();   // the guidance scale s, held for the whole loop
         ScalarType dtype = UNetDtype;
+        // The text's keys and values in every cross-attention, and the fused q/k/v weights, are the same at every step:
+        // computed once here (AttentionCache, OnnxRuntimeUNet.TextKeyValues).
+        using var attention = onnxUNet is null ? unet.PrepareAttention(embeddings) : null;
+        using var text = onnxUNet?.PrepareText(embeddings);
         for (int i = 0; i < timesteps.Count; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -339,8 +437,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 input = scheduler.ScaleModelInput(input, t);
                 UNetCalled?.Invoke(input.shape);
                 Tensor noise = onnxUNet is { } onnx
-                    ? onnx.Forward(input, TimestepTensor(scheduler, t), embeddings)
-                    : unet.forward(input.to(dtype), TimestepTensor(scheduler, t), embeddings).to(ScalarType.Float32);
+                    ? onnx.Forward(input, TimestepTensor(scheduler, t), text!)
+                    : unet.Forward(input.to(dtype), TimestepTensor(scheduler, t), embeddings, attention).to(ScalarType.Float32);
                 if (guided)
                 {
                     // noise: [2B, C, h, w] -> uncond, cond [B, C, h, w]; eps = uncond + s (cond - uncond)
@@ -363,23 +461,37 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         Tensor cond = EncodeText(prompts).repeat_interleave(imagesPerPrompt, dim: 0);
         if (negativePrompt is null) return cond;
         // negative -> [1, T, D] -> [B, T, D]; then [uncond; cond]: [2B, T, D]
-        Tensor uncond = EncodeText([negativePrompt]).expand(cond.shape[0], -1, -1);
+        Tensor uncond = (negativePrompt.Length == 0 ? EmptyPromptStates() : EncodeText([negativePrompt])).expand(cond.shape[0], -1, -1);
         return cat([uncond, cond]);
+    }
+
+    /// <summary>
+    /// The empty prompt's states [1, T, D] (the unconditional branch of every guided call without a negative prompt),
+    /// encoded once per model. Only a pipeline that owns its modules keeps them: a trainer's modules change under it.
+    /// <see cref="SetLoras"/> drops them (a LoRA may change the text encoder).
+    /// </summary>
+    Tensor EmptyPromptStates()
+    {
+        if (!ownsModules) return EncodeText([""]);
+        return emptyPromptStates ??= EncodeText([""]).DetachFromDisposeScope();
     }
 
     // SD 1.x: pad with the tokenizer's pad token (eos) to model_max_length, truncate; the last hidden state.
     Tensor EncodeText(IReadOnlyList<string> texts)
     {
+        TextEncoderCalls++;
         var (ids, mask) = tokenizer.EncodeBatch(texts);
         using (ids)
         using (mask)
-            return textEncoder.forward(ids.to(Device)).to(UNetDtype);
+            return (onnxText?.Forward(ids) ?? textEncoder.forward(ids.to(Device))).to(UNetDtype, Device);
     }
 
     // images = vae.decode(z / scaling_factor), clamped to [-1, 1]: [B, C, h, w] -> [B, 3, H, W] float32.
-    Tensor DecodeLatents(Tensor latents) =>
-        vae.Decode(latents.div(Scalars.Of(vae.Config.ScalingFactor)).to(VaeDtype))
-            .to(ScalarType.Float32).clamp(Scalars.Of(-1), Scalars.Of(1));
+    Tensor DecodeLatents(Tensor latents)
+    {
+        Tensor z = latents.div(Scalars.Of(vae.Config.ScalingFactor));
+        return (onnxVae?.Decode(z) ?? vae.Decode(z.to(VaeDtype))).to(ScalarType.Float32, Device).clamp(Scalars.Of(-1), Scalars.Of(1));
+    }
 
     GenerationResult Result(Tensor images, GenerationRequest request, int width, int height, SchedulerConfig scheduler, KeyValuePair<string, string>[] extras)
     {

@@ -1,17 +1,21 @@
 namespace Latent.Pipeline;
 
-/// <summary>Which engine runs the U-Net at sampling time (the text encoder, the VAE and the scheduler run on LibTorch either way).</summary>
+/// <summary>Which engine runs the models at sampling time: the U-Net, and the text encoder and the VAE (the scheduler runs on LibTorch either way).</summary>
 public enum UNetRuntime
 {
     /// <summary>TorchSharp's LibTorch, in the dtype of <see cref="PipelineOptions.Dtype"/>.</summary>
     LibTorch,
 
-    /// <summary>ONNX Runtime (CPU, float32) on the U-Net's in-memory ONNX export: the same function with less overhead per op (<see cref="OnnxRuntimeUNet"/>).</summary>
+    /// <summary>ONNX Runtime (CPU, float32) on the models' ONNX exports: the same functions with less overhead per op
+    /// (<see cref="OnnxRuntimeUNet"/>, <see cref="OnnxRuntimeTextEncoder"/>, <see cref="OnnxRuntimeVae"/>).</summary>
     OnnxRuntime,
 
     /// <summary>
-    /// <see cref="OnnxRuntime"/> where it can run the model (Float32 compute and a U-Net whose float32 weights fit one ONNX
-    /// file, under 2 GiB: not SD 1.x's 3.4 GB), else <see cref="LibTorch"/>; resolved when the pipeline is loaded.
+    /// The U-Net on <see cref="OnnxRuntime"/> where it can run it (Float32 compute and float32 weights that fit one ONNX
+    /// file, under 2 GiB: not SD 1.x's 3.4 GB), else <see cref="LibTorch"/>; the text encoder and the VAE (float32 in
+    /// either case) on ONNX Runtime. With <see cref="PipelineOptions.OnnxCacheDirectory"/> set, a U-Net that ONNX Runtime
+    /// can run goes to whichever engine <see cref="Ort.RuntimeProbe"/> measured faster on this machine for this model (once,
+    /// then read back). Resolved when the pipeline is loaded.
     /// </summary>
     Auto,
 }

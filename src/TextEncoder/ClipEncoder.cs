@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -47,5 +48,17 @@ public sealed class ClipEncoder : nn.Module<Tensor, Tensor>
             hiddenStates?.Add(h.alias().MoveToOuterDisposeScope());
         }
         return h.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Writes every layer into an ONNX graph.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">Its state-dict prefix, e.g. "text_model.encoder".</param>
+    /// <param name="x">[B, T, D].</param>
+    /// <param name="maxPositions">max_position_embeddings (the causal mask's size).</param>
+    /// <returns>[B, T, D].</returns>
+    public string ExportOnnx(OnnxGraph g, string key, string x, int maxPositions)
+    {
+        for (int i = 0; i < layers.Count; i++) x = layers[i].ExportOnnx(g, $"{key}.layers.{i}", x, maxPositions);
+        return x;
     }
 }

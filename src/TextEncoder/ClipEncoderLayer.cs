@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using Latent.Core.Engine;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -39,5 +40,17 @@ public sealed class ClipEncoderLayer : nn.Module<Tensor, Tensor>
         var h = x.add(self_attn.forward(layer_norm1.forward(x)), Scalars.One);
         var output = h.add(mlp.forward(layer_norm2.forward(h)), Scalars.One);
         return output.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Writes this block into an ONNX graph.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">Its state-dict prefix, e.g. "text_model.encoder.layers.0".</param>
+    /// <param name="x">[B, T, D].</param>
+    /// <param name="maxPositions">max_position_embeddings (the causal mask's size).</param>
+    /// <returns>[B, T, D].</returns>
+    public string ExportOnnx(OnnxGraph g, string key, string x, int maxPositions)
+    {
+        string h = g.Node("Add", [x, self_attn.ExportOnnx(g, $"{key}.self_attn", g.LayerNorm($"{key}.layer_norm1", layer_norm1, x), maxPositions)]);
+        return g.Node("Add", [h, mlp.ExportOnnx(g, $"{key}.mlp", g.LayerNorm($"{key}.layer_norm2", layer_norm2, h))]);
     }
 }

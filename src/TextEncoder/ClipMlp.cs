@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using Latent.Core.Engine;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -49,6 +50,24 @@ public sealed class ClipMlp : nn.Module<Tensor, Tensor>
         var h = fc1.forward(x);
         h = Activate(h, activation);
         return fc2.forward(h).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Writes this module's forward into an ONNX graph.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">Its state-dict prefix, e.g. "text_model.encoder.layers.0.mlp".</param>
+    /// <param name="x">[B, T, D].</param>
+    /// <returns>[B, T, D].</returns>
+    public string ExportOnnx(OnnxGraph g, string key, string x)
+    {
+        // x: [B, T, D] -> [B, T, F] -> [B, T, D]
+        string h = g.Linear($"{key}.fc1", fc1, x);
+        h = activation switch
+        {
+            ClipActivation.QuickGelu => g.Node("Mul", [h, g.Node("Sigmoid", [g.Node("Mul", [h, g.Scalar("quick_gelu_scale", 1.702)])])]),
+            ClipActivation.Gelu => g.Gelu(h),
+            _ => throw new NotSupportedException($"{key}: activation {activation} is not exported"),
+        };
+        return g.Linear($"{key}.fc2", fc2, h);
     }
 
     /// <summary>Applies <paramref name="activation"/> element-wise.</summary>

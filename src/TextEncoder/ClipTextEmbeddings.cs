@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using Latent.Core.Engine;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -44,5 +45,19 @@ public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
         var positions = arange(Scalars.Of(0), t, Scalars.One, dtype: ScalarType.Int64, device: inputIds.device);   // [T]
         var h = token_embedding.forward(inputIds).add(position_embedding.forward(positions), Scalars.One); // [B, T, D] + [T, D]
         return h.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Writes this module's forward into an ONNX graph.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">Its state-dict prefix, e.g. "text_model.embeddings".</param>
+    /// <param name="inputIds">[B, T] int64.</param>
+    /// <returns>[B, T, D].</returns>
+    public string ExportOnnx(OnnxGraph g, string key, string inputIds)
+    {
+        // token_embedding[ids]: [B, T, D]; position_embedding[0..T): the first T rows, T read from the ids' shape
+        string tokens = g.Node("Gather", [g.Weight($"{key}.token_embedding.weight", token_embedding.weight!), inputIds]);
+        string length = g.Node("Shape", [inputIds], OnnxAttribute.Int("start", 1), OnnxAttribute.Int("end", 2));
+        string positions = g.Node("Slice", [g.Weight($"{key}.position_embedding.weight", position_embedding.weight!), g.Ints("zero", 0), length, g.Ints("axis0", 0)]);
+        return g.Node("Add", [tokens, positions]);
     }
 }

@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using Latent.Core.Config;
 using Latent.Core.IO;
 using TorchSharp;
@@ -68,6 +69,23 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
         return text_model.forward(inputIds);
     }
 
+    /// <summary>
+    /// Writes <see cref="forward"/> (eval mode, float32) as an ONNX model: input <c>input_ids</c> [batch, sequence] (int64),
+    /// output <c>last_hidden_state</c> [batch, sequence, D], the names of transformers' and diffusers' ONNX exports.
+    /// </summary>
+    /// <remarks>Each module writes its own nodes (<c>ExportOnnx</c> beside its <c>forward</c>); a test compares ONNX Runtime's
+    /// output with <see cref="forward"/>. Ids are not checked inside the graph: check them with <see cref="CheckInputIds"/>.</remarks>
+    /// <returns>The bytes of a .onnx file.</returns>
+    public byte[] ExportOnnx()
+    {
+        // input_ids: [B, T] -> last_hidden_state: [B, T, D]
+        var g = new OnnxGraph("text_encoder");
+        string ids = g.Int64Input("input_ids", "batch", "sequence");
+        string h = text_model.ExportOnnx(g, "text_model", ids, Config.MaxPositionEmbeddings);
+        g.Output(h, "last_hidden_state", "batch", "sequence", (long)Config.HiddenSize);
+        return g.ToModel();
+    }
+
     /// <summary>Runs the model and returns transformers' outputs.</summary>
     /// <param name="inputIds">[B, T] int64 token ids; 1 ≤ T ≤ max_position_embeddings, ids in [0, vocab_size).</param>
     /// <param name="outputHiddenStates">Whether to return the N + 1 hidden states (embeddings and every layer's output).</param>
@@ -119,8 +137,11 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
             Config with { Architectures = [ClipTextConfig.ClassName], ModelType = ClipTextConfig.TypeName, TorchDtype = PretrainedFolder.DtypeName(dtype) },
             dtype);
 
-    /// <summary>Checks token ids against <paramref name="config"/>: [B, T] int64, 1 ≤ T ≤ P, ids in [0, V).</summary>
-    internal static void CheckInputIds(Tensor inputIds, ClipTextConfig config)
+    /// <summary>Checks token ids against <paramref name="config"/>: [B, T] int64, 1 ≤ T ≤ P, ids in [0, V) (as <see cref="forward"/> does; for other engines that run this model).</summary>
+    /// <param name="inputIds">The ids.</param>
+    /// <param name="config">The model's config.</param>
+    /// <exception cref="ArgumentException">The ids have the wrong rank, dtype, length or an id outside the vocabulary.</exception>
+    public static void CheckInputIds(Tensor inputIds, ClipTextConfig config)
     {
         ArgumentNullException.ThrowIfNull(inputIds);
         if (inputIds.dim() != 2)

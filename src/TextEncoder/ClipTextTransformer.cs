@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using Latent.Core.Engine;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -57,6 +58,19 @@ public sealed class ClipTextTransformer : nn.Module<Tensor, Tensor>
         var pooled = Pool(last, inputIds);                          // [B, D]
         hiddenStates?.ForEach(s => s.MoveToOuterDisposeScope());
         return new ClipTextOutput(last.MoveToOuterDisposeScope(), pooled.MoveToOuterDisposeScope(), hiddenStates);
+    }
+
+    /// <summary>Writes the last hidden state's computation into an ONNX graph (no pooling: the pipeline reads the states).</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">Its state-dict prefix, "text_model".</param>
+    /// <param name="inputIds">[B, T] int64.</param>
+    /// <param name="maxPositions">max_position_embeddings.</param>
+    /// <returns>[B, T, D].</returns>
+    public string ExportOnnx(OnnxGraph g, string key, string inputIds, int maxPositions)
+    {
+        string h = embeddings.ExportOnnx(g, $"{key}.embeddings", inputIds);
+        h = encoder.ExportOnnx(g, $"{key}.encoder", h, maxPositions);
+        return g.LayerNorm($"{key}.final_layer_norm", final_layer_norm, h);
     }
 
     /// <summary>Applies the final LayerNorm, e.g. to a penultimate hidden state (diffusers' <c>clip_skip</c>).</summary>

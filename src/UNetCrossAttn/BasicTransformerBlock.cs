@@ -51,12 +51,19 @@ public sealed class BasicTransformerBlock : nn.Module<Tensor, Tensor, Tensor>
     /// <param name="x">[B, N, C] tokens (N = H * W positions).</param>
     /// <param name="context">[B, T, D] text states.</param>
     /// <returns>[B, N, C].</returns>
-    public override Tensor forward(Tensor x, Tensor context)
+    public override Tensor forward(Tensor x, Tensor context) => Forward(x, context, null);
+
+    /// <summary>As <see cref="forward"/>, with per-generation attention precomputations.</summary>
+    /// <param name="x">[B, N, C] tokens.</param>
+    /// <param name="context">[B, T, D] text states.</param>
+    /// <param name="cache">Per-generation attention precomputations (text keys and values, fused q/k/v), or null.</param>
+    /// <returns>[B, N, C].</returns>
+    public Tensor Forward(Tensor x, Tensor context, AttentionCache? cache)
     {
         // x: [B, N, C], context: [B, T, D] -> [B, N, C]
         using var scope = NewDisposeScope();
-        x = attn1.call(norm1.forward(x), onlyCrossAttention ? context : null).add(x, Scalars.One);
-        x = attn2.call(norm2.forward(x), context).add(x, Scalars.One);
+        x = attn1.Forward(norm1.forward(x), onlyCrossAttention ? context : null, cache).add(x, Scalars.One);
+        x = attn2.Forward(norm2.forward(x), context, cache).add(x, Scalars.One);
         x = ff.forward(norm3.forward(x)).add(x, Scalars.One);
         return x.MoveToOuterDisposeScope();
     }

@@ -51,7 +51,7 @@ public sealed class CrossAttnDownBlock2D : nn.Module, IUNetDownBlock
     }
 
     /// <inheritdoc />
-    public Tensor[] Forward(Tensor x, Tensor temb, Tensor context)
+    public Tensor[] Forward(Tensor x, Tensor temb, Tensor context, AttentionCache? cache)
     {
         // x: [B, Cin, H, W], temb: [B, Temb], context: [B, T, D] -> skips: layers x [B, Cout, H, W] (+ [B, Cout, H/2, W/2])
         using var scope = NewDisposeScope();
@@ -60,7 +60,7 @@ public sealed class CrossAttnDownBlock2D : nn.Module, IUNetDownBlock
         for (int i = 0; i < resnets.Count; i++)
         {
             h = resnets[i].call(h, temb);
-            h = attentions[i].call(h, context);
+            h = attentions[i].Forward(h, context, cache);
             skips.Add(h);
         }
         if (downsamplers is not null)

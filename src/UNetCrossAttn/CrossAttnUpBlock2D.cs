@@ -54,7 +54,7 @@ public sealed class CrossAttnUpBlock2D : nn.Module, IUNetUpBlock
     public int SkipCount => resnets.Count;
 
     /// <inheritdoc />
-    public Tensor Forward(Tensor x, IReadOnlyList<Tensor> skips, Tensor temb, Tensor context)
+    public Tensor Forward(Tensor x, IReadOnlyList<Tensor> skips, Tensor temb, Tensor context, AttentionCache? cache)
     {
         // x: [B, Cprev, H, W], skips: SkipCount x [B, Cskip, H, W], context: [B, T, D] -> [B, Cout, 2H, 2W] (or H, W at the top)
         if (skips.Count != SkipCount)
@@ -65,7 +65,7 @@ public sealed class CrossAttnUpBlock2D : nn.Module, IUNetUpBlock
         {
             h = cat([h, skips[skips.Count - 1 - i]], 1); // [B, C, H, W] + [B, Cskip, H, W] -> [B, C + Cskip, H, W]
             h = resnets[i].call(h, temb);
-            h = attentions[i].call(h, context);
+            h = attentions[i].Forward(h, context, cache);
         }
         if (upsamplers is not null) h = upsamplers[0].forward(h);
         return h.MoveToOuterDisposeScope();

@@ -36,7 +36,7 @@ public sealed class DownBlock2D : nn.Module, IUNetDownBlock
     }
 
     /// <inheritdoc />
-    public Tensor[] Forward(Tensor x, Tensor temb, Tensor context)
+    public Tensor[] Forward(Tensor x, Tensor temb, Tensor context, AttentionCache? cache)
     {
         // x: [B, Cin, H, W], temb: [B, Temb] -> skips: layers x [B, Cout, H, W] (+ [B, Cout, H/2, W/2])
         using var scope = NewDisposeScope();

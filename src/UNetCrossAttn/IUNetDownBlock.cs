@@ -1,3 +1,4 @@
+using Latent.Core.Nn;
 using Latent.Core.Onnx;
 using static TorchSharp.torch;
 
@@ -14,7 +15,8 @@ public interface IUNetDownBlock
     /// One skip per ResNet ([B, Cout, H, W]) and, when the level downsamples, the downsampled state
     /// ([B, Cout, H/2, W/2]); the last skip is also the level's output. The caller owns them.
     /// </returns>
-    Tensor[] Forward(Tensor x, Tensor temb, Tensor context);
+    /// <param name="cache">Per-generation attention precomputations (text keys and values, fused q/k/v), or null.</param>
+    Tensor[] Forward(Tensor x, Tensor temb, Tensor context, AttentionCache? cache);
 
     /// <summary>Writes this level's forward into an ONNX graph.</summary>
     /// <param name="g">The graph.</param>

@@ -1,3 +1,4 @@
+using Latent.Core.Nn;
 using Latent.Core.Onnx;
 using static TorchSharp.torch;
 
@@ -15,7 +16,8 @@ public interface IUNetUpBlock
     /// <param name="temb">[B, Temb] time embedding.</param>
     /// <param name="context">[B, T, D] text states (ignored by levels without attention).</param>
     /// <returns>[B, Cout, 2H, 2W] when the level upsamples, else [B, Cout, H, W]; the caller owns it.</returns>
-    Tensor Forward(Tensor x, IReadOnlyList<Tensor> skips, Tensor temb, Tensor context);
+    /// <param name="cache">Per-generation attention precomputations (text keys and values, fused q/k/v), or null.</param>
+    Tensor Forward(Tensor x, IReadOnlyList<Tensor> skips, Tensor temb, Tensor context, AttentionCache? cache);
 
     /// <summary>Writes this level's forward into an ONNX graph.</summary>
     /// <param name="g">The graph.</param>

@@ -53,7 +53,14 @@ public sealed class Transformer2DModel : nn.Module<Tensor, Tensor, Tensor>
     /// <param name="x">[B, C, H, W].</param>
     /// <param name="context">[B, T, D] text states.</param>
     /// <returns>[B, C, H, W].</returns>
-    public override Tensor forward(Tensor x, Tensor context)
+    public override Tensor forward(Tensor x, Tensor context) => Forward(x, context, null);
+
+    /// <summary>As <see cref="forward"/>, with per-generation attention precomputations.</summary>
+    /// <param name="x">[B, C, H, W].</param>
+    /// <param name="context">[B, T, D] text states.</param>
+    /// <param name="cache">Per-generation attention precomputations (text keys and values, fused q/k/v), or null.</param>
+    /// <returns>[B, C, H, W].</returns>
+    public Tensor Forward(Tensor x, Tensor context, AttentionCache? cache)
     {
         // x: [B, C, H, W], context: [B, T, D] -> [B, C, H, W]
         using var scope = NewDisposeScope();
@@ -63,7 +70,7 @@ public sealed class Transformer2DModel : nn.Module<Tensor, Tensor, Tensor>
         long inner = hidden.shape[1];
         hidden = hidden.permute(0, 2, 3, 1).reshape(b, h * w, inner); // -> [B, H*W, inner]
         if (useLinearProjection) hidden = proj_in.forward(hidden);
-        foreach (var block in transformer_blocks) hidden = block.call(hidden, context);
+        foreach (var block in transformer_blocks) hidden = block.Forward(hidden, context, cache);
         if (useLinearProjection) hidden = proj_out.forward(hidden);
         hidden = hidden.reshape(b, h, w, hidden.shape[2]).permute(0, 3, 1, 2).contiguous(); // [B, H*W, C'] -> [B, C', H, W]
         if (!useLinearProjection) hidden = proj_out.forward(hidden);

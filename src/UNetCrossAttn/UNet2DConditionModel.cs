@@ -112,10 +112,43 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
     /// <param name="encoderHiddenStates">[B, T, cross_attention_dim] text states.</param>
     /// <returns>[B, out_channels, H, W], in the dtype of the module.</returns>
     public override Tensor forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates) =>
-        Forward(sample, timestep, encoderHiddenStates, trace: null);
+        Forward(sample, timestep, encoderHiddenStates, cache: null, trace: null);
+
+    /// <summary>As <see cref="forward"/>, with the attention's per-generation precomputations (<see cref="PrepareAttention"/>):
+    /// the denoising loop calls the U-Net many times with the same text states.</summary>
+    /// <param name="sample">[B, in_channels, H, W] noisy latents.</param>
+    /// <param name="timestep">A 0-dim, [1] or [B] tensor of timesteps.</param>
+    /// <param name="encoderHiddenStates">[B, T, cross_attention_dim]: the tensor the cache was built from.</param>
+    /// <param name="cache">From <see cref="PrepareAttention"/>, or null.</param>
+    /// <returns>[B, out_channels, H, W].</returns>
+    /// <exception cref="ArgumentException">A shape is wrong, or the cache was built from other text states.</exception>
+    public Tensor Forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, AttentionCache? cache) =>
+        Forward(sample, timestep, encoderHiddenStates, cache, trace: null);
+
+    /// <summary>
+    /// Computes what every call with these text states repeats: each cross-attention's keys and values of
+    /// <paramref name="encoderHiddenStates"/>, and each self-attention's q/k/v weights fused into one matrix
+    /// (<see cref="AttentionCache"/>). Inference only (no gradients); rebuild it for other states or changed weights.
+    /// </summary>
+    /// <param name="encoderHiddenStates">[B, T, D] in the module's dtype; keep it alive while the cache is used.</param>
+    /// <returns>The cache; the caller disposes it.</returns>
+    /// <exception cref="ArgumentException">The states' width is not the cross-attention width.</exception>
+    public AttentionCache PrepareAttention(Tensor encoderHiddenStates)
+    {
+        ArgumentNullException.ThrowIfNull(encoderHiddenStates);
+        int width = Config.CrossAttentionDim.PerBlock(Config.BlockOutChannels.Length)[0];
+        if (encoderHiddenStates.dim() != 3 || encoderHiddenStates.shape[2] != width)
+            throw new ArgumentException(
+                $"UNet2DConditionModel expects encoderHiddenStates as [B, T, {width}]; got shape [{string.Join(", ", encoderHiddenStates.shape)}]",
+                nameof(encoderHiddenStates));
+        return AttentionCache.Build(modules().OfType<Attention>(), encoderHiddenStates);
+    }
 
     /// <summary>As <see cref="forward"/>, reporting the output of each top-level stage to <paramref name="trace"/> (for parity debugging).</summary>
-    internal Tensor Forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, Action<string, Tensor>? trace)
+    internal Tensor Forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, Action<string, Tensor>? trace) =>
+        Forward(sample, timestep, encoderHiddenStates, cache: null, trace);
+
+    Tensor Forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, AttentionCache? cache, Action<string, Tensor>? trace)
     {
         // sample: [B, Cin, H, W], timestep: [] / [1] / [B], encoderHiddenStates: [B, T, D] -> [B, Cout, H, W]
         CheckInputs(sample, timestep, encoderHiddenStates);
@@ -136,14 +169,14 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
         var skips = new List<Tensor> { x };
         for (int i = 0; i < down_blocks.Count; i++)
         {
-            var outputs = ((IUNetDownBlock)down_blocks[i]).Forward(x, temb, encoderHiddenStates);
+            var outputs = ((IUNetDownBlock)down_blocks[i]).Forward(x, temb, encoderHiddenStates, cache);
             skips.AddRange(outputs);
             x = outputs[^1];
             trace?.Invoke($"down_blocks.{i}", x);
         }
 
         // 4. Mid block.
-        x = mid_block.call(x, temb, encoderHiddenStates);
+        x = mid_block.Forward(x, temb, encoderHiddenStates, cache);
         trace?.Invoke("mid_block", x);
 
         // 5. Up path: each level takes the last SkipCount skips.
@@ -152,7 +185,7 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
             var block = (IUNetUpBlock)up_blocks[i];
             var levelSkips = skips.GetRange(skips.Count - block.SkipCount, block.SkipCount);
             skips.RemoveRange(skips.Count - block.SkipCount, block.SkipCount);
-            x = block.Forward(x, levelSkips, temb, encoderHiddenStates);
+            x = block.Forward(x, levelSkips, temb, encoderHiddenStates, cache);
             trace?.Invoke($"up_blocks.{i}", x);
         }
 
@@ -171,16 +204,20 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
     /// </summary>
     /// <remarks>Each module writes its own nodes (<c>ExportOnnx</c> beside its <c>forward</c>); a test compares ONNX Runtime's
     /// output with <see cref="forward"/> for several configs. Weights of any dtype are exported as float32.</remarks>
+    /// <param name="textKeyValueInputs">Take each cross-attention's keys and values as inputs (<c>{key}.key</c> [batch, heads, d,
+    /// sequence] and <c>{key}.value</c> [batch, heads, sequence, d], from <see cref="ExportTextKeyValuesOnnx"/>, once per
+    /// generation) instead of <c>encoder_hidden_states</c>.</param>
     /// <returns>The bytes of a .onnx file (opset <see cref="OnnxGraph.Opset"/>).</returns>
     /// <exception cref="NotSupportedException">The weights exceed 2 GiB (one protobuf message), or a block uses an option the export does not cover.</exception>
-    public byte[] ExportOnnx()
+    public byte[] ExportOnnx(bool textKeyValueInputs = false)
     {
         // sample: [B, Cin, H, W], timestep: [B], encoder_hidden_states: [B, T, D] -> out_sample: [B, Cout, H, W]
-        var g = new OnnxGraph("unet");
+        var g = new OnnxGraph("unet") { TextKeyValueInputs = textKeyValueInputs };
         int width = Config.CrossAttentionDim.PerBlock(Config.BlockOutChannels.Length)[0];
         string sample = g.Input("sample", "batch", (long)Config.InChannels, "height", "width");
         string timestep = g.Input("timestep", "batch");
-        string context = g.Input("encoder_hidden_states", "batch", "sequence", (long)width);
+        // With key/value inputs no block reads the states themselves: the attentions ignore this name.
+        string context = textKeyValueInputs ? "" : g.Input("encoder_hidden_states", "batch", "sequence", (long)width);
         string x = Config.CenterInputSample ? g.Node("Sub", [g.Node("Mul", [sample, g.Scalar("two", 2)]), g.Scalar("one", 1)]) : sample;
 
         // 1. Time: [B] -> [B, C0] -> [B, Temb].
@@ -211,6 +248,27 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
         // 6. Output: [B, C0, H, W] -> [B, Cout, H, W].
         x = g.Conv("conv_out", conv_out, g.Silu(g.GroupNorm("conv_norm_out", conv_norm_out, x)), padding: (Config.ConvOutKernel - 1) / 2);
         g.Output(x, "out_sample", "batch", (long)Config.OutChannels, "height", "width");
+        return g.ToModel();
+    }
+
+    /// <summary>
+    /// Writes the graph that computes what <see cref="ExportOnnx"/> with key/value inputs reads: input
+    /// <c>encoder_hidden_states</c> [batch, sequence, D]; per cross-attention (named by its state-dict prefix, in module
+    /// order) outputs <c>{key}.key</c> [batch, heads, d, sequence] and <c>{key}.value</c> [batch, heads, sequence, d].
+    /// </summary>
+    /// <returns>The bytes of a .onnx file.</returns>
+    public byte[] ExportTextKeyValuesOnnx()
+    {
+        var g = new OnnxGraph("unet_text_key_values");
+        int width = Config.CrossAttentionDim.PerBlock(Config.BlockOutChannels.Length)[0];
+        string context = g.Input("encoder_hidden_states", "batch", "sequence", (long)width);
+        foreach (var (name, module) in named_modules())
+        {
+            if (module is not Attention { IsCrossAttention: true } attention) continue;
+            var (k, v) = attention.ExportKeyValuesOnnx(g, name, context);
+            g.Output(k, $"{name}.key", "batch", (long)attention.Heads, attention.HeadDim, "sequence");
+            g.Output(v, $"{name}.value", "batch", (long)attention.Heads, "sequence", attention.HeadDim);
+        }
         return g.ToModel();
     }
 

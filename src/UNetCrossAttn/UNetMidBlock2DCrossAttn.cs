@@ -43,12 +43,20 @@ public sealed class UNetMidBlock2DCrossAttn : nn.Module<Tensor, Tensor, Tensor, 
     /// <param name="temb">[B, Temb] time embedding.</param>
     /// <param name="context">[B, T, D] text states.</param>
     /// <returns>[B, C, H, W].</returns>
-    public override Tensor forward(Tensor x, Tensor temb, Tensor context)
+    public override Tensor forward(Tensor x, Tensor temb, Tensor context) => Forward(x, temb, context, null);
+
+    /// <summary>As <see cref="forward"/>, with per-generation attention precomputations.</summary>
+    /// <param name="x">[B, C, H, W].</param>
+    /// <param name="temb">[B, Temb].</param>
+    /// <param name="context">[B, T, D] text states.</param>
+    /// <param name="cache">Per-generation attention precomputations (text keys and values, fused q/k/v), or null.</param>
+    /// <returns>[B, C, H, W].</returns>
+    public Tensor Forward(Tensor x, Tensor temb, Tensor context, AttentionCache? cache)
     {
         // x: [B, C, H, W], temb: [B, Temb], context: [B, T, D] -> [B, C, H, W]
         using var scope = NewDisposeScope();
         var h = resnets[0].call(x, temb);
-        h = attentions[0].call(h, context);
+        h = attentions[0].Forward(h, context, cache);
         h = resnets[1].call(h, temb);
         return h.MoveToOuterDisposeScope();
     }

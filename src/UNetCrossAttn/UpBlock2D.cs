@@ -43,7 +43,7 @@ public sealed class UpBlock2D : nn.Module, IUNetUpBlock
     public int SkipCount => resnets.Count;
 
     /// <inheritdoc />
-    public Tensor Forward(Tensor x, IReadOnlyList<Tensor> skips, Tensor temb, Tensor context)
+    public Tensor Forward(Tensor x, IReadOnlyList<Tensor> skips, Tensor temb, Tensor context, AttentionCache? cache)
     {
         // x: [B, Cprev, H, W], skips: SkipCount x [B, Cskip, H, W] -> [B, Cout, 2H, 2W] (or [B, Cout, H, W] at the top)
         if (skips.Count != SkipCount)

@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using Latent.Core.Config;
 using Latent.Core.IO;
 using TorchSharp;
@@ -76,6 +77,47 @@ public sealed class AutoencoderKL : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         return decoder.forward(post_quant_conv.forward(z)).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Writes <see cref="Decode"/> (float32) as an ONNX model: input <c>latent_sample</c> [batch, latent, height, width],
+    /// output <c>sample</c> [batch, Cout, height * f, width * f] (the names of diffusers' ONNX <c>vae_decoder</c>).
+    /// </summary>
+    /// <returns>The bytes of a .onnx file.</returns>
+    public byte[] ExportDecoderOnnx()
+    {
+        // latent_sample: [B, latent, h, w] -> sample: [B, Cout, h*f, w*f]
+        var g = new OnnxGraph("vae_decoder");
+        string z = g.Input("latent_sample", "batch", (long)Config.LatentChannels, "height", "width");
+        string x = decoder.ExportOnnx(g, "decoder", g.Conv("post_quant_conv", post_quant_conv, z));
+        g.Output(x, "sample", "batch", (long)Config.OutChannels, "image_height", "image_width");
+        return g.ToModel();
+    }
+
+    /// <summary>
+    /// Writes <see cref="Encode"/> up to the posterior's moments (float32) as an ONNX model: input <c>sample</c>
+    /// [batch, Cin, height, width], output <c>moments</c> [batch, 2 * latent, height / f, width / f] (mean, then log-variance);
+    /// <see cref="DiagonalGaussianDistribution"/> takes the moments.
+    /// </summary>
+    /// <returns>The bytes of a .onnx file.</returns>
+    public byte[] ExportEncoderOnnx()
+    {
+        // sample: [B, Cin, H, W] -> moments: [B, 2*latent, H/f, W/f]
+        var g = new OnnxGraph("vae_encoder");
+        string x = g.Input("sample", "batch", (long)Config.InChannels, "height", "width");
+        string moments = g.Conv("quant_conv", quant_conv, encoder.ExportOnnx(g, "encoder", x));
+        g.Output(moments, "moments", "batch", 2L * Config.LatentChannels, "latent_height", "latent_width");
+        return g.ToModel();
+    }
+
+    /// <summary>Checks decoder input as <see cref="Decode"/> does (for other engines that run this VAE).</summary>
+    /// <param name="z">[B, latent, h, w].</param>
+    /// <exception cref="ArgumentException">The shape is wrong.</exception>
+    public void CheckLatents(Tensor z) => CheckInput(z, Config.LatentChannels, 1, "z", "latents");
+
+    /// <summary>Checks encoder input as <see cref="Encode"/> does (for other engines that run this VAE).</summary>
+    /// <param name="x">[B, in_channels, H, W].</param>
+    /// <exception cref="ArgumentException">The shape is wrong.</exception>
+    public void CheckImages(Tensor x) => CheckInput(x, Config.InChannels, Config.DownsampleFactor, "x", "images");
 
     /// <summary>Reconstructs images through the posterior's mode: decode(encode(x).mode()).</summary>
     /// <param name="x">[B, in_channels, H, W].</param>

@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using Latent.Core.Nn;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -56,5 +57,18 @@ public sealed class Decoder : nn.Module<Tensor, Tensor>
             h = block.forward(h);
         h = conv_out.forward(nn.functional.silu(conv_norm_out.forward(h)));
         return h.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Writes the decoder into an ONNX graph.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">Its state-dict prefix, "decoder".</param>
+    /// <param name="z">[B, latent, h, w] (after post_quant_conv).</param>
+    /// <returns>[B, Cout, h*f, w*f].</returns>
+    public string ExportOnnx(OnnxGraph g, string key, string z)
+    {
+        string h = g.Conv($"{key}.conv_in", conv_in, z, padding: 1);
+        h = mid_block.ExportOnnx(g, $"{key}.mid_block", h);
+        for (int i = 0; i < up_blocks.Count; i++) h = up_blocks[i].ExportOnnx(g, $"{key}.up_blocks.{i}", h);
+        return g.Conv($"{key}.conv_out", conv_out, g.Silu(g.GroupNorm($"{key}.conv_norm_out", conv_norm_out, h)), padding: 1);
     }
 }

@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using Latent.Core.Nn;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -50,5 +51,16 @@ public sealed class DownEncoderBlock2D : nn.Module<Tensor, Tensor>
         if (downsamplers is not null)
             h = downsamplers[0].forward(h);
         return h.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Writes this block into an ONNX graph.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">Its state-dict prefix, e.g. "encoder.down_blocks.0".</param>
+    /// <param name="x">[B, Cin, H, W].</param>
+    /// <returns>[B, Cout, H/2, W/2] with a downsampler, [B, Cout, H, W] without.</returns>
+    public string ExportOnnx(OnnxGraph g, string key, string x)
+    {
+        for (int i = 0; i < resnets.Count; i++) x = resnets[i].ExportOnnx(g, $"{key}.resnets.{i}", x, null);
+        return downsamplers is null ? x : downsamplers[0].ExportOnnx(g, $"{key}.downsamplers.0", x);
     }
 }

@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using Latent.Core.Nn;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -54,5 +55,18 @@ public sealed class Encoder : nn.Module<Tensor, Tensor>
         h = mid_block.forward(h);
         h = conv_out.forward(nn.functional.silu(conv_norm_out.forward(h)));
         return h.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Writes the encoder into an ONNX graph.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">Its state-dict prefix, "encoder".</param>
+    /// <param name="x">[B, Cin, H, W].</param>
+    /// <returns>[B, 2 * latent, H/f, W/f] (before quant_conv).</returns>
+    public string ExportOnnx(OnnxGraph g, string key, string x)
+    {
+        string h = g.Conv($"{key}.conv_in", conv_in, x, padding: 1);
+        for (int i = 0; i < down_blocks.Count; i++) h = down_blocks[i].ExportOnnx(g, $"{key}.down_blocks.{i}", h);
+        h = mid_block.ExportOnnx(g, $"{key}.mid_block", h);
+        return g.Conv($"{key}.conv_out", conv_out, g.Silu(g.GroupNorm($"{key}.conv_norm_out", conv_norm_out, h)), padding: 1);
     }
 }

@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using Latent.Core.Nn;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -46,5 +47,17 @@ public sealed class UNetMidBlock2D : nn.Module<Tensor, Tensor>
         h = attentions[0].forward(h, null);
         h = resnets[1].forward(h, null);
         return h.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Writes this block into an ONNX graph.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">Its state-dict prefix, e.g. "decoder.mid_block".</param>
+    /// <param name="x">[B, C, H, W].</param>
+    /// <returns>[B, C, H, W].</returns>
+    public string ExportOnnx(OnnxGraph g, string key, string x)
+    {
+        string h = resnets[0].ExportOnnx(g, $"{key}.resnets.0", x, null);
+        h = attentions[0].ExportSpatialOnnx(g, $"{key}.attentions.0", h);
+        return resnets[1].ExportOnnx(g, $"{key}.resnets.1", h, null);
     }
 }

@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using Latent.Core.Nn;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -50,5 +51,16 @@ public sealed class UpDecoderBlock2D : nn.Module<Tensor, Tensor>
         if (upsamplers is not null)
             h = upsamplers[0].forward(h);
         return h.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Writes this block into an ONNX graph.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">Its state-dict prefix, e.g. "decoder.up_blocks.0".</param>
+    /// <param name="x">[B, Cin, H, W].</param>
+    /// <returns>[B, Cout, 2H, 2W] with an upsampler, [B, Cout, H, W] without.</returns>
+    public string ExportOnnx(OnnxGraph g, string key, string x)
+    {
+        for (int i = 0; i < resnets.Count; i++) x = resnets[i].ExportOnnx(g, $"{key}.resnets.{i}", x, null);
+        return upsamplers is null ? x : upsamplers[0].ExportOnnx(g, $"{key}.upsamplers.0", x);
     }
 }

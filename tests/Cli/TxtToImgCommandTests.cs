@@ -27,6 +27,19 @@ public class TxtToImgCommandTests
     }
 
     [Fact]
+    public void TxtToImg_Timings_ListsEveryStageFromProcessStartToThePng()
+    {
+        string png = Path.Combine(TestEnvironment.NewTempDir(), "t.png");
+        var r = Run("txt2img", "a cat", "--model", TestEnvironment.Parity, "--steps", "2", "--seed", "1", "--out", png,
+            "--runtime", "onnxruntime", "--no-onnx-cache", "--timings");
+        Assert.True(r.Code == 0, r.Err);
+        foreach (string stage in new[] { "engine start", "load: read the weights", "load: ONNX Runtime U-Net (export + graph optimisation)",
+                     "load: ONNX Runtime text encoder", "load: ONNX Runtime VAE decoder", "generate: text encoder", "generate: denoising (2 U-Net calls)",
+                     "generate: VAE decode", "write the PNG", "total, process start to PNG" })
+            Assert.Contains($"timing: {stage}", r.Err);
+    }
+
+    [Fact]
     public void TxtToImg_SeveralImagesIntoAFolder_NumbersThem_OrTilesAGrid()
     {
         string dir = TestEnvironment.NewTempDir();

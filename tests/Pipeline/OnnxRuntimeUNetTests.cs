@@ -96,6 +96,44 @@ public class OnnxRuntimeUNetTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void PrepareText_ServesManySteps_MatchingLibTorch()
+    {
+        // The denoising loop's form: the text's keys and values computed once, then several calls on other latents and timesteps.
+        using var scope = NewDisposeScope();
+        using var unet = RandomUNet(UNetConfig.Tiny with { OnlyCrossAttention = true }, seed: 7);
+        using var onnx = new OnnxRuntimeUNet(unet);
+        var c = randn(2, 7, 16);
+        using var text = onnx.PrepareText(c);
+        foreach (long step in new long[] { 900, 500, 20 })
+        {
+            var x = randn(2, 4, 8, 8);
+            using var t = tensor(step);
+            Tensor expected;
+            using (no_grad()) expected = unet.forward(x, t, c);
+            float diff = (onnx.Forward(x, t, text) - expected).abs().max().item<float>();
+            Assert.True(diff < Tolerance, $"step at t = {step} differs by {diff:E2}");
+        }
+        var e = Assert.Throws<ArgumentException>(() => onnx.Forward(randn(3, 4, 8, 8), tensor(1L), text));
+        Assert.Contains("[3, T, 16]", e.Message);
+    }
+
+    [Fact]
+    public void Export_WithTextKeyValueInputs_DeclaresOneKeyAndValuePerCrossAttention()
+    {
+        using var unet = RandomUNet(UNetConfig.Tiny, seed: 8);
+        byte[] model, text;
+        using (no_grad()) (model, text) = (unet.ExportOnnx(textKeyValueInputs: true), unet.ExportTextKeyValuesOnnx());
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(model);
+        using var textSession = new Microsoft.ML.OnnxRuntime.InferenceSession(text);
+        int crossAttentions = unet.modules().OfType<Latent.Core.Nn.Attention>().Count(a => a.IsCrossAttention);
+        Assert.True(crossAttentions > 0);
+        Assert.DoesNotContain("encoder_hidden_states", session.InputMetadata.Keys);
+        Assert.Equal(2 + 2 * crossAttentions, session.InputMetadata.Count);
+        Assert.Equal(session.InputMetadata.Keys.Skip(2).Order(), textSession.OutputMetadata.Keys.Order());
+        Assert.Contains("mid_block.attentions.0.transformer_blocks.0.attn2.key", textSession.OutputMetadata.Keys);
+    }
+
+    [Fact]
     public void Forward_WrongContextWidth_ThrowsNamingTheShapes()
     {
         using var unet = RandomUNet(UNetConfig.Tiny, seed: 6);

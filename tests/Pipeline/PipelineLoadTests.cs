@@ -183,13 +183,60 @@ public class PipelineLoadTests(ITestOutputHelper output)
         using var onnx = StableDiffusionPipeline.Load(TestEnvironment.Parity, new PipelineOptions { Runtime = UNetRuntime.OnnxRuntime });
         using var torch = StableDiffusionPipeline.Load(TestEnvironment.Parity);
         Assert.Equal(UNetRuntime.OnnxRuntime, onnx.Runtime);
+        Assert.Equal(UNetRuntime.OnnxRuntime, onnx.TextEncoderAndVaeRuntime);
         Assert.Equal(UNetRuntime.LibTorch, torch.Runtime);
+        Assert.Equal(UNetRuntime.LibTorch, torch.TextEncoderAndVaeRuntime);
         var request = Small with { GuidanceScale = 7.5, ImagesPerPrompt = 2 };
         using var a = onnx.Generate(request);
         using var b = torch.Generate(request);
         Assert.Equal(b.Images.shape, a.Images.shape);
         float diff = a.Images.sub(b.Images).abs().max().item<float>();
         Assert.True(diff < 1e-3f, $"max |onnxruntime - libtorch| = {diff}");
+    }
+
+    [Fact]
+    public void OnnxRuntime_ImageToImage_GivesTheLibTorchImages()
+    {
+        // The VAE's encoder on ONNX Runtime too (opened on first use).
+        using var onnx = StableDiffusionPipeline.Load(TestEnvironment.Parity, new PipelineOptions { Runtime = UNetRuntime.OnnxRuntime });
+        using var torch = StableDiffusionPipeline.Load(TestEnvironment.Parity);
+        using var image = rand(new long[] { 3, 32, 32 }, generator: new Generator(3)).mul(Scalars.Of(2)).sub(Scalars.Of(1));
+        var request = new ImageToImageRequest { Generation = Small with { GuidanceScale = 7.5, Steps = 4 }, Image = image, Strength = 0.5 };
+        using var a = onnx.ImageToImage(request);
+        using var b = torch.ImageToImage(request);
+        float diff = a.Images.sub(b.Images).abs().max().item<float>();
+        Assert.True(diff < 1e-3f, $"max |onnxruntime - libtorch| = {diff}");
+    }
+
+    [Fact]
+    public void OnnxRuntime_ReleasesLibTorchsCopy_AndReadsItBackToSave()
+    {
+        using var onnx = StableDiffusionPipeline.Load(TestEnvironment.Parity, new PipelineOptions { Runtime = UNetRuntime.OnnxRuntime });
+        Assert.True(onnx.TorchWeightsReleased);
+        Assert.Contains(onnx.LoadTimings.Stages, s => s.Key.StartsWith("release LibTorch", StringComparison.Ordinal));
+        using (onnx.Generate(Small)) { }
+        string saved = Path.Combine(TestEnvironment.NewTempDir(), "saved");
+        onnx.SavePretrained(saved);                  // needs LibTorch's weights: read back from the folder
+        Assert.False(onnx.TorchWeightsReleased);
+        using var original = UNet2DConditionModel.FromPretrained(Path.Combine(TestEnvironment.Parity, "unet"));
+        using var copy = UNet2DConditionModel.FromPretrained(Path.Combine(saved, "unet"));
+        var expected = original.state_dict();
+        foreach (var (key, t) in copy.state_dict())
+            Assert.True(t.eq(expected[key]).all().item<bool>(), $"{key} differs after the round trip");
+    }
+
+    [Fact]
+    public void OnnxRuntime_FilesChangedAfterLoad_RefusesToReadThemBack()
+    {
+        string dir = CopyOfParity();
+        using var onnx = StableDiffusionPipeline.Load(dir, new PipelineOptions { Runtime = UNetRuntime.OnnxRuntime });
+        using (var other = UNet2DConditionModel.FromPretrained(Path.Combine(dir, "unet")))
+        {
+            using (torch.no_grad()) other.parameters().First().add_(torch.ones_like(other.parameters().First()), Scalars.One);
+            other.SavePretrained(Path.Combine(dir, "unet"));
+        }
+        var e = Assert.Throws<InvalidOperationException>(() => onnx.SavePretrained(Path.Combine(TestEnvironment.NewTempDir(), "x")));
+        Assert.Contains("changed since the pipeline was loaded", e.Message);
     }
 
     [Fact]

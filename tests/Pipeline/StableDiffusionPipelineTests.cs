@@ -100,6 +100,20 @@ public class StableDiffusionPipelineTests(ParityPipelineFixture fixture) : IClas
     }
 
     [Fact]
+    public void Generate_EmptyNegativePrompt_IsEncodedOncePerModel()
+    {
+        using var own = StableDiffusionPipeline.Load(TestEnvironment.Parity);
+        using var first = own.Generate(Request(seed: 3));
+        Assert.Equal(2, own.TextEncoderCalls);                       // the prompt and the empty negative prompt
+        using var second = own.Generate(Request(seed: 3));
+        Assert.Equal(3, own.TextEncoderCalls);                       // the prompt only: the empty prompt's states are kept
+        Assert.True(BitEqual(first.Images, second.Images));
+        using var negative = own.Generate(Request(seed: 3) with { NegativePrompt = "a dog" });
+        Assert.Equal(5, own.TextEncoderCalls);                       // a real negative prompt is encoded every time
+        Assert.False(BitEqual(first.Images, negative.Images));
+    }
+
+    [Fact]
     public void Generate_GuidanceAtMostOne_MakesOneUnguidedUNetCallPerStep()
     {
         var calls = CountingCalls(() => pipe.Generate(Request(cfg: 1.0)).Dispose());

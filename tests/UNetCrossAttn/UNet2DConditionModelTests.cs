@@ -40,6 +40,33 @@ public class UNet2DConditionModelTests
         Assert.True((y - unet.call(x, tensor(10L), ctx * Scalars.Of(2))).abs().max().item<float>() > 1e-4, "the output must depend on the text");
     }
 
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void Forward_WithAttentionCache_EqualsForward(bool onlyCrossAttention, bool linearProjection)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(0);
+        using var unet = new UNet2DConditionModel(UNetConfig.Tiny with { OnlyCrossAttention = onlyCrossAttention, UseLinearProjection = linearProjection });
+        var (x, ctx) = Inputs();
+        using var cache = unet.PrepareAttention(ctx);
+        using var noGrad = no_grad();
+        var expected = unet.forward(x, tensor(300L), ctx);
+        var actual = unet.Forward(x, tensor(300L), ctx, cache);
+        float diff = (expected - actual).abs().max().item<float>();
+        Assert.True(diff < 1e-5f, $"the cached forward differs by {diff:E2}");
+    }
+
+    [Fact]
+    public void PrepareAttention_WrongWidth_ThrowsNamingTheShape()
+    {
+        using var unet = Tiny();
+        using var ctx = randn(2, 5, 15);
+        var e = Assert.Throws<ArgumentException>(() => unet.PrepareAttention(ctx));
+        Assert.Contains("[2, 5, 15]", e.Message);
+    }
+
     [Fact]
     public void Forward_ScalarTimestepEqualsBroadcastBatch()
     {

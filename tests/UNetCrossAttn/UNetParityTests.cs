@@ -59,6 +59,24 @@ public sealed class UNetParityTests(ParityUNetFixture fixture, ITestOutputHelper
             $"{outputKey} differs by {diff:E2} (tolerance {Tolerance:E0}); first stage off: {firstBad.Name ?? "none traced"}");
     }
 
+    [Theory]
+    [InlineData("timestep", "output")]
+    [InlineData("timestep_float", "output_float_t")]
+    public void Forward_WithAttentionCache_ReproducesDiffusersOutput(string timestepKey, string outputKey)
+    {
+        // The denoising loop's form: text keys/values computed once, q/k/v fused.
+        using var scope = NewDisposeScope();
+        var (unet, v) = (fixture.UNet, fixture.Vectors);
+        Tensor states = v["encoder_hidden_states"];
+        using var cache = unet.PrepareAttention(states);
+        Assert.True(cache.KeyValueCount > 0 && cache.FusedCount > 0);
+        Tensor y;
+        using (no_grad()) y = unet.Forward(v["sample"], v[timestepKey], states, cache);
+        float diff = (y - v[outputKey]).abs().max().item<float>();
+        output.WriteLine($"{outputKey} with the attention cache: max abs diff {diff:E2}");
+        Assert.True(diff < Tolerance, $"{outputKey} differs by {diff:E2} (tolerance {Tolerance:E0})");
+    }
+
     [Fact]
     public void Forward_TracesEveryReferenceActivation()
     {

@@ -25,12 +25,15 @@ public static class ImgToImgCommand
 
     static int Run(ParseResult parsed)
     {
+        var timings = new RunTimings(parsed.GetValue(GenerationOptions.Timings));
         string imagePath = parsed.GetValue(Image)!;
         if (!File.Exists(imagePath)) throw new FileNotFoundException($"image file not found: '{Path.GetFullPath(imagePath)}'", imagePath);
         string prompt = GenerationOptions.CheckPrompt(parsed.GetValue(Prompt));
         string modelDir = GenerationOptions.FindModel(parsed.GetValue(GenerationOptions.Model));
         GlobalOptions.StartEngine(parsed);
+        timings.Mark("engine start (TorchSharp, libtorch)");
         using var pipeline = GenerationOptions.LoadPipeline(parsed, modelDir);
+        timings.Mark("load", pipeline.LoadTimings);
         GenerationRequest generation = GenerationOptions.Request(parsed, pipeline, prompt);
         // The image is resized to the requested size (default: the model's), as AUTOMATIC1111 does.
         using Tensor image = ImageIO.Load(imagePath, new ImageSize(generation.Width, generation.Height));
@@ -38,7 +41,10 @@ public static class ImgToImgCommand
         int steps = (int)(generation.Steps * request.Strength);
         var clock = Stopwatch.StartNew();
         using GenerationResult result = GenerationOptions.WithProgress(Math.Max(steps, 1), progress => pipeline.ImageToImage(request, progress));
+        timings.Mark("read the image and generate", result.Timings);
         GenerationOptions.Save(parsed, result, clock.Elapsed);
+        timings.Mark("write the PNG");
+        timings.Print();
         return 0;
     }
 }

@@ -5,6 +5,7 @@ using Latent.Core.Imaging;
 using Latent.Core.IO;
 using Latent.Pipeline;
 using Latent.Pipeline.Lora;
+using Latent.Pipeline.Ort;
 using Latent.Pipeline.Schedulers;
 using Spectre.Console;
 using static TorchSharp.torch;
@@ -28,15 +29,21 @@ public static class TxtToImgCommand
 
     static int Run(ParseResult parsed)
     {
+        var timings = new RunTimings(parsed.GetValue(GenerationOptions.Timings));
         string prompt = GenerationOptions.CheckPrompt(parsed.GetValue(Prompt));
         string modelDir = GenerationOptions.FindModel(parsed.GetValue(GenerationOptions.Model));
         GlobalOptions.StartEngine(parsed);
+        timings.Mark("engine start (TorchSharp, libtorch)");
         using var pipeline = GenerationOptions.LoadPipeline(parsed, modelDir);
+        timings.Mark("load", pipeline.LoadTimings);
         GenerationRequest request = GenerationOptions.Request(parsed, pipeline, prompt);
         var clock = Stopwatch.StartNew();
         using GenerationResult result = GenerationOptions.WithProgress(request.Steps,
             progress => pipeline.Generate(request, progress));
+        timings.Mark("generate", result.Timings);
         GenerationOptions.Save(parsed, result, clock.Elapsed);
+        timings.Mark("write the PNG");
+        timings.Print();
         return 0;
     }
 }
@@ -135,12 +142,22 @@ internal static class GenerationOptions
 
     public static readonly Option<string> Runtime = new("--runtime")
     {
-        Description = "The U-Net's engine: auto (ONNX Runtime for fp32 where the U-Net fits one ONNX file, else LibTorch), onnxruntime (fp32 only) or libtorch.",
+        Description = "The models' engine: auto (ONNX Runtime for the text encoder and the VAE, and for an fp32 U-Net that fits one ONNX file; else LibTorch), onnxruntime (fp32 only) or libtorch.",
         DefaultValueFactory = _ => "auto",
         Validators = { OptionChecks.Rule<string>(v => v is "auto" or "onnxruntime" or "libtorch" ? null : $"--runtime must be auto, onnxruntime or libtorch; got '{v}'.") },
     };
 
     public static readonly Option<bool> Grid = new("--grid") { Description = "Save all images as one sheet instead of one file each." };
+
+    public static readonly Option<bool> Timings = new("--timings")
+    {
+        Description = "Print where the time goes, from process start to the PNG (engine start, loading, each ONNX Runtime session, text encoder, denoising, VAE, PNG), on stderr.",
+    };
+
+    public static readonly Option<bool> NoOnnxCache = new("--no-onnx-cache")
+    {
+        Description = "Neither read nor write ONNX Runtime's optimised models in the cache folder ($LATENT_CACHE_DIR/onnx, $XDG_CACHE_HOME/latent/onnx or ~/.cache/latent/onnx): export and optimise every run.",
+    };
 
     public static readonly Option<double> Eta = new("--eta")
     {
@@ -158,7 +175,7 @@ internal static class GenerationOptions
 
     public static void AddTo(Command command, bool strength)
     {
-        foreach (Option o in new Option[] { Cfg, Steps, Scheduler, Seed, Negative, Count, Size, Out, Model, Config, Lora, Dtype, Runtime, Grid, Eta })
+        foreach (Option o in new Option[] { Cfg, Steps, Scheduler, Seed, Negative, Count, Size, Out, Model, Config, Lora, Dtype, Runtime, Grid, Eta, Timings, NoOnnxCache })
             command.Options.Add(o);
         if (strength) command.Options.Add(Strength);
     }
@@ -200,7 +217,9 @@ internal static class GenerationOptions
         if (config is not null && !Directory.Exists(config))
             throw new DirectoryNotFoundException($"--config folder '{Path.GetFullPath(config)}' does not exist; expected a diffusers folder with tokenizer/");
         var loras = (parsed.GetValue(Lora) ?? []).Select(LoraSpec.Parse).ToList();
-        var pipeline = StableDiffusionPipeline.Load(modelDir, new PipelineOptions { Dtype = dtype, Runtime = runtime, ConfigDirectory = config });
+        string? cache = parsed.GetValue(NoOnnxCache) ? null : OnnxModelCache.DefaultDirectory();
+        var pipeline = StableDiffusionPipeline.Load(modelDir,
+            new PipelineOptions { Dtype = dtype, Runtime = runtime, ConfigDirectory = config, OnnxCacheDirectory = cache });
         try
         {
             if (loras.Count > 0) pipeline.SetLoras(loras);

@@ -45,6 +45,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>
     private readonly bool residualConnection;
     private readonly double rescaleOutputFactor;
     private readonly bool upcastAttention;
+    private readonly bool isCrossAttention;
 
     /// <summary>Builds the block with diffusers' argument names and defaults.</summary>
     /// <param name="name">Module name.</param>
@@ -82,6 +83,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>
         this.residualConnection = residualConnection;
         this.rescaleOutputFactor = rescaleOutputFactor;
         this.upcastAttention = upcastAttention;
+        isCrossAttention = crossAttentionDim is not null;
         long inner = heads * dimHead;
 
         if (normGroups is int groups) group_norm = Layers.GroupNorm(groups, queryDim, normEps, affine: true);
@@ -107,18 +109,35 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>
     /// <param name="keys">Key/value length T.</param>
     public static bool UsesFusedKernel(long keys) => keys >= FusedKernelMinKeys;
 
+    /// <summary>Whether this block attends to a context given to it (built with a <c>crossAttentionDim</c>), rather than to x itself.</summary>
+    public bool IsCrossAttention => isCrossAttention;
+
+    /// <summary>The number of heads.</summary>
+    public int Heads => heads;
+
+    /// <summary>The width d of one head.</summary>
+    public long HeadDim => dimHead;
+
     /// <summary>Runs attention from x to the context (or to itself).</summary>
     /// <param name="x">[B, N, C] or [B, C, H, W].</param>
     /// <param name="context">[B, T, D], or null for self-attention.</param>
     /// <returns>Same shape as <paramref name="x"/>.</returns>
     public override Tensor forward(Tensor x, Tensor? context) => Forward(x, context, fused: null);
 
+    /// <summary>As <see cref="forward"/>, reading this block's text keys and values, or its fused q/k/v weights, from <paramref name="cache"/> when it holds them.</summary>
+    /// <param name="x">[B, N, C] or [B, C, H, W].</param>
+    /// <param name="context">[B, T, D], or null for self-attention; for a cached cross-attention, the states the cache was built from.</param>
+    /// <param name="cache">Per-generation precomputations (<see cref="AttentionCache"/>), or null.</param>
+    /// <returns>Same shape as <paramref name="x"/>.</returns>
+    public Tensor Forward(Tensor x, Tensor? context, AttentionCache? cache) => Forward(x, context, fused: null, cache);
+
     /// <summary>As <see cref="forward"/>, with the kernel forced (true: fused, false: manual, null: by rule); for tests and benchmarks.</summary>
     /// <param name="x">[B, N, C] or [B, C, H, W].</param>
     /// <param name="context">[B, T, D], or null for self-attention.</param>
     /// <param name="fused">Kernel choice; null applies <see cref="UsesFusedKernel"/>.</param>
     /// <returns>Same shape as <paramref name="x"/>.</returns>
-    public Tensor Forward(Tensor x, Tensor? context, bool? fused)
+    /// <param name="cache">Per-generation precomputations (<see cref="AttentionCache"/>), or null.</param>
+    public Tensor Forward(Tensor x, Tensor? context, bool? fused, AttentionCache? cache = null)
     {
         // x: [B, N, C] or [B, C, H, W], context: [B, T, D] or null -> same shape as x
         bool spatial = x.dim() == 4;
@@ -142,10 +161,19 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>
 
         var ctx = context ?? h;
         long n = h.shape[1], t = ctx.shape[1];
-        // [B, N, heads*d] -> [B, N, heads, d] -> [B, heads, N, d]
-        var q = to_q.forward(h).view(b, n, heads, dimHead).transpose(1, 2);
-        var k = to_k.forward(ctx).view(b, t, heads, dimHead).transpose(1, 2);
-        var v = to_v.forward(ctx).view(b, t, heads, dimHead).transpose(1, 2);
+        Tensor q, k, v;
+        if (context is null && cache?.FusedProjection(this) is { } fusedWeights)
+        {
+            // One GEMM: [B, N, C] x [C, 3 heads*d] -> [B, N, 3, heads, d] -> [3, B, heads, N, d] (views, no copies)
+            var qkv = nn.functional.linear(h, fusedWeights.Weight, fusedWeights.Bias).view(b, n, 3, heads, dimHead).permute(2, 0, 3, 1, 4);
+            (q, k, v) = (qkv[0], qkv[1], qkv[2]);
+        }
+        else
+        {
+            // [B, N, heads*d] -> [B, N, heads, d] -> [B, heads, N, d]
+            q = to_q.forward(h).view(b, n, heads, dimHead).transpose(1, 2);
+            (k, v) = context is not null && cache?.KeyValue(this, context) is { } cached ? cached : ProjectContext(ctx);
+        }
 
         bool upcast = upcastAttention && q.dtype != ScalarType.Float32;
         var o = !upcast && (fused ?? UsesFusedKernel(t))
@@ -161,6 +189,19 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>
         return o.MoveToOuterDisposeScope();
     }
 
+    /// <summary>The keys and values of a context: [B, T, D] -> [B, heads, T, d] each (what <see cref="AttentionCache"/> keeps).</summary>
+    internal (Tensor Key, Tensor Value) ProjectContext(Tensor context)
+    {
+        long b = context.shape[0], t = context.shape[1];
+        return (to_k.forward(context).view(b, t, heads, dimHead).transpose(1, 2),
+                to_v.forward(context).view(b, t, heads, dimHead).transpose(1, 2));
+    }
+
+    /// <summary>to_q, to_k and to_v stacked: weight [3 heads*d, C] and bias [3 heads*d] (null without biases).</summary>
+    internal (Tensor Weight, Tensor? Bias) FusedProjection() =>
+        (cat([to_q.weight!, to_k.weight!, to_v.weight!]),
+         to_q.bias is null ? null : cat([to_q.bias, to_k.bias!, to_v.bias!]));
+
     /// <summary>softmax(Q K^T / sqrt(d)) V, as diffusers' AttnProcessor computes it (softmax in the input dtype, or float32 when upcast).</summary>
     private Tensor ManualAttention(Tensor q, Tensor k, Tensor v, bool upcast)
     {
@@ -172,28 +213,82 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>
 
     /// <summary>Writes this block's forward (sequence input, as the U-Net's transformer blocks use it) into an ONNX graph.</summary>
     /// <remarks>softmax(Q K^T / sqrt(d)) V as MatMul, Mul, Softmax, MatMul: the manual kernel, which equals the fused one
-    /// within float32 rounding; upcast_attention has no effect in float32, the only dtype exported.</remarks>
+    /// within float32 rounding; upcast_attention has no effect in float32, the only dtype exported. A self-attention
+    /// projects q, k and v with one MatMul on the stacked weights (<c>{key}.to_qkv.weight</c>); a cross-attention reads its
+    /// keys and values from graph inputs <c>{key}.key</c> [B, heads, d, T] and <c>{key}.value</c> [B, heads, T, d] when
+    /// <see cref="OnnxGraph.TextKeyValueInputs"/> is set (computed once per generation by <see cref="ExportKeyValuesOnnx"/>).</remarks>
     /// <param name="g">The graph.</param>
     /// <param name="key">This block's state-dict prefix, e.g. "mid_block.attentions.0.transformer_blocks.0.attn1".</param>
     /// <param name="x">[B, N, C].</param>
-    /// <param name="context">[B, T, D], or null for self-attention.</param>
+    /// <param name="context">[B, T, D], or null for self-attention (ignored when the keys and values are graph inputs).</param>
     /// <returns>[B, N, C].</returns>
     /// <exception cref="NotSupportedException">The block has a group norm, a residual connection or an output rescale (the VAE's form).</exception>
     public string ExportOnnx(OnnxGraph g, string key, string x, string? context)
     {
         if (group_norm is not null || residualConnection || rescaleOutputFactor != 1.0)
-            throw new NotSupportedException($"{key}: the ONNX export covers the U-Net's attention (no group norm, residual or rescale)");
-        string ctx = context ?? x;
+            throw new NotSupportedException($"{key}: the ONNX export covers the U-Net's attention (no group norm, residual or rescale); use ExportSpatialOnnx");
+        return AttentionNodes(g, key, x, context);
+    }
+
+    /// <summary>Writes this block's forward on a feature map (the VAE's form: group norm, attention over the H*W positions, residual, rescale).</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">This block's state-dict prefix, e.g. "decoder.mid_block.attentions.0".</param>
+    /// <param name="x">[B, C, H, W].</param>
+    /// <returns>[B, C, H, W].</returns>
+    public string ExportSpatialOnnx(OnnxGraph g, string key, string x)
+    {
+        // x: [B, C, H, W] -> group norm (per channel, over H, W: the same as over the flattened N) -> [B, C, N] -> [B, N, C]
+        string h = group_norm is null ? x : g.GroupNorm($"{key}.group_norm", group_norm, x);
+        h = g.Node("Transpose", [g.Node("Reshape", [h, g.Ints("shape_flatten_hw", 0, 0, -1)])], OnnxAttribute.Ints("perm", 0, 2, 1));
+        string o = AttentionNodes(g, key, h, context: null);
+        // [B, N, C] -> [B, C, N] -> [B, C, H, W]
+        o = g.Node("Reshape", [g.Node("Transpose", [o], OnnxAttribute.Ints("perm", 0, 2, 1)), g.Node("Shape", [x])]);
+        if (residualConnection) o = g.Node("Add", [o, x]);
+        return rescaleOutputFactor == 1.0 ? o : g.Node("Div", [o, g.Scalar("rescale_output_factor", rescaleOutputFactor)]);
+    }
+
+    /// <summary>Writes this cross-attention's keys and values of a context: outputs of the graph that runs once per generation.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="key">This block's state-dict prefix.</param>
+    /// <param name="context">[B, T, D].</param>
+    /// <returns>Keys [B, heads, d, T] (transposed for the MatMul with Q) and values [B, heads, T, d].</returns>
+    public (string Key, string Value) ExportKeyValuesOnnx(OnnxGraph g, string key, string context)
+    {
+        string split = g.Ints("shape_heads", 0, 0, heads, dimHead);
+        string k = g.Node("Transpose", [g.Node("Reshape", [g.Linear($"{key}.to_k", to_k, context), split])], OnnxAttribute.Ints("perm", 0, 2, 3, 1));
+        string v = g.Node("Transpose", [g.Node("Reshape", [g.Linear($"{key}.to_v", to_v, context), split])], OnnxAttribute.Ints("perm", 0, 2, 1, 3));
+        return (k, v);
+    }
+
+    string AttentionNodes(OnnxGraph g, string key, string x, string? context)
+    {
         // [B, N, heads*d] -> [B, N, heads, d] -> q: [B, heads, N, d], k: [B, heads, d, T], v: [B, heads, T, d]
         string split = g.Ints("shape_heads", 0, 0, heads, dimHead);
-        string q = g.Node("Transpose", [g.Node("Reshape", [g.Linear($"{key}.to_q", to_q, x), split])], OnnxAttribute.Ints("perm", 0, 2, 1, 3));
-        string k = g.Node("Transpose", [g.Node("Reshape", [g.Linear($"{key}.to_k", to_k, ctx), split])], OnnxAttribute.Ints("perm", 0, 2, 3, 1));
-        string v = g.Node("Transpose", [g.Node("Reshape", [g.Linear($"{key}.to_v", to_v, ctx), split])], OnnxAttribute.Ints("perm", 0, 2, 1, 3));
+        string q, k, v;
+        long inner = heads * dimHead;
+        if (context is null)
+        {
+            // Self-attention: one MatMul on [C, 3 inner], then the three column blocks.
+            using var scope = NewDisposeScope();
+            var (weight, bias) = FusedProjection();
+            string qkv = g.Linear($"{key}.to_qkv", weight, bias, x);
+            string Part(int i) => g.Node("Reshape", [g.Node("Slice", [qkv, g.Ints("start", i * inner), g.Ints("end", (i + 1) * inner), g.Ints("axis_last", -1)]), split]);
+            q = g.Node("Transpose", [Part(0)], OnnxAttribute.Ints("perm", 0, 2, 1, 3));
+            k = g.Node("Transpose", [Part(1)], OnnxAttribute.Ints("perm", 0, 2, 3, 1));
+            v = g.Node("Transpose", [Part(2)], OnnxAttribute.Ints("perm", 0, 2, 1, 3));
+        }
+        else
+        {
+            q = g.Node("Transpose", [g.Node("Reshape", [g.Linear($"{key}.to_q", to_q, x), split])], OnnxAttribute.Ints("perm", 0, 2, 1, 3));
+            (k, v) = g.TextKeyValueInputs
+                ? (g.Input($"{key}.key", "batch", (long)heads, dimHead, "sequence"), g.Input($"{key}.value", "batch", (long)heads, "sequence", dimHead))
+                : ExportKeyValuesOnnx(g, key, context);
+        }
         // [B, heads, N, T] scores -> probabilities -> [B, heads, N, d]
         string scores = g.Node("Mul", [g.Node("MatMul", [q, k]), g.Scalar("attention_scale", 1.0 / Math.Sqrt(dimHead))]);
         string o = g.Node("MatMul", [g.Node("Softmax", [scores], OnnxAttribute.Int("axis", -1)), v]);
         // [B, heads, N, d] -> [B, N, heads, d] -> [B, N, heads*d] -> [B, N, C]
-        o = g.Node("Reshape", [g.Node("Transpose", [o], OnnxAttribute.Ints("perm", 0, 2, 1, 3)), g.Ints("shape_merge_heads", 0, 0, heads * dimHead)]);
+        o = g.Node("Reshape", [g.Node("Transpose", [o], OnnxAttribute.Ints("perm", 0, 2, 1, 3)), g.Ints("shape_merge_heads", 0, 0, inner)]);
         return g.Linear($"{key}.to_out.0", to_out[0], o);
     }
 }

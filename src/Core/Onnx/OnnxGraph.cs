@@ -44,6 +44,13 @@ public sealed class OnnxGraph
     private readonly Dictionary<string, string> constantsByContent = [];
     private int counter;
 
+    /// <summary>
+    /// Whether cross-attention blocks read their keys and values of the text states from graph inputs
+    /// (<c>{key}.key</c>, <c>{key}.value</c>) instead of projecting the text in the graph: the U-Net then runs with
+    /// keys and values computed once per generation by a second graph (<c>ExportTextKeyValuesOnnx</c>).
+    /// </summary>
+    public bool TextKeyValueInputs { get; init; }
+
     /// <summary>Starts an empty graph.</summary>
     /// <param name="name">The graph's name.</param>
     public OnnxGraph(string name) => this.name = name;
@@ -52,10 +59,18 @@ public sealed class OnnxGraph
     /// <param name="inputName">Its name.</param>
     /// <param name="dims">Each dimension: a <see cref="long"/> (fixed) or a <see cref="string"/> (symbolic, e.g. "batch").</param>
     /// <returns><paramref name="inputName"/>.</returns>
-    public string Input(string inputName, params object[] dims)
+    public string Input(string inputName, params object[] dims) => TypedInput(inputName, Float, dims);
+
+    /// <summary>Declares an int64 graph input (token ids).</summary>
+    /// <param name="inputName">Its name.</param>
+    /// <param name="dims">Each dimension: a <see cref="long"/> (fixed) or a <see cref="string"/> (symbolic).</param>
+    /// <returns><paramref name="inputName"/>.</returns>
+    public string Int64Input(string inputName, params object[] dims) => TypedInput(inputName, Int64, dims);
+
+    private string TypedInput(string inputName, int dataType, object[] dims)
     {
         Claim(inputName);
-        inputs.Add(ValueInfo(inputName, Float, dims));
+        inputs.Add(ValueInfo(inputName, dataType, dims));
         return inputName;
     }
 
