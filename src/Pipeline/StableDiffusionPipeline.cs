@@ -79,6 +79,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     /// <summary>The default image side: the U-Net's sample_size times the VAE factor (else the VAE's sample_size).</summary>
     public int DefaultSize => unet.Config.SampleSize is int s ? s * VaeScaleFactor : vae.Config.SampleSize;
 
+    /// <summary>The scheduler config's file for messages (<c>scheduler/scheduler_config.json</c> of the folder after <see cref="Load"/>).</summary>
+    public string SchedulerSource { get; init; } = "the scheduler config";
+
     /// <summary>Test hook: called with the sample's shape before each U-Net evaluation.</summary>
     internal Action<long[]>? UNetCalled { get; set; }
 
@@ -123,7 +126,11 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                     $"PipelineOptions.Runtime is OnnxRuntime but the U-Net's float32 weights ({OnnxRuntimeUNet.FloatBytes(c.UNet) / (1 << 20)} MiB) exceed one ONNX file's 2 GiB; use LibTorch or Auto", nameof(options));
             UNetRuntime runtime = options.Runtime != UNetRuntime.Auto ? options.Runtime
                 : options.Dtype == ScalarType.Float32 && OnnxRuntimeUNet.Fits(c.UNet) ? UNetRuntime.OnnxRuntime : UNetRuntime.LibTorch;
-            return new StableDiffusionPipeline(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, c.Scheduler, ownsModules: true, runtime) { ModelName = name };
+            return new StableDiffusionPipeline(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, c.Scheduler, ownsModules: true, runtime)
+            {
+                ModelName = name,
+                SchedulerSource = c.SchedulerSource ?? "the default SD 1.x scheduler config",
+            };
         }
         catch
         {
@@ -151,7 +158,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             // 1. Validate the request and resolve its defaults (size, scheduler).
             var (width, height) = Validate(request);
             SchedulerConfig schedulerConfig = SchedulerFor(request);
+            SchedulerChecks.StepsFit(schedulerConfig, request.Steps, SchedulerSource);
             int batch = request.Prompts.Count * request.ImagesPerPrompt;
+            CheckMemory(width, height, batch, request.GuidanceScale);
             long[] latentShape = [batch, unet.Config.InChannels, height / VaeScaleFactor, width / VaeScaleFactor];
             if (request.Latents is { } given && !given.shape.SequenceEqual(latentShape))
                 throw new ArgumentException($"Latents has shape [{string.Join(", ", given.shape)}]; expected [{string.Join(", ", latentShape)}] for {batch} images of {width}x{height}", nameof(request));
@@ -214,7 +223,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             g = g with { Width = width, Height = height };
             Validate(g);
             SchedulerConfig schedulerConfig = SchedulerFor(g);
+            SchedulerChecks.StepsFit(schedulerConfig, g.Steps, SchedulerSource);
             int batch = g.Prompts.Count * g.ImagesPerPrompt;
+            CheckMemory(width, height, batch, g.GuidanceScale);
 
             using var inference = new InferenceMode(vae, textEncoder, unet);
             using var scope = NewDisposeScope();
@@ -441,6 +452,15 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 $"{name} {value} is not a positive multiple of {m} (VAE factor {VaeScaleFactor} x 2^{unet.Config.BlockOutChannels.Length - 1} for the U-Net's levels); " +
                 $"expected e.g. {suggestion}", name);
         }
+    }
+
+    // Refuses a request whose activations cannot fit in memory before any tensor of its size exists (ResourceEstimate).
+    void CheckMemory(int width, int height, int images, double guidanceScale)
+    {
+        double bytes = ResourceEstimate.GenerationBytes(unet.Config, vae.Config, width, height, images * (guidanceScale > 1.0 ? 2 : 1), images,
+            materializedAttention: Runtime == UNetRuntime.OnnxRuntime);
+        string hint = Runtime == UNetRuntime.OnnxRuntime ? ", whose attention holds [B, heads, N, N]; LibTorch's does not" : "";
+        ResourceEstimate.CheckFits(bytes, $"generating {images} image{(images == 1 ? "" : "s")} of {width}x{height} (U-Net on {Runtime}{hint})");
     }
 
     SchedulerConfig SchedulerFor(GenerationRequest request)
