@@ -43,11 +43,11 @@ public static class CommandRunner
         }
         catch (ExternalException e)
         {
-            return Fail($"error: the engine failed: {FirstLine(e.Message)}", EngineError, e);
+            return Fail($"error: the engine failed: {Printable(FirstLine(e.Message))}", EngineError, e);
         }
         catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException e)
         {
-            return Fail($"error: ONNX Runtime failed: {FirstLine(e.Message)} (--runtime libtorch avoids it)", EngineError, e);
+            return Fail($"error: ONNX Runtime failed: {Printable(FirstLine(e.Message))} (--runtime libtorch avoids it)", EngineError, e);
         }
         catch (OutOfMemoryException e)
         {
@@ -86,7 +86,17 @@ public static class CommandRunner
             message = message.Replace($"{Environment.NewLine}Actual value was {range.ActualValue}.", "", StringComparison.Ordinal);
         if (e is ArgumentException { ParamName: { } name })
             message = message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal);
-        return string.Join("; ", message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        return Printable(string.Join("; ", message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)));
+    }
+
+    /// <summary>A message safe for a terminal: control characters from a file or argument (a NUL, an escape sequence)
+    /// are shown as \uXXXX instead of being printed.</summary>
+    public static string Printable(string message)
+    {
+        if (!message.Any(char.IsControl)) return message;
+        var sb = new System.Text.StringBuilder(message.Length + 16);
+        foreach (char c in message) sb.Append(char.IsControl(c) ? $"\\u{(int)c:X4}" : c);
+        return sb.ToString();
     }
 
     static int Fail(string message, int code, Exception e)

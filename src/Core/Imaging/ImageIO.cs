@@ -45,7 +45,8 @@ public static class ImageIO
     /// <summary>The bytes of an image file: a regular file of at most <see cref="MaxFileBytes"/>, read without following a
     /// device or FIFO.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">It is not a regular file or is larger than the cap; the message names the path.</exception>
+    /// <exception cref="IOException">It is not a regular file (a FIFO, a device); the message names the path.</exception>
+    /// <exception cref="InvalidDataException">It is larger than the cap; the message names the path.</exception>
     public static byte[] ReadBytes(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -62,7 +63,8 @@ public static class ImageIO
 
     /// <summary>An image file's size from its header, after the checks of <see cref="ReadBytes"/> and <see cref="CheckDeclaredSize"/>; no pixel is decoded.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">Not a regular file, too large, not an image, or declaring too many pixels.</exception>
+    /// <exception cref="IOException">Not a regular file.</exception>
+    /// <exception cref="InvalidDataException">Too large, not an image, or declaring too many pixels.</exception>
     public static (int Width, int Height) ReadSize(string path)
     {
         byte[] encoded = ReadBytes(path);

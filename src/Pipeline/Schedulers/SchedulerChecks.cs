@@ -26,16 +26,23 @@ internal static class SchedulerChecks
     public static void StepsFit(SchedulerConfig config, int steps, string source)
     {
         int T = config.NumTrainTimesteps;
+        // The scheduler's own refusals (too few steps for PNDM's warm-up, more than T) keep their messages.
         if (FirstBadTimestep(config, steps) is not { } bad) return;
         int fit = steps - 1;
-        while (fit >= 1 && FirstBadTimestep(config, fit) is not null) fit--;
+        while (fit >= 1 && Fits(config, fit) == false) fit--;
         string expected = fit >= 1 ? $"expected at most {fit} steps" : "expected a smaller steps_offset";
         throw new ArgumentException(
             $"{steps} steps do not fit {source}: with num_train_timesteps = {T}, steps_offset = {config.StepsOffset} and " +
             $"{config.TimestepSpacing?.ToString().ToLowerInvariant() ?? "default"} spacing they reach timestep {bad}, outside [0, {T}); {expected}", nameof(steps));
     }
 
-    // The first timestep outside [0, T) that n steps give, or null; a count SetTimesteps refuses counts as bad.
+    static bool Fits(SchedulerConfig config, int n)
+    {
+        try { return FirstBadTimestep(config, n) is null; }
+        catch (ArgumentOutOfRangeException) { return false; }
+    }
+
+    // The first timestep outside [0, T) that n steps give, or null.
     static double? FirstBadTimestep(SchedulerConfig config, int n)
     {
         INoiseScheduler scheduler = NoiseSchedulers.Create(config);
@@ -45,10 +52,6 @@ internal static class SchedulerChecks
             foreach (double t in scheduler.Timesteps)
                 if (!(t >= 0 && t < config.NumTrainTimesteps)) return t;
             return null;
-        }
-        catch (ArgumentOutOfRangeException)
-        {
-            return n;
         }
         finally
         {
