@@ -127,8 +127,18 @@ public static class ResourceEstimate
         return Math.Max(unetBytes, vaeBytes);
     }
 
-    /// <summary>Bytes this process can still allocate without swapping: /proc/meminfo's MemAvailable, else the GC's figure.</summary>
+    /// <summary>The environment variable that caps <see cref="AvailableMemoryBytes"/> (in MiB), for a machine shared with others.</summary>
+    public const string MaxMemoryVariable = "LATENT_MAX_MEMORY_MB";
+
+    /// <summary>Bytes this process can still allocate without swapping: /proc/meminfo's MemAvailable, else the GC's figure;
+    /// at most <c>LATENT_MAX_MEMORY_MB</c> MiB when that is set.</summary>
     public static long AvailableMemoryBytes()
+    {
+        long system = SystemAvailableBytes();
+        return long.TryParse(Environment.GetEnvironmentVariable(MaxMemoryVariable), out long mb) && mb > 0 ? Math.Min(system, mb << 20) : system;
+    }
+
+    static long SystemAvailableBytes()
     {
         try
         {
@@ -172,7 +182,7 @@ public static class ResourceEstimate
 
     /// <summary>"12.3 GiB", "512 MiB".</summary>
     public static string Size(double bytes) =>
-        bytes >= 1L << 50 ? (bytes / (1L << 50)).ToString("G3", System.Globalization.CultureInfo.InvariantCulture) + " PiB"
+        bytes >= 1L << 50 ? (bytes / (1L << 50)).ToString("N0", System.Globalization.CultureInfo.InvariantCulture) + " PiB"
         : bytes >= 1L << 30 ? (bytes / (1L << 30)).ToString("F1", System.Globalization.CultureInfo.InvariantCulture) + " GiB"
         : (bytes / (1 << 20)).ToString("F0", System.Globalization.CultureInfo.InvariantCulture) + " MiB";
 

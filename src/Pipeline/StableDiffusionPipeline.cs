@@ -116,6 +116,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         PipelineComponents c = singleFile ? SingleFileCheckpoint.Load(directory, options.ConfigDirectory) : PipelineFolder.Load(directory);
         try
         {
+            CheckFit(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, singleFile ? options.ConfigDirectory : Path.GetFullPath(directory));
             c.Vae.eval();
             if (options.Dtype == ScalarType.BFloat16)
                 BFloat16Check.EnsureAccurate(BFloat16Check.Engine, ToBFloat16Checked(c.UNet));
@@ -129,6 +130,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             return new StableDiffusionPipeline(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, c.Scheduler, ownsModules: true, runtime)
             {
                 ModelName = name,
+                RuntimeWasAuto = options.Runtime == UNetRuntime.Auto,
                 SchedulerSource = c.SchedulerSource ?? "the default SD 1.x scheduler config",
             };
         }
@@ -160,7 +162,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             SchedulerConfig schedulerConfig = SchedulerFor(request);
             SchedulerChecks.StepsFit(schedulerConfig, request.Steps, SchedulerSource);
             int batch = request.Prompts.Count * request.ImagesPerPrompt;
-            CheckMemory(width, height, batch, request.GuidanceScale);
+            bool onnx = CheckMemory(width, height, batch, request.GuidanceScale);
             long[] latentShape = [batch, unet.Config.InChannels, height / VaeScaleFactor, width / VaeScaleFactor];
             if (request.Latents is { } given && !given.shape.SequenceEqual(latentShape))
                 throw new ArgumentException($"Latents has shape [{string.Join(", ", given.shape)}]; expected [{string.Join(", ", latentShape)}] for {batch} images of {width}x{height}", nameof(request));
@@ -187,7 +189,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             latents = latents.mul(initNoiseSigma);
 
             // 6-7. Denoising loop, then decode with the VAE.
-            latents = Denoise(scheduler.Value, scheduler.Value.Timesteps, latents, embeddings, request.GuidanceScale, generator, progress, cancellationToken);
+            latents = Denoise(scheduler.Value, scheduler.Value.Timesteps, latents, embeddings, request.GuidanceScale, onnx, generator, progress, cancellationToken);
             Tensor images = DecodeLatents(latents).MoveToOuterDisposeScope();
             return Result(images, request, width, height, schedulerConfig, extras: []);
         }
@@ -225,7 +227,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             SchedulerConfig schedulerConfig = SchedulerFor(g);
             SchedulerChecks.StepsFit(schedulerConfig, g.Steps, SchedulerSource);
             int batch = g.Prompts.Count * g.ImagesPerPrompt;
-            CheckMemory(width, height, batch, g.GuidanceScale);
+            bool onnx = CheckMemory(width, height, batch, g.GuidanceScale);
 
             using var inference = new InferenceMode(vae, textEncoder, unet);
             using var scope = NewDisposeScope();
@@ -252,7 +254,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             }
 
             // 5-6. Denoise the remaining steps, then decode.
-            latents = Denoise(scheduler.Value, timesteps, latents, embeddings, g.GuidanceScale, generator, progress, cancellationToken);
+            latents = Denoise(scheduler.Value, timesteps, latents, embeddings, g.GuidanceScale, onnx, generator, progress, cancellationToken);
             Tensor images = DecodeLatents(latents).MoveToOuterDisposeScope();
             var strength = new KeyValuePair<string, string>("Denoising strength", request.Strength.ToString("R", CultureInfo.InvariantCulture));
             return Result(images, g, width, height, schedulerConfig, extras: [strength]);
@@ -333,7 +335,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     }
 
     /// <summary>The denoising loop: per step scale the input, one U-Net call, guidance, one scheduler step.</summary>
-    Tensor Denoise(INoiseScheduler scheduler, IReadOnlyList<double> timesteps, Tensor latents, Tensor embeddings, double guidanceScale,
+    Tensor Denoise(INoiseScheduler scheduler, IReadOnlyList<double> timesteps, Tensor latents, Tensor embeddings, double guidanceScale, bool onnx,
         Generator generator, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
     {
         bool guided = guidanceScale > 1.0;
@@ -349,8 +351,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 Tensor input = guided ? cat([latents, latents]) : latents;
                 input = scheduler.ScaleModelInput(input, t);
                 UNetCalled?.Invoke(input.shape);
-                Tensor noise = onnxUNet is { } onnx
-                    ? onnx.Forward(input, TimestepTensor(scheduler, t), embeddings)
+                Tensor noise = onnx && onnxUNet is { } onnxRuntime
+                    ? onnxRuntime.Forward(input, TimestepTensor(scheduler, t), embeddings)
                     : unet.forward(input.to(dtype), TimestepTensor(scheduler, t), embeddings).to(ScalarType.Float32);
                 if (guided)
                 {
@@ -454,13 +456,27 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         }
     }
 
-    // Refuses a request whose activations cannot fit in memory before any tensor of its size exists (ResourceEstimate).
-    void CheckMemory(int width, int height, int images, double guidanceScale)
+    /// <summary>Whether <see cref="PipelineOptions.Runtime"/> was Auto: a call too large for ONNX Runtime's attention then runs on LibTorch.</summary>
+    internal bool RuntimeWasAuto { get; init; }
+
+    // Refuses a request whose activations cannot fit in memory before any tensor of its size exists (ResourceEstimate);
+    // returns whether this call runs the U-Net on ONNX Runtime. Its exported attention holds [B, heads, N, N] (19 GB at
+    // 512x512 on the shipped model), LibTorch's fused kernel does not (1 GB): with Runtime Auto a call that only LibTorch
+    // can hold runs there, at LibTorch's speed and with its float32 rounding.
+    bool CheckMemory(int width, int height, int images, double guidanceScale)
     {
-        double bytes = ResourceEstimate.GenerationBytes(unet.Config, vae.Config, width, height, images * (guidanceScale > 1.0 ? 2 : 1), images,
-            materializedAttention: Runtime == UNetRuntime.OnnxRuntime);
-        string hint = Runtime == UNetRuntime.OnnxRuntime ? ", whose attention holds [B, heads, N, N]; LibTorch's does not" : "";
-        ResourceEstimate.CheckFits(bytes, $"generating {images} image{(images == 1 ? "" : "s")} of {width}x{height} (U-Net on {Runtime}{hint})");
+        long free = ResourceEstimate.AvailableMemoryBytes();
+        double Bytes(bool onnx) => ResourceEstimate.GenerationBytes(unet.Config, vae.Config, width, height, images * (guidanceScale > 1.0 ? 2 : 1), images, onnx);
+        string what = $"generating {images} image{(images == 1 ? "" : "s")} of {width}x{height}";
+        if (onnxUNet is not null)
+        {
+            double onnx = Bytes(onnx: true);
+            if (onnx <= free) return true;
+            if (!RuntimeWasAuto)
+                ResourceEstimate.CheckFits(onnx, $"{what} on ONNX Runtime, whose attention holds [B, heads, N, N] (LibTorch's does not)", free);
+        }
+        ResourceEstimate.CheckFits(Bytes(onnx: false), what, free);
+        return false;
     }
 
     SchedulerConfig SchedulerFor(GenerationRequest request)
@@ -479,17 +495,19 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     ScalarType UNetDtype => unet.parameters().First().dtype;
     ScalarType VaeDtype => vae.parameters().First().dtype;
 
-    static void CheckFit(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet)
+    // root: the pipeline folder, when loaded from one: the messages then name the config files.
+    static void CheckFit(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet, string? root = null)
     {
+        string In(string component, string file) => root is null ? "" : $" ({Path.Combine(root, component, file)})";
         int latent = vae.Config.LatentChannels, width = unet.Config.CrossAttentionDim.PerBlock(unet.Config.BlockOutChannels.Length)[0];
         if (unet.Config.InChannels != latent || unet.Config.OutChannels != latent)
-            throw new ArgumentException($"the U-Net takes {unet.Config.InChannels} and gives {unet.Config.OutChannels} channels but the VAE's latents have {latent}; expected equal", nameof(unet));
+            throw new ArgumentException($"the U-Net{In("unet", "config.json")} takes {unet.Config.InChannels} and gives {unet.Config.OutChannels} channels but the VAE's latents{In("vae", "config.json")} have {latent}; expected equal", nameof(unet));
         if (textEncoder.Config.HiddenSize != width)
-            throw new ArgumentException($"the text encoder's hidden_size is {textEncoder.Config.HiddenSize} but the U-Net's cross_attention_dim is {width}; expected equal", nameof(textEncoder));
+            throw new ArgumentException($"the text encoder's hidden_size{In("text_encoder", "config.json")} is {textEncoder.Config.HiddenSize} but the U-Net's cross_attention_dim{In("unet", "config.json")} is {width}; expected equal", nameof(textEncoder));
         if (tokenizer.ModelMaxLength > textEncoder.Config.MaxPositionEmbeddings)
-            throw new ArgumentException($"the tokenizer's model_max_length is {tokenizer.ModelMaxLength} but the text encoder has {textEncoder.Config.MaxPositionEmbeddings} positions; expected at most that", nameof(tokenizer));
+            throw new ArgumentException($"the tokenizer's model_max_length{In("tokenizer", "tokenizer_config.json")} is {tokenizer.ModelMaxLength} but the text encoder{In("text_encoder", "config.json")} has {textEncoder.Config.MaxPositionEmbeddings} positions; expected at most that", nameof(tokenizer));
         if (tokenizer.VocabSize > textEncoder.Config.VocabSize)
-            throw new ArgumentException($"the tokenizer has {tokenizer.VocabSize} tokens but the text encoder's vocab_size is {textEncoder.Config.VocabSize}; expected at most that", nameof(tokenizer));
+            throw new ArgumentException($"the tokenizer{In("tokenizer", "vocab.json")} has {tokenizer.VocabSize} tokens but the text encoder's vocab_size{In("text_encoder", "config.json")} is {textEncoder.Config.VocabSize}; expected at most that", nameof(tokenizer));
     }
 
     /// <summary>Disposes a scheduler that holds tensors (DPM-Solver's and PNDM's history) when the call ends.</summary>
