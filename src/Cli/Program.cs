@@ -16,8 +16,8 @@ public static class Program
         if (parsed.Errors.Count > 0 && parsed.Action is not HelpAction)
         {
             // Usage errors: one line on stderr and exit code 2, like every other user error (no help dump).
-            string errors = string.Join("; ", parsed.Errors.Select(e => e.Message.ReplaceLineEndings(" ").TrimEnd('.')));
-            Console.Error.WriteLine($"error: {CommandRunner.Printable(errors)} (run '{CommandPath(parsed.CommandResult)} --help' for usage)");
+            string errors = string.Join(" ", parsed.Errors.Select(e => e.Message.ReplaceLineEndings(" ")));
+            Console.Error.WriteLine($"error: {CommandRunner.Printable(errors)} Run '{CommandPath(parsed.CommandResult)} --help' for usage.");
             return CommandRunner.UserError;
         }
         return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

@@ -76,7 +76,7 @@ internal static class FuzzInputs
                         break;
                     case 1:
                         tensor["shape"] = JsonNode.Parse(HostileShapes[rng.Next(HostileShapes.Length)]);
-                        what = $"'{name}' shape {tensor["shape"]!.ToJsonString()}";
+                        what = $"'{name}' shape {tensor["shape"]?.ToJsonString() ?? "null"}";
                         break;
                     case 2:
                         var offsets = tensor["data_offsets"]!.AsArray().Select(n => n!.GetValue<long>()).ToArray();
