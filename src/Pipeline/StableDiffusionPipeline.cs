@@ -484,7 +484,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         if (request.Scheduler is { } kind) return kind.ConfigFor(SchedulerConfig);
         if (!SchedulerConfig.SupportedClassNames.Contains(SchedulerConfig.ClassName))
             throw new NotSupportedException(
-                $"the model's scheduler {SchedulerConfig.ClassName ?? "(no _class_name)"} is not implemented; choose a sampler: {string.Join(", ", SchedulerKinds.CliNames)}");
+                $"the model's scheduler {SchedulerConfig.ClassName ?? "(no _class_name)"} ({SchedulerSource}) is not implemented; choose a sampler: {string.Join(", ", SchedulerKinds.CliNames)}");
         return SchedulerConfig;
     }
 
