@@ -27,15 +27,15 @@ public static class CommandRunner
     {
         try
         {
-            return body(parsed);
+            return Unwrapped(body, parsed);
         }
         catch (Exception e) when (e is ArgumentException or FileNotFoundException or DirectoryNotFoundException
                                       or InvalidDataException or FormatException or IOException
                                       or UnauthorizedAccessException or NotSupportedException
                                       or ConfigException or SafeTensorsFormatException or StateDictMismatchException
-                                      or NonFiniteGradientException)
+                                      or NonFiniteGradientException or InsufficientMemoryException)
         {
-            return Fail($"error: {e.Message}", UserError, e);
+            return Fail($"error: {OneLine(e)}", UserError, e);
         }
         catch (EngineLoadException e)
         {
@@ -43,13 +43,61 @@ public static class CommandRunner
         }
         catch (ExternalException e)
         {
-            return Fail($"error: the engine failed: {e.Message}", EngineError, e);
+            return Fail($"error: the engine failed: {Printable(FirstLine(e.Message))}", EngineError, e);
+        }
+        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException e)
+        {
+            return Fail($"error: ONNX Runtime failed: {Printable(FirstLine(e.Message))} (--runtime libtorch avoids it)", EngineError, e);
+        }
+        catch (OutOfMemoryException e)
+        {
+            return Fail($"error: out of memory: {FirstLine(e.Message)}; try a smaller --size or --n, or close other programs", EngineError, e);
         }
         catch (Exception e)
         {
             return Fail($"internal error ({e.GetType().Name}): {e.Message}. Set LATENT_DEBUG=1 for the stack trace.", InternalError, e);
         }
     };
+
+    // Parallel loops wrap what a body threw in AggregateException: report the first inner exception as if thrown alone.
+    static int Unwrapped(Func<ParseResult, int> body, ParseResult parsed)
+    {
+        try
+        {
+            return body(parsed);
+        }
+        catch (AggregateException e) when (e.Flatten().InnerExceptions.Count > 0)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.Flatten().InnerExceptions[0]);
+            throw; // not reached
+        }
+    }
+
+    static string FirstLine(string message) => message.Split('\n', 2)[0].TrimEnd('\r');
+
+    /// <summary>
+    /// The message as one line: without the " (Parameter 'x')" that ArgumentException appends and the "Actual value
+    /// was ..." line of ArgumentOutOfRangeException (our messages already hold the value), other line breaks as "; ".
+    /// </summary>
+    public static string OneLine(Exception e)
+    {
+        string message = e.Message;
+        if (e is ArgumentOutOfRangeException { ActualValue: not null } range)
+            message = message.Replace($"{Environment.NewLine}Actual value was {range.ActualValue}.", "", StringComparison.Ordinal);
+        if (e is ArgumentException { ParamName: { } name })
+            message = message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal);
+        return Printable(string.Join("; ", message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)));
+    }
+
+    /// <summary>A message safe for a terminal: control characters from a file or argument (a NUL, an escape sequence)
+    /// are shown as \uXXXX instead of being printed.</summary>
+    public static string Printable(string message)
+    {
+        if (!message.Any(char.IsControl)) return message;
+        var sb = new System.Text.StringBuilder(message.Length + 16);
+        foreach (char c in message) sb.Append(char.IsControl(c) ? $"\\u{(int)c:X4}" : c);
+        return sb.ToString();
+    }
 
     static int Fail(string message, int code, Exception e)
     {

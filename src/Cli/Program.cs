@@ -15,9 +15,9 @@ public static class Program
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0 && parsed.Action is not HelpAction)
         {
-            // Usage errors: one line each on stderr and exit code 2, like every other user error (no help dump).
-            foreach (ParseError error in parsed.Errors) Console.Error.WriteLine($"error: {error.Message}");
-            Console.Error.WriteLine($"Run '{CommandPath(parsed.CommandResult)} --help' for usage.");
+            // Usage errors: one line on stderr and exit code 2, like every other user error (no help dump).
+            string errors = string.Join(" ", parsed.Errors.Select(e => e.Message.ReplaceLineEndings(" ")));
+            Console.Error.WriteLine($"error: {CommandRunner.Printable(errors)} Run '{CommandPath(parsed.CommandResult)} --help' for usage.");
             return CommandRunner.UserError;
         }
         return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

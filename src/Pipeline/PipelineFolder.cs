@@ -10,7 +10,11 @@ namespace Latent.Pipeline;
 
 /// <summary>The components read from a diffusers pipeline folder; the caller owns the modules.</summary>
 internal sealed record PipelineComponents(
-    AutoencoderKL Vae, ClipTextModel TextEncoder, ClipTokenizer Tokenizer, UNet2DConditionModel UNet, SchedulerConfig Scheduler);
+    AutoencoderKL Vae, ClipTextModel TextEncoder, ClipTokenizer Tokenizer, UNet2DConditionModel UNet, SchedulerConfig Scheduler)
+{
+    /// <summary>The scheduler config file read, for messages; null when built-in defaults were used.</summary>
+    public string? SchedulerSource { get; init; }
+}
 
 /// <summary>
 /// Reads a diffusers <c>StableDiffusionPipeline</c> folder strictly: <c>model_index.json</c>, then <c>vae/</c>,
@@ -65,7 +69,10 @@ internal static class PipelineFolder
                     (classes.Length == 0 ? "a scheduler class (e.g. DDIMScheduler)" : string.Join(" or ", classes)));
         }
 
-        // 2. Each component from its folder, strictly; on failure the ones already loaded are freed.
+        // 2. Before building anything: the configs must describe models their weights files can fill and memory can hold.
+        CheckSizes(root);
+
+        // 3. Each component from its folder, strictly; on failure the ones already loaded are freed.
         AutoencoderKL? vae = null;
         ClipTextModel? textEncoder = null;
         try
@@ -75,7 +82,7 @@ internal static class PipelineFolder
             ClipTokenizer tokenizer = Wrap("tokenizer", root, () => ClipTokenizer.FromPretrained(Path.Combine(root, "tokenizer")));
             SchedulerConfig scheduler = Wrap("scheduler", root, () => NoiseSchedulers.Load(Path.Combine(root, "scheduler", "scheduler_config.json")).Config);
             UNet2DConditionModel unet = Wrap("unet", root, () => UNet2DConditionModel.FromPretrained(Path.Combine(root, "unet")));
-            return new PipelineComponents(vae, textEncoder, tokenizer, unet, scheduler);
+            return new PipelineComponents(vae, textEncoder, tokenizer, unet, scheduler) { SchedulerSource = Path.Combine(root, "scheduler", "scheduler_config.json") };
         }
         catch
         {
@@ -108,6 +115,30 @@ internal static class PipelineFolder
                 new PipelineComponent("vae", "diffusers", VaeConfig.ClassNameValue),
             ],
         });
+    }
+
+    // Reads and validates the three model configs (again: the loaders read them too, which costs milliseconds), estimates
+    // their parameters (ResourceEstimate) and refuses a config that outgrows its weights file or the memory.
+    static void CheckSizes(string root)
+    {
+        double Check<T>(string component, string className, string weightsFile, string keys, Action<T, string> validate, Func<T, double> count)
+            where T : JsonConfig => Wrap(component, root, () =>
+        {
+            string configPath = Path.Combine(root, component, PretrainedFolder.ConfigFileName);
+            T config = ConfigFile.Read<T>(configPath, className).Config;
+            validate(config, configPath);
+            double estimate = count(config);
+            ResourceEstimate.CheckAgainstWeights(configPath, keys, estimate, Path.Combine(root, component, weightsFile));
+            return estimate;
+        });
+        double total = Check<VaeConfig>("vae", VaeConfig.ClassNameValue, AutoencoderKL.WeightsFileName, "block_out_channels and layers_per_block",
+                (c, s) => c.Validate(s), ResourceEstimate.VaeParameters)
+            + Check<ClipTextConfig>("text_encoder", ClipTextConfig.ClassName, ClipTextModel.WeightsFileName,
+                "vocab_size, hidden_size, intermediate_size and num_hidden_layers", (c, s) => c.Validate(s), ResourceEstimate.TextEncoderParameters)
+            + Check<UNetConfig>("unet", UNetConfig.ClassNameValue, UNet2DConditionModel.WeightsFileName,
+                "block_out_channels, layers_per_block, transformer_layers_per_block and cross_attention_dim", (c, s) => c.Validate(s), ResourceEstimate.UNetParameters);
+        // float32 weights, plus a fifth for the copies a load makes one tensor at a time.
+        ResourceEstimate.CheckFits(4 * 1.2 * total, $"loading '{root}' ({total / 1e6:F0} million parameters in float32)");
     }
 
     // Missing files keep their own exception (it names the path); a file that does not fit becomes InvalidDataException.

@@ -129,6 +129,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     /// <summary>Test hook: how many times the text encoder ran.</summary>
     internal int TextEncoderCalls { get; private set; }
 
+    /// <summary>The scheduler config's file for messages (<c>scheduler/scheduler_config.json</c> of the folder after <see cref="Load"/>).</summary>
+    public string SchedulerSource { get; init; } = "the scheduler config";
+
     /// <summary>Test hook: called with the sample's shape before each U-Net evaluation.</summary>
     internal Action<long[]>? UNetCalled { get; set; }
 
@@ -168,6 +171,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             () => singleFile ? SingleFileCheckpoint.Load(directory, options.ConfigDirectory) : PipelineFolder.Load(directory));
         try
         {
+            CheckFit(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, singleFile ? options.ConfigDirectory : Path.GetFullPath(directory));
             c.Vae.eval();
             if (options.Dtype == ScalarType.BFloat16)
                 BFloat16Check.EnsureAccurate(BFloat16Check.Engine, ToBFloat16Checked(c.UNet));
@@ -194,7 +198,12 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 if (stored is not null) runtime = stored.Runtime;
             }
             var pipeline = new StableDiffusionPipeline(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, c.Scheduler, ownsModules: true, runtime, textAndVae, cache, timings, unetHash)
-                { ModelName = name, RuntimeDecision = stored };
+                {
+                    ModelName = name,
+                    RuntimeDecision = stored,
+                    RuntimeWasAuto = options.Runtime == UNetRuntime.Auto,
+                    SchedulerSource = c.SchedulerSource ?? "the default SD 1.x scheduler config",
+                };
             if (stored is not null)
                 timings.Add($"runtime: the U-Net on {stored.Runtime} (measured by an earlier run: LibTorch {stored.LibTorchMs:F1} ms, ONNX Runtime {stored.OnnxRuntimeMs:F1} ms)", 0);
             if (probe && stored is null)
@@ -235,7 +244,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             // 1. Validate the request and resolve its defaults (size, scheduler).
             var (width, height) = Validate(request);
             SchedulerConfig schedulerConfig = SchedulerFor(request);
+            SchedulerChecks.StepsFit(schedulerConfig, request.Steps, SchedulerSource);
             int batch = request.Prompts.Count * request.ImagesPerPrompt;
+            bool onnx = CheckMemory(width, height, batch, request.GuidanceScale);
             long[] latentShape = [batch, unet.Config.InChannels, height / VaeScaleFactor, width / VaeScaleFactor];
             if (request.Latents is { } given && !given.shape.SequenceEqual(latentShape))
                 throw new ArgumentException($"Latents has shape [{string.Join(", ", given.shape)}]; expected [{string.Join(", ", latentShape)}] for {batch} images of {width}x{height}", nameof(request));
@@ -264,7 +275,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
 
             // 6-7. Denoising loop, then decode with the VAE.
             latents = timings.Time($"denoising ({scheduler.Value.Timesteps.Count} U-Net calls)",
-                () => Denoise(scheduler.Value, scheduler.Value.Timesteps, latents, embeddings, request.GuidanceScale, generator, progress, cancellationToken));
+                () => Denoise(scheduler.Value, scheduler.Value.Timesteps, latents, embeddings, request.GuidanceScale, onnx, generator, progress, cancellationToken));
             Tensor images = timings.Time("VAE decode", () => DecodeLatents(latents).MoveToOuterDisposeScope());
             return Result(images, request, width, height, schedulerConfig, extras: []) with { Timings = timings };
         }
@@ -300,7 +311,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             g = g with { Width = width, Height = height };
             Validate(g);
             SchedulerConfig schedulerConfig = SchedulerFor(g);
+            SchedulerChecks.StepsFit(schedulerConfig, g.Steps, SchedulerSource);
             int batch = g.Prompts.Count * g.ImagesPerPrompt;
+            bool onnx = CheckMemory(width, height, batch, g.GuidanceScale);
 
             using var inference = new InferenceMode(vae, textEncoder, unet);
             using var scope = NewDisposeScope();
@@ -327,7 +340,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             }
 
             // 5-6. Denoise the remaining steps, then decode.
-            latents = Denoise(scheduler.Value, timesteps, latents, embeddings, g.GuidanceScale, generator, progress, cancellationToken);
+            latents = Denoise(scheduler.Value, timesteps, latents, embeddings, g.GuidanceScale, onnx, generator, progress, cancellationToken);
             Tensor images = DecodeLatents(latents).MoveToOuterDisposeScope();
             var strength = new KeyValuePair<string, string>("Denoising strength", request.Strength.ToString("R", CultureInfo.InvariantCulture));
             return Result(images, g, width, height, schedulerConfig, extras: [strength]);
@@ -416,7 +429,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     }
 
     /// <summary>The denoising loop: per step scale the input, one U-Net call, guidance, one scheduler step.</summary>
-    Tensor Denoise(INoiseScheduler scheduler, IReadOnlyList<double> timesteps, Tensor latents, Tensor embeddings, double guidanceScale,
+    Tensor Denoise(INoiseScheduler scheduler, IReadOnlyList<double> timesteps, Tensor latents, Tensor embeddings, double guidanceScale, bool onnx,
         Generator generator, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
     {
         bool guided = guidanceScale > 1.0;
@@ -424,8 +437,12 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         ScalarType dtype = UNetDtype;
         // The text's keys and values in every cross-attention, and the fused q/k/v weights, are the same at every step:
         // computed once here (AttentionCache, OnnxRuntimeUNet.TextKeyValues).
-        using var attention = onnxUNet is null ? unet.PrepareAttention(embeddings) : null;
-        using var text = onnxUNet?.PrepareText(embeddings);
+        // onnx false with an ONNX Runtime U-Net: a call too large for its attention (CheckMemory) runs on LibTorch,
+        // whose weights are read back first if they were released.
+        bool runOnnx = onnx && onnxUNet is not null;
+        if (!runOnnx) EnsureTorchWeights();
+        using var attention = runOnnx ? null : unet.PrepareAttention(embeddings);
+        using var text = runOnnx ? onnxUNet!.PrepareText(embeddings) : null;
         for (int i = 0; i < timesteps.Count; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -436,8 +453,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 Tensor input = guided ? cat([latents, latents]) : latents;
                 input = scheduler.ScaleModelInput(input, t);
                 UNetCalled?.Invoke(input.shape);
-                Tensor noise = onnxUNet is { } onnx
-                    ? onnx.Forward(input, TimestepTensor(scheduler, t), text!)
+                Tensor noise = runOnnx
+                    ? onnxUNet!.Forward(input, TimestepTensor(scheduler, t), text!)
                     : unet.Forward(input.to(dtype), TimestepTensor(scheduler, t), embeddings, attention).to(ScalarType.Float32);
                 if (guided)
                 {
@@ -555,12 +572,35 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         }
     }
 
+    /// <summary>Whether <see cref="PipelineOptions.Runtime"/> was Auto: a call too large for ONNX Runtime's attention then runs on LibTorch.</summary>
+    internal bool RuntimeWasAuto { get; init; }
+
+    // Refuses a request whose activations cannot fit in memory before any tensor of its size exists (ResourceEstimate);
+    // returns whether this call runs the U-Net on ONNX Runtime. Its exported attention holds [B, heads, N, N] (19 GB at
+    // 512x512 on the shipped model), LibTorch's fused kernel does not (1 GB): with Runtime Auto a call that only LibTorch
+    // can hold runs there, at LibTorch's speed and with its float32 rounding.
+    bool CheckMemory(int width, int height, int images, double guidanceScale)
+    {
+        long free = ResourceEstimate.AvailableMemoryBytes();
+        double Bytes(bool onnx) => ResourceEstimate.GenerationBytes(unet.Config, vae.Config, width, height, images * (guidanceScale > 1.0 ? 2 : 1), images, onnx);
+        string what = $"generating {images} image{(images == 1 ? "" : "s")} of {width}x{height}";
+        if (onnxUNet is not null)
+        {
+            double onnx = Bytes(onnx: true);
+            if (onnx <= free) return true;
+            if (!RuntimeWasAuto)
+                ResourceEstimate.CheckFits(onnx, $"{what} on ONNX Runtime, whose attention holds [B, heads, N, N] (LibTorch's does not)", free);
+        }
+        ResourceEstimate.CheckFits(Bytes(onnx: false), what, free);
+        return false;
+    }
+
     SchedulerConfig SchedulerFor(GenerationRequest request)
     {
         if (request.Scheduler is { } kind) return kind.ConfigFor(SchedulerConfig);
         if (!SchedulerConfig.SupportedClassNames.Contains(SchedulerConfig.ClassName))
             throw new NotSupportedException(
-                $"the model's scheduler {SchedulerConfig.ClassName ?? "(no _class_name)"} is not implemented; choose a sampler: {string.Join(", ", SchedulerKinds.CliNames)}");
+                $"the model's scheduler {SchedulerConfig.ClassName ?? "(no _class_name)"} ({SchedulerSource}) is not implemented; choose a sampler: {string.Join(", ", SchedulerKinds.CliNames)}");
         return SchedulerConfig;
     }
 
@@ -571,17 +611,19 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     ScalarType UNetDtype => unet.parameters().First().dtype;
     ScalarType VaeDtype => vae.parameters().First().dtype;
 
-    static void CheckFit(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet)
+    // root: the pipeline folder, when loaded from one: the messages then name the config files.
+    static void CheckFit(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet, string? root = null)
     {
+        string In(string component, string file) => root is null ? "" : $" ({Path.Combine(root, component, file)})";
         int latent = vae.Config.LatentChannels, width = unet.Config.CrossAttentionDim.PerBlock(unet.Config.BlockOutChannels.Length)[0];
         if (unet.Config.InChannels != latent || unet.Config.OutChannels != latent)
-            throw new ArgumentException($"the U-Net takes {unet.Config.InChannels} and gives {unet.Config.OutChannels} channels but the VAE's latents have {latent}; expected equal", nameof(unet));
+            throw new ArgumentException($"the U-Net{In("unet", "config.json")} takes {unet.Config.InChannels} and gives {unet.Config.OutChannels} channels but the VAE's latents{In("vae", "config.json")} have {latent}; expected equal", nameof(unet));
         if (textEncoder.Config.HiddenSize != width)
-            throw new ArgumentException($"the text encoder's hidden_size is {textEncoder.Config.HiddenSize} but the U-Net's cross_attention_dim is {width}; expected equal", nameof(textEncoder));
+            throw new ArgumentException($"the text encoder's hidden_size{In("text_encoder", "config.json")} is {textEncoder.Config.HiddenSize} but the U-Net's cross_attention_dim{In("unet", "config.json")} is {width}; expected equal", nameof(textEncoder));
         if (tokenizer.ModelMaxLength > textEncoder.Config.MaxPositionEmbeddings)
-            throw new ArgumentException($"the tokenizer's model_max_length is {tokenizer.ModelMaxLength} but the text encoder has {textEncoder.Config.MaxPositionEmbeddings} positions; expected at most that", nameof(tokenizer));
+            throw new ArgumentException($"the tokenizer's model_max_length{In("tokenizer", "tokenizer_config.json")} is {tokenizer.ModelMaxLength} but the text encoder{In("text_encoder", "config.json")} has {textEncoder.Config.MaxPositionEmbeddings} positions; expected at most that", nameof(tokenizer));
         if (tokenizer.VocabSize > textEncoder.Config.VocabSize)
-            throw new ArgumentException($"the tokenizer has {tokenizer.VocabSize} tokens but the text encoder's vocab_size is {textEncoder.Config.VocabSize}; expected at most that", nameof(tokenizer));
+            throw new ArgumentException($"the tokenizer{In("tokenizer", "vocab.json")} has {tokenizer.VocabSize} tokens but the text encoder's vocab_size{In("text_encoder", "config.json")} is {textEncoder.Config.VocabSize}; expected at most that", nameof(tokenizer));
     }
 
     /// <summary>Disposes a scheduler that holds tensors (DPM-Solver's and PNDM's history) when the call ends.</summary>

@@ -145,6 +145,13 @@ public sealed record ClipTextConfig : TransformersConfig
         Positive(sourceName, "num_hidden_layers", NumHiddenLayers);
         Positive(sourceName, "num_attention_heads", NumAttentionHeads);
         Positive(sourceName, "max_position_embeddings", MaxPositionEmbeddings);
+        ConfigLimits.AtMost(sourceName, "vocab_size", VocabSize, ConfigLimits.MaxVocabulary);
+        ConfigLimits.AtMost(sourceName, "hidden_size", HiddenSize, ConfigLimits.MaxWidth);
+        ConfigLimits.AtMost(sourceName, "intermediate_size", IntermediateSize, ConfigLimits.MaxIntermediate);
+        ConfigLimits.AtMost(sourceName, "projection_dim", ProjectionDim, ConfigLimits.MaxWidth);
+        ConfigLimits.AtMost(sourceName, "num_hidden_layers", NumHiddenLayers, ConfigLimits.MaxHiddenLayers);
+        ConfigLimits.AtMost(sourceName, "num_attention_heads", NumAttentionHeads, ConfigLimits.MaxHeads);
+        ConfigLimits.AtMost(sourceName, "max_position_embeddings", MaxPositionEmbeddings, ConfigLimits.MaxPositions);
         if (HiddenSize % NumAttentionHeads != 0)
             throw new ConfigException(sourceName, "hidden_size",
                 $"{HiddenSize} is not divisible by num_attention_heads = {NumAttentionHeads}; expected a multiple of it.");
@@ -158,9 +165,9 @@ public sealed record ClipTextConfig : TransformersConfig
             throw new ConfigException(sourceName, "initializer_range", $"{InitializerRange} is not a positive finite number.");
         if (!(InitializerFactor > 0) || double.IsInfinity(InitializerFactor))
             throw new ConfigException(sourceName, "initializer_factor", $"{InitializerFactor} is not a positive finite number.");
-        if (EosTokenId < 0 || EosTokenId >= VocabSize)
-            throw new ConfigException(sourceName, "eos_token_id",
-                $"{EosTokenId} is outside the vocabulary; expected 0 <= eos_token_id < vocab_size = {VocabSize}.");
+        foreach (var (key, id) in new[] { ("bos_token_id", BosTokenId), ("eos_token_id", EosTokenId), ("pad_token_id", PadTokenId) })
+            if (id < 0 || id >= VocabSize)
+                throw new ConfigException(sourceName, key, $"{id} is outside the vocabulary; expected 0 <= {key} < vocab_size = {VocabSize}.");
     }
 
     static void Positive(string sourceName, string key, int value)

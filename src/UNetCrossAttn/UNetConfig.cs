@@ -230,6 +230,10 @@ public sealed record UNetConfig : DiffusersConfig
         if (BlockOutChannels is null || BlockOutChannels.Length == 0)
             throw new ConfigException(sourceName, "block_out_channels", "is empty; expected at least one level.");
         int levels = BlockOutChannels.Length;
+        ConfigLimits.AtMost(sourceName, "in_channels", InChannels, ConfigLimits.MaxImageChannels);
+        ConfigLimits.AtMost(sourceName, "out_channels", OutChannels, ConfigLimits.MaxImageChannels);
+        ConfigLimits.AtMost(sourceName, "block_out_channels", levels, ConfigLimits.MaxLevels);
+        ConfigLimits.AllAtMost(sourceName, "block_out_channels", BlockOutChannels, ConfigLimits.MaxWidth);
         foreach (int c in BlockOutChannels)
             if (c <= 0 || c % NormNumGroups != 0)
                 throw new ConfigException(sourceName, "block_out_channels",
@@ -243,8 +247,15 @@ public sealed record UNetConfig : DiffusersConfig
             NumAttentionHeads ?? AttentionHeadDim ?? throw new ConfigException(sourceName, "attention_head_dim",
                 "and num_attention_heads are both null; expected the number of heads in one of them."), levels);
         int[] crossDims = PerBlock(sourceName, "cross_attention_dim", CrossAttentionDim, levels);
-        PerBlock(sourceName, "layers_per_block", LayersPerBlock, levels);
-        PerBlock(sourceName, "transformer_layers_per_block", TransformerLayersPerBlock, levels);
+        ConfigLimits.AllAtMost(sourceName, "layers_per_block", PerBlock(sourceName, "layers_per_block", LayersPerBlock, levels), ConfigLimits.MaxLayersPerBlock);
+        ConfigLimits.AllAtMost(sourceName, "transformer_layers_per_block",
+            PerBlock(sourceName, "transformer_layers_per_block", TransformerLayersPerBlock, levels), ConfigLimits.MaxLayersPerBlock);
+        ConfigLimits.AllAtMost(sourceName, "cross_attention_dim", crossDims, ConfigLimits.MaxWidth);
+        if (SampleSize is int sample)
+        {
+            Positive(sourceName, "sample_size", sample);
+            ConfigLimits.AtMost(sourceName, "sample_size", sample, ConfigLimits.MaxSampleSize);
+        }
         for (int i = 0; i < levels; i++)
         {
             if (heads[i] <= 0 || BlockOutChannels[i] % heads[i] != 0)
@@ -253,6 +264,9 @@ public sealed record UNetConfig : DiffusersConfig
             if (crossDims[i] <= 0)
                 throw new ConfigException(sourceName, "cross_attention_dim", $"level {i} has {crossDims[i]}; expected a positive width.");
         }
+        ConfigLimits.AtMost(sourceName, "conv_in_kernel", ConvInKernel, ConfigLimits.MaxKernel);
+        ConfigLimits.AtMost(sourceName, "conv_out_kernel", ConvOutKernel, ConfigLimits.MaxKernel);
+        ConfigLimits.AtMost(sourceName, "time_embedding_dim", TimeEmbedDim, ConfigLimits.MaxWidth * 4);
         if (ConvInKernel <= 0 || ConvInKernel % 2 == 0)
             throw new ConfigException(sourceName, "conv_in_kernel", $"{ConvInKernel}; expected a positive odd kernel size.");
         if (ConvOutKernel <= 0 || ConvOutKernel % 2 == 0)

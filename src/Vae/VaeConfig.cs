@@ -138,6 +138,13 @@ public sealed record VaeConfig : DiffusersConfig
         Positive(sourceName, "sample_size", SampleSize);
         if (BlockOutChannels is null || BlockOutChannels.Length == 0)
             throw new ConfigException(sourceName, "block_out_channels", "is empty; expected at least one level.");
+        ConfigLimits.AtMost(sourceName, "in_channels", InChannels, ConfigLimits.MaxImageChannels);
+        ConfigLimits.AtMost(sourceName, "out_channels", OutChannels, ConfigLimits.MaxImageChannels);
+        ConfigLimits.AtMost(sourceName, "latent_channels", LatentChannels, ConfigLimits.MaxImageChannels);
+        ConfigLimits.AtMost(sourceName, "layers_per_block", LayersPerBlock, ConfigLimits.MaxLayersPerBlock);
+        ConfigLimits.AtMost(sourceName, "sample_size", SampleSize, ConfigLimits.MaxSampleSize);
+        ConfigLimits.AtMost(sourceName, "block_out_channels", BlockOutChannels.Length, ConfigLimits.MaxLevels);
+        ConfigLimits.AllAtMost(sourceName, "block_out_channels", BlockOutChannels, ConfigLimits.MaxWidth);
         foreach (int c in BlockOutChannels)
         {
             if (c <= 0 || c % NormNumGroups != 0)
@@ -151,9 +158,17 @@ public sealed record VaeConfig : DiffusersConfig
         if (SampleSize % DownsampleFactor != 0)
             throw new ConfigException(sourceName, "sample_size",
                 $"{SampleSize} is not divisible by the downsample factor {DownsampleFactor} ({BlockOutChannels.Length} levels); expected a multiple of it.");
-        if (!double.IsFinite(ScalingFactor) || ScalingFactor <= 0)
-            throw new ConfigException(sourceName, "scaling_factor", $"{ScalingFactor} is not a positive finite number; expected e.g. 0.18215.");
+        // Published VAEs use 0.13 to 1.5; a factor outside [1e-3, 1e3] turns unit-variance latents into nothing or overflow.
+        if (!double.IsFinite(ScalingFactor) || ScalingFactor < MinScalingFactor || ScalingFactor > MaxScalingFactor)
+            throw new ConfigException(sourceName, "scaling_factor",
+                $"{ScalingFactor} is not a finite number in [{MinScalingFactor}, {MaxScalingFactor}]; expected e.g. 0.18215 (SD 1.x).");
     }
+
+    /// <summary>The smallest <c>scaling_factor</c> accepted: 1e-3 (published VAEs: 0.13 to 1.5).</summary>
+    public const double MinScalingFactor = 1e-3;
+
+    /// <summary>The largest <c>scaling_factor</c> accepted: 1e3.</summary>
+    public const double MaxScalingFactor = 1e3;
 
     private void CheckTypes(string sourceName, string key, string[]? types, string expected)
     {

@@ -43,7 +43,7 @@ public class DoctorCommandTests
         var r = LatentProcess.Run("doctor", "--threads", "0");
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("--threads must be at least 1; got 0", r.Stderr);
-        Assert.Contains("Run 'latent doctor --help' for usage.", r.Stderr);
+        Assert.Equal("error: --threads must be at least 1; got 0. Run 'latent doctor --help' for usage.", r.Stderr.Trim()); // one line
         Assert.Equal("", r.Stdout); // no help dump
     }
 

@@ -71,4 +71,24 @@ public class TrainVaeCommandTests
         Assert.Contains("PSNR", eval.Out);
         Assert.True(File.Exists(grid));
     }
+
+    [Fact]
+    public void Resume_WithATruncatedNewestCheckpoint_FallsBackToTheOlderOne_AndSaysSo()
+    {
+        string data = Folder();
+        string outDir = TestEnvironment.NewTempDir();
+        string[] common = ["train", "vae", "--data", data, "--out", outDir];
+        var train = Run([.. common, "--preset", "tiny", "--steps", "4", "--warmup", "1", "--batch-size", "2", "--disc-start", "8",
+            "--disc-channels", "8", "--disc-layers", "2", "--eval-every", "4", "--checkpoint-every", "2"]);
+        Assert.True(train.Code == 0, train.Err);
+        string newest = Path.Combine(outDir, "checkpoints", "checkpoint-000004.safetensors");
+        using (var f = new FileStream(newest, FileMode.Open)) f.SetLength(f.Length / 3);
+
+        var resumed = Run([.. common, "--resume"]);
+
+        Assert.True(resumed.Code == 0, resumed.Err);
+        string warning = Assert.Single(resumed.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("warning: ", StringComparison.Ordinal));
+        Assert.Contains(newest, warning);
+        Assert.Contains("older checkpoint", warning);
+    }
 }

@@ -16,7 +16,7 @@ public class PipelineLoadTests(ITestOutputHelper output)
     static readonly GenerationRequest Small = new() { Prompts = ["a photo of a cat"], Steps = 2, Seed = 1 };
 
     /// <summary>A copy of the parity folder to damage.</summary>
-    static string CopyOfParity()
+    internal static string CopyOfParity()
     {
         string dir = Path.Combine(TestEnvironment.NewTempDir(), "model");
         foreach (string file in Directory.GetFiles(TestEnvironment.Parity, "*", SearchOption.AllDirectories))

@@ -10,7 +10,7 @@ public class ShippedModelTests
 {
     /// <summary>weights/emoji-64 of the repository the test binary was built in: found above the binary, or, when the
     /// binary was built elsewhere (<c>--artifacts-path</c> outside the clone), beside this source file.</summary>
-    static string ShippedFolder([CallerFilePath] string sourceFile = "")
+    internal static string ShippedFolder([CallerFilePath] string sourceFile = "")
     {
         var starts = new[] { AppContext.BaseDirectory, Path.GetDirectoryName(sourceFile) ?? "" };
         foreach (string start in starts.Where(s => s.Length > 0 && Directory.Exists(s)))

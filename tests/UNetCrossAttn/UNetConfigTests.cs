@@ -127,4 +127,14 @@ public class UNetConfigTests
         Assert.Equal("block_out_channels", e.Key);
         Assert.Contains("60", e.Message);
     }
+
+    [Theory]
+    [InlineData("""{"block_out_channels": [1048576, 1048576], "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"], "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"], "attention_head_dim": 8}""", "block_out_channels")]
+    [InlineData("""{"block_out_channels": [32, 64], "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"], "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"], "attention_head_dim": 8, "layers_per_block": 10000}""", "layers_per_block")]
+    [InlineData("""{"block_out_channels": [32, 64], "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"], "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"], "attention_head_dim": 8, "transformer_layers_per_block": 5000}""", "transformer_layers_per_block")]
+    [InlineData("""{"block_out_channels": [32, 64], "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"], "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"], "attention_head_dim": 8, "cross_attention_dim": 1048576}""", "cross_attention_dim")]
+    public void Validate_RefusesSizesOverTheLimits_NamingTheKey(string json, string key)
+    {
+        Assert.Equal(key, ValidationError(Read(json)).Key);
+    }
 }

@@ -121,6 +121,9 @@ public class VaeConfigTests
     [Theory]
     [InlineData(0.0)]
     [InlineData(double.NaN)]
+    [InlineData(1e308)]
+    [InlineData(1e-9)]
+    [InlineData(double.PositiveInfinity)]
     public void Validate_ThrowsForNonPositiveScalingFactor(double value)
     {
         var e = Invalid(VaeConfig.Tiny with { ScalingFactor = value });
@@ -131,5 +134,20 @@ public class VaeConfigTests
     public void Constructor_ValidatesConfig()
     {
         Assert.Throws<ConfigException>(() => new AutoencoderKL(VaeConfig.Tiny with { LatentChannels = -1 }));
+    }
+
+    [Theory]
+    [InlineData("block_out_channels")]
+    [InlineData("layers_per_block")]
+    [InlineData("latent_channels")]
+    public void Validate_RefusesSizesOverTheLimits_BeforeBuilding(string key)
+    {
+        VaeConfig config = key switch
+        {
+            "block_out_channels" => VaeConfig.Tiny with { BlockOutChannels = [8, 1 << 20] },
+            "layers_per_block" => VaeConfig.Tiny with { LayersPerBlock = 10_000 },
+            _ => VaeConfig.Tiny with { LatentChannels = 4096 },
+        };
+        Assert.Equal(key, Invalid(config).Key);
     }
 }

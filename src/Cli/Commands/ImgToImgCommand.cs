@@ -28,6 +28,8 @@ public static class ImgToImgCommand
         var timings = new RunTimings(parsed.GetValue(GenerationOptions.Timings));
         string imagePath = parsed.GetValue(Image)!;
         if (!File.Exists(imagePath)) throw new FileNotFoundException($"image file not found: '{Path.GetFullPath(imagePath)}'", imagePath);
+        // Before the model loads: a device, an oversized file or a header declaring too many pixels is refused at once.
+        ImageIO.ReadSize(imagePath);
         string prompt = GenerationOptions.CheckPrompt(parsed.GetValue(Prompt));
         string modelDir = GenerationOptions.FindModel(parsed.GetValue(GenerationOptions.Model));
         GlobalOptions.StartEngine(parsed);

@@ -85,6 +85,7 @@ public static class TrainJudgeCommand
         var dataset = DataOptions.Read(parsed, data, split: null, ImageCheck.Exists);
         using var trainer = new JudgeTrainer(training, dataset, outDir);
         long? resumed = parsed.GetValue(Resume) ? trainer.Resume() : null;
+        foreach (string skipped in trainer.ResumeSkipped) Console.Error.WriteLine($"warning: {skipped}; resuming from the older checkpoint");
         var (train, validation, holdout, trained) = trainer.Counts;
         var c = CultureInfo.InvariantCulture;
         Console.WriteLine($"training the judge ({(trainer.Model.parameters().Sum(p => p.numel()) / 1e6).ToString("F2", c)} M parameters, {trainer.Classes.Count} classes, {trained} with training images) " +

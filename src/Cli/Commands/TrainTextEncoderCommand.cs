@@ -135,6 +135,7 @@ public static class TrainTextEncoderCommand
         ImageFolderDataset? validationSet = DataOptions.ReadOptional(parsed, data, training.ValidationSplit);
         using var trainer = new ClipTrainer(text, image, training, tokenizer, trainSet, validationSet, outDir);
         long? resumed = resume ? trainer.Resume() : null;
+        foreach (string skipped in trainer.ResumeSkipped) Console.Error.WriteLine($"warning: {skipped}; resuming from the older checkpoint");
         long parameters = trainer.Model.parameters().Sum(p => p.numel());
         Console.WriteLine($"training a CLIP text encoder ({(parameters / 1e6).ToString("F2", CultureInfo.InvariantCulture)} M parameters with the image tower, " +
                           $"vocabulary {tokenizer.VocabSize}) on {trainSet.Count} pairs, validating on {trainer.ValidationCount}" +

@@ -121,6 +121,7 @@ public static class TrainUNetCommand
         var model = parsed.GetValue(Resume) ? preset : preset with { CrossAttentionDim = (int)cache.TextShape[1], SampleSize = (int)cache.LatentShape[1] };
         using var trainer = new UNetTrainer(model, training, cache, vae, textEncoder, tokenizer, outDir, parallel);
         long? resumed = parsed.GetValue(Resume) ? trainer.Resume() : null;
+        foreach (string skipped in trainer.ResumeSkipped) Console.Error.WriteLine($"warning: {skipped}; resuming from the older checkpoint");
         long parameters = trainer.Model.parameters().Sum(p => p.numel());
         Console.WriteLine($"training a U-Net ({(parameters / 1e6).ToString("F1", CultureInfo.InvariantCulture)} M parameters) on {cache.Count} images " +
                           $"({cache.Captions.Count} captions), latents {string.Join("x", cache.LatentShape)}" +

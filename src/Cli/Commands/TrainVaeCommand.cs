@@ -79,6 +79,7 @@ public static class TrainVaeCommand
         ImageFolderDataset? validationSet = DataOptions.ReadOptional(parsed, data, training.ValidationSplit);
         using var trainer = new VaeTrainer(model, training, trainSet, validationSet, outDir);
         long? resumed = parsed.GetValue(Resume) ? trainer.Resume() : null;
+        foreach (string skipped in trainer.ResumeSkipped) Console.Error.WriteLine($"warning: {skipped}; resuming from the older checkpoint");
         Console.WriteLine($"training a VAE ({Parameters(trainer)} parameters, {model.SampleSize}px -> {model.LatentSize}x{model.LatentSize}x{model.LatentChannels}) " +
                           $"on {trainSet.Count} images, validating on {trainer.ValidationCount}" +
                           (validationSet is null ? " training images (no validation split)" : "") +

@@ -155,7 +155,7 @@ public static class ConfigFile
             return;
         }
         if (!root.TryGetProperty("_class_name", out JsonElement c)) return;
-        string found = c.ValueKind == JsonValueKind.String ? c.GetString()! : c.GetRawText();
+        string found = c.ValueKind == JsonValueKind.String && c.GetString() is { } name && name is not (PythonJson.NaNMarker or PythonJson.InfinityMarker or PythonJson.NegativeInfinityMarker) ? name : Show(c);
         if (found != expected)
             throw new ConfigException(sourceName, "_class_name", $"the file describes {found}, but {expected} was expected.");
     }

@@ -191,12 +191,14 @@ public sealed class ImageFolderDataset
         if (kind != FileKindValue.RegularFile) return $"image '{path}' is {FileKind.Describe(kind)}, not a regular file";
         if (check == ImageCheck.Exists) return null;
         byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
-        catch (IOException e) { return $"image '{path}' cannot be read: {e.Message}"; }
+        try { bytes = ImageIO.ReadBytes(path); }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException) { return e.Message; }
         if (bytes.Length == 0) return $"image '{path}' is empty (0 bytes)";
         using var data = SKData.CreateCopy(bytes);
         using var codec = SKCodec.Create(data);
         if (codec is null) return $"image '{path}' is not an image Skia can decode (corrupt, or not PNG/JPEG/WebP/GIF/BMP)";
+        try { ImageIO.CheckDeclaredSize(codec.Info.Width, codec.Info.Height, $"image '{path}'"); }
+        catch (InvalidDataException e) { return e.Message; }
         var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         var result = codec.GetPixels(info, new byte[info.BytesSize]);
         return result == SKCodecResult.Success ? null : $"image '{path}' is truncated or corrupt (Skia: {result})";

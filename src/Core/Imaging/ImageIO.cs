@@ -31,8 +31,57 @@ public static class ImageIO
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!File.Exists(path))
             throw new FileNotFoundException($"image file not found: '{path}'", path);
+        return Decode(ReadBytes(path), size, path);
+    }
+
+    /// <summary>The largest image file read: 256 MiB (a 8192x8192 RGBA PNG of noise is about 260 MB uncompressed; real
+    /// images are far smaller). Anything larger, or a device like /dev/zero, is refused before it is read.</summary>
+    public const long MaxFileBytes = 256L << 20;
+
+    /// <summary>The most pixels decoded: 8192 x 8192 (the decoded RGBA is then 256 MiB). A PNG header may declare 65535 x
+    /// 65535 in 72 bytes; the declared size is checked before any pixel buffer exists.</summary>
+    public const long MaxPixels = 8192L * 8192;
+
+    /// <summary>The bytes of an image file: a regular file of at most <see cref="MaxFileBytes"/>, read without following a
+    /// device or FIFO.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="IOException">It is not a regular file (a FIFO, a device); the message names the path.</exception>
+    /// <exception cref="InvalidDataException">It is larger than the cap; the message names the path.</exception>
+    public static byte[] ReadBytes(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"image file not found: '{path}'", path);
         FileKind.RequireRegularForRead(path, "image");
-        return Decode(File.ReadAllBytes(path), size, path);
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        if (stream.Length > MaxFileBytes)
+            throw new InvalidDataException($"image '{path}' is {stream.Length} bytes; expected at most {MaxFileBytes} ({MaxFileBytes >> 20} MiB)");
+        var bytes = new byte[stream.Length];
+        stream.ReadExactly(bytes);
+        return bytes;
+    }
+
+    /// <summary>An image file's size from its header, after the checks of <see cref="ReadBytes"/> and <see cref="CheckDeclaredSize"/>; no pixel is decoded.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="IOException">Not a regular file.</exception>
+    /// <exception cref="InvalidDataException">Too large, not an image, or declaring too many pixels.</exception>
+    public static (int Width, int Height) ReadSize(string path)
+    {
+        byte[] encoded = ReadBytes(path);
+        using var data = SKData.CreateCopy(encoded);
+        using var codec = SKCodec.Create(data) ?? throw new InvalidDataException(
+            $"{path}: not an image Skia can decode (expected PNG, JPEG, WebP, GIF, BMP, ICO or WBMP)");
+        CheckDeclaredSize(codec.Info.Width, codec.Info.Height, path);
+        return (codec.Info.Width, codec.Info.Height);
+    }
+
+    /// <summary>Refuses a declared size with no pixels or more than <see cref="MaxPixels"/>, before decoding.</summary>
+    /// <exception cref="InvalidDataException">The size is out of range; the message names the source and the size.</exception>
+    public static void CheckDeclaredSize(int width, int height, string source)
+    {
+        if (width <= 0 || height <= 0 || (long)width * height > MaxPixels)
+            throw new InvalidDataException(
+                $"{source}: declares {width}x{height} pixels; expected at least 1x1 and at most {MaxPixels / 1_000_000} million pixels (e.g. 8192x8192)");
     }
 
     /// <summary>Reads several image files into one <c>[B, 3, H, W]</c> batch, in the order given.</summary>
@@ -83,6 +132,7 @@ public static class ImageIO
             $"first bytes: {Convert.ToHexString(encoded, 0, Math.Min(8, encoded.Length))}");
 
         int w = codec.Info.Width, h = codec.Info.Height;
+        CheckDeclaredSize(w, h, source);
         bool resize = size is { } s && (s.Width != w || s.Height != h);
         // Straight alpha when the size is kept (exact compositing); premultiplied when resampling, because filtering
         // straight-alpha pixels bleeds the colour of invisible pixels into visible ones.

@@ -60,6 +60,34 @@ public sealed partial class CheckpointDirectory
         return all.Count == 0 ? null : all[^1].Path;
     }
 
+    /// <summary>
+    /// The newest checkpoint whose header and metadata read, for <c>--resume</c>: a newest file cut short (a full disk, a
+    /// kill during a copy) or corrupt is skipped for the older one still kept, and the reason is returned so the caller
+    /// can say so. Tensor data is not read here; a checkpoint that reads but does not fit the model still fails its load.
+    /// </summary>
+    /// <returns>The path (null when the folder has no checkpoint) and one message per skipped checkpoint, newest first.</returns>
+    /// <exception cref="InvalidDataException">There are checkpoints but none reads; the message names each and why.</exception>
+    public (string? Path, IReadOnlyList<string> Skipped) LatestReadable()
+    {
+        var all = List();
+        var skipped = new List<string>();
+        for (int i = all.Count - 1; i >= 0; i--)
+        {
+            try
+            {
+                TrainingCheckpoint.ReadInfo(all[i].Path);
+                return (all[i].Path, skipped);
+            }
+            catch (InvalidDataException e)
+            {
+                skipped.Add(e.Message);
+            }
+        }
+        if (all.Count > 0)
+            throw new InvalidDataException($"no checkpoint in '{Directory}' can be read: {string.Join("; ", skipped)}");
+        return (null, skipped);
+    }
+
     /// <summary>Saves a checkpoint for <paramref name="step"/>, then deletes all but the last <see cref="KeepLast"/>.</summary>
     /// <returns>The file written.</returns>
     public string Save(TrainingState state, long step, string configJson = "{}")

@@ -150,11 +150,14 @@ public sealed class JudgeTrainer : IDisposable
         Generators = new Dictionary<string, Generator> { [AugmentGenerator] = augmentGenerator },
     };
 
+    /// <summary>After <c>Resume</c>: one message per newer checkpoint that could not be read and was skipped (newest first).</summary>
+    public IReadOnlyList<string> ResumeSkipped { get; private set; } = [];
+
     /// <summary>Loads the newest checkpoint of OUT; null when there is none.</summary>
     /// <exception cref="InvalidDataException">It was written by another config or does not fit.</exception>
     public long? Resume()
     {
-        string? latest = checkpoints.Latest();
+        (string? latest, ResumeSkipped) = checkpoints.LatestReadable();
         if (latest is null) return null;
         var info = TrainingCheckpoint.ReadInfo(latest);
         if (!JsonNode.DeepEquals(JsonNode.Parse(info.ConfigJson), JsonNode.Parse(configJson)))

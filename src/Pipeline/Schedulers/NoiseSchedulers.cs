@@ -14,7 +14,12 @@ public static class NoiseSchedulers
     /// <returns>The config and its unknown keys.</returns>
     /// <exception cref="FileNotFoundException">There is no such file.</exception>
     /// <exception cref="ConfigException">The file is not a valid scheduler config.</exception>
-    public static ConfigRead<SchedulerConfig> Load(string path) => ConfigFile.Read<SchedulerConfig>(path);
+    public static ConfigRead<SchedulerConfig> Load(string path)
+    {
+        ConfigRead<SchedulerConfig> read = ConfigFile.Read<SchedulerConfig>(path);
+        read.Config.Validate(path);
+        return read;
+    }
 
     /// <summary>The scheduler that <paramref name="config"/>'s <c>_class_name</c> names.</summary>
     /// <param name="config">A config of DDPMScheduler, DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler, EulerAncestralDiscreteScheduler or DPMSolverMultistepScheduler.</param>

@@ -14,6 +14,51 @@ internal static class SchedulerChecks
                 $"numInferenceSteps = {n}; expected 1 .. num_train_timesteps = {T}.");
     }
 
+    /// <summary>
+    /// Checks before any work that <paramref name="steps"/> sampling steps give only timesteps in [0, T) under
+    /// <paramref name="config"/>: with "leading" spacing and steps_offset 1, 1000 steps of a 1000-step schedule end at
+    /// t = 1000, which diffusers' tables do not hold (it fails on the first step; so did we).
+    /// </summary>
+    /// <param name="config">The sampler's config (the model's, or the one converted for a chosen sampler).</param>
+    /// <param name="steps">The requested number of steps.</param>
+    /// <param name="source">The scheduler config file, for the message.</param>
+    /// <exception cref="ArgumentException">Some timestep falls outside [0, T); the message names the file, T, steps_offset and the most steps that fit.</exception>
+    public static void StepsFit(SchedulerConfig config, int steps, string source)
+    {
+        int T = config.NumTrainTimesteps;
+        // The scheduler's own refusals (too few steps for PNDM's warm-up, more than T) keep their messages.
+        if (FirstBadTimestep(config, steps) is not { } bad) return;
+        int fit = steps - 1;
+        while (fit >= 1 && Fits(config, fit) == false) fit--;
+        string expected = fit >= 1 ? $"expected at most {fit} steps" : "expected a smaller steps_offset";
+        throw new ArgumentException(
+            $"{steps} steps do not fit {source}: with num_train_timesteps = {T}, steps_offset = {config.StepsOffset} and " +
+            $"{config.TimestepSpacing?.ToString().ToLowerInvariant() ?? "default"} spacing they reach timestep {bad}, outside [0, {T}); {expected}", nameof(steps));
+    }
+
+    static bool Fits(SchedulerConfig config, int n)
+    {
+        try { return FirstBadTimestep(config, n) is null; }
+        catch (ArgumentOutOfRangeException) { return false; }
+    }
+
+    // The first timestep outside [0, T) that n steps give, or null.
+    static double? FirstBadTimestep(SchedulerConfig config, int n)
+    {
+        INoiseScheduler scheduler = NoiseSchedulers.Create(config);
+        try
+        {
+            scheduler.SetTimesteps(n);
+            foreach (double t in scheduler.Timesteps)
+                if (!(t >= 0 && t < config.NumTrainTimesteps)) return t;
+            return null;
+        }
+        finally
+        {
+            (scheduler as IDisposable)?.Dispose();
+        }
+    }
+
     /// <summary>A training timestep: an integer in [0, T).</summary>
     public static void TrainingTimestep(long t, int T)
     {

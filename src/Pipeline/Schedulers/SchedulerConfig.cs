@@ -223,6 +223,40 @@ public sealed record SchedulerConfig : DiffusersConfig
     }
 
     /// <summary>The source value where the target class has the key (its default is non-null) and the source sets it.</summary>
+    /// <summary>
+    /// Checks the values that size or define the noise schedule, so that a bad <c>scheduler_config.json</c> is refused
+    /// when it is read, naming the file and the key, rather than on the first step.
+    /// </summary>
+    /// <param name="sourceName">The file, for the message.</param>
+    /// <exception cref="ConfigException">num_train_timesteps is not in [2, <see cref="ConfigLimits.MaxTrainTimesteps"/>];
+    /// trained_betas has another length or values outside [0, 1); without trained_betas, beta_start and beta_end are not finite with 0 &lt; beta_start &lt; beta_end &lt; 1 (the
+    /// linear, scaled_linear and sigmoid schedules interpolate between them); steps_offset is not in [0, num_train_timesteps).</exception>
+    public void Validate(string sourceName = nameof(SchedulerConfig))
+    {
+        if (NumTrainTimesteps < 2)
+            throw new ConfigException(sourceName, "num_train_timesteps", $"{NumTrainTimesteps}; expected at least 2.");
+        ConfigLimits.AtMost(sourceName, "num_train_timesteps", NumTrainTimesteps, ConfigLimits.MaxTrainTimesteps);
+        if (TrainedBetas is { } trained)
+        {
+            if (trained.Length != NumTrainTimesteps)
+                throw new ConfigException(sourceName, "trained_betas", $"has {trained.Length} values; expected num_train_timesteps = {NumTrainTimesteps}.");
+            int bad = Array.FindIndex(trained, b => !(b >= 0 && b < 1));
+            if (bad >= 0)
+                throw new ConfigException(sourceName, "trained_betas", $"[{bad}] = {trained[bad]}; expected values in [0, 1).");
+        }
+        else if (BetaSchedule != BetaSchedule.SquaredCosCapV2)
+        {
+            if (!double.IsFinite(BetaStart) || !(BetaStart > 0 && BetaStart < 1))
+                throw new ConfigException(sourceName, "beta_start", $"{BetaStart} is not in (0, 1); expected e.g. 0.00085.");
+            if (!double.IsFinite(BetaEnd) || !(BetaEnd > BetaStart && BetaEnd < 1))
+                throw new ConfigException(sourceName, "beta_end",
+                    $"{BetaEnd} is not in (beta_start = {BetaStart}, 1); expected a value above beta_start and below 1, e.g. 0.012.");
+        }
+        if (StepsOffset < 0 || StepsOffset >= NumTrainTimesteps)
+            throw new ConfigException(sourceName, "steps_offset",
+                $"{StepsOffset} is not in [0, num_train_timesteps = {NumTrainTimesteps}); expected 0 or 1.");
+    }
+
     static T? Keep<T>(T? targetDefault, T? source) where T : struct =>
         targetDefault is null ? null : source ?? targetDefault;
 }

@@ -86,7 +86,7 @@ public static class SingleFileCheckpoint
             var vae = Build(new AutoencoderKL(vaeConfig), byComponent[SingleFileComponent.Vae], file, built, LoadOptions.Default);
             var text = Build(new ClipTextModel(textConfig), byComponent[SingleFileComponent.TextEncoder], file, built, ClipTextModel.CheckpointLoadOptions);
             var unet = Build(new UNet2DConditionModel(unetConfig), byComponent[SingleFileComponent.UNet], file, built, LoadOptions.Default);
-            return new PipelineComponents(vae, text, tokenizer, unet, scheduler);
+            return new PipelineComponents(vae, text, tokenizer, unet, scheduler) { SchedulerSource = File.Exists(schedulerPath) ? schedulerPath : null };
         }
         catch
         {

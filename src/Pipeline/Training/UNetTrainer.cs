@@ -223,13 +223,16 @@ public sealed class UNetTrainer : IDisposable
         Generators = new Dictionary<string, Generator> { [NoiseGenerator] = noise },
     };
 
+    /// <summary>After <c>Resume</c>: one message per newer checkpoint that could not be read and was skipped (newest first).</summary>
+    public IReadOnlyList<string> ResumeSkipped { get; private set; } = [];
+
     /// <summary>Loads the newest checkpoint of OUT, so that <see cref="Run"/> continues exactly where it was saved; log
     /// entries after it are dropped.</summary>
     /// <returns>The step resumed at, or null when OUT has no checkpoint (a fresh run).</returns>
     /// <exception cref="InvalidDataException">The checkpoint belongs to another config or data set, or does not fit the model.</exception>
     public long? Resume()
     {
-        string? latest = checkpoints.Latest();
+        (string? latest, ResumeSkipped) = checkpoints.LatestReadable();
         if (latest is null) return null;
         var info = TrainingCheckpoint.ReadInfo(latest);
         if (!JsonNode.DeepEquals(JsonNode.Parse(info.ConfigJson), JsonNode.Parse(configJson)))

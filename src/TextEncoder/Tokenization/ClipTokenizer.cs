@@ -59,6 +59,10 @@ public sealed class ClipTokenizer
 
         if (merges.Count > ClipVocabularyFiles.MaxMerges)
             throw new ArgumentException($"transformers reads at most {ClipVocabularyFiles.MaxMerges} merges, got {merges.Count}.", nameof(merges));
+        var seen = new HashSet<(string, string)>();
+        foreach (var merge in merges)
+            if (!seen.Add(merge))
+                throw new ArgumentException($"The merge '{merge.Item1} {merge.Item2}' appears twice; expected each merge once.", nameof(merges));
         try
         {
             _bpe = BpeTokenizer.Create(new BpeOptions(vocab)
@@ -126,7 +130,8 @@ public sealed class ClipTokenizer
             if (!File.Exists(path)) throw new FileNotFoundException($"Expected the CLIP tokenizer file '{path}'; it does not exist.", path);
             FileKind.RequireRegularForRead(path, "tokenizer file");
         }
-        return new ClipTokenizer(ClipVocabularyFiles.ReadVocabulary(vocabPath), ClipVocabularyFiles.ReadMerges(mergesPath), options ?? new());
+        Dictionary<string, int> vocabulary = ClipVocabularyFiles.ReadVocabulary(vocabPath);
+        return new ClipTokenizer(vocabulary, ClipVocabularyFiles.ReadMerges(mergesPath, vocabulary), options ?? new());
     }
 
     /// <summary>Builds a tokenizer from a vocabulary and merges in memory (a trained or hand-made one).</summary>

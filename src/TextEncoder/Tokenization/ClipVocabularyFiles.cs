@@ -50,19 +50,29 @@ internal static class ClipVocabularyFiles
     /// <c>#version</c> header) skipped whatever it says, at most <see cref="MaxMerges"/> lines, each split on whitespace.
     /// Blank lines are skipped.
     /// </summary>
-    /// <exception cref="FormatException">A line does not hold exactly two symbols.</exception>
-    public static List<(string Left, string Right)> ReadMerges(string path)
+    /// <param name="path">The file.</param>
+    /// <param name="vocabulary">When given, each merge's two symbols and their concatenation must be tokens of it (as in
+    /// every CLIP vocabulary, which is built from the merges); a merge that is not can never apply and marks a garbled file.</param>
+    /// <exception cref="FormatException">A line does not hold exactly two symbols, repeats an earlier merge (the BPE
+    /// ranks would be ambiguous), or does not fit <paramref name="vocabulary"/>; the message names the file and the line.</exception>
+    public static List<(string Left, string Right)> ReadMerges(string path, IReadOnlyDictionary<string, int>? vocabulary = null)
     {
         string text = File.ReadAllText(path, Encoding.UTF8).Replace("\r\n", "\n", StringComparison.Ordinal).Replace('\r', '\n');
         string[] lines = PythonText.Strip(text).Split('\n');
         var merges = new List<(string, string)>();
+        var firstLine = new Dictionary<(string, string), int>();
         for (int i = 1; i < lines.Length && i <= MaxMerges; i++)
         {
             List<string> parts = PythonText.Split(lines[i]);
             if (parts.Count == 0) continue;
             if (parts.Count != 2)
                 throw new FormatException($"{path}, line {i + 1}: expected two symbols separated by a space, got '{lines[i]}'.");
-            merges.Add((parts[0], parts[1]));
+            var merge = (parts[0], parts[1]);
+            if (!firstLine.TryAdd(merge, i + 1))
+                throw new FormatException($"{path}, line {i + 1}: the merge '{lines[i]}' repeats line {firstLine[merge]}; expected each merge once.");
+            if (vocabulary is not null && new[] { parts[0], parts[1], parts[0] + parts[1] }.FirstOrDefault(t => !vocabulary.ContainsKey(t)) is { } missing)
+                throw new FormatException($"{path}, line {i + 1}: the merge '{lines[i]}' uses '{missing}', which is not in the vocabulary; expected tokens of vocab.json.");
+            merges.Add(merge);
         }
         return merges;
     }

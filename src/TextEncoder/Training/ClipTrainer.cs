@@ -203,6 +203,9 @@ public sealed class ClipTrainer : IDisposable
 
     TrainingState State => new() { Model = model, Optimizer = optimizer, Ema = ema, Sampler = loader.Sampler };
 
+    /// <summary>After <c>Resume</c>: one message per newer checkpoint that could not be read and was skipped (newest first).</summary>
+    public IReadOnlyList<string> ResumeSkipped { get; private set; } = [];
+
     /// <summary>
     /// Loads the newest checkpoint of OUT, so that <see cref="Run"/> continues exactly where it was saved; log entries
     /// after it are dropped.
@@ -211,7 +214,7 @@ public sealed class ClipTrainer : IDisposable
     /// <exception cref="InvalidDataException">The checkpoint belongs to another config or does not fit the model.</exception>
     public long? Resume()
     {
-        string? latest = checkpoints.Latest();
+        (string? latest, ResumeSkipped) = checkpoints.LatestReadable();
         if (latest is null) return null;
         var info = TrainingCheckpoint.ReadInfo(latest);
         if (!JsonNode.DeepEquals(JsonNode.Parse(info.ConfigJson), JsonNode.Parse(configJson)))

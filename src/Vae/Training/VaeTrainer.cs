@@ -191,6 +191,9 @@ public sealed class VaeTrainer : IDisposable
         Generators = new Dictionary<string, Generator> { [PosteriorGenerator] = posteriorGenerator },
     };
 
+    /// <summary>After <c>Resume</c>: one message per newer checkpoint that could not be read and was skipped (newest first).</summary>
+    public IReadOnlyList<string> ResumeSkipped { get; private set; } = [];
+
     /// <summary>
     /// Loads the newest checkpoint of OUT (and the discriminator's of the same step), so that <see cref="Run"/>
     /// continues exactly where it was saved; log entries after it are dropped.
@@ -199,7 +202,7 @@ public sealed class VaeTrainer : IDisposable
     /// <exception cref="InvalidDataException">The checkpoint belongs to another config or does not fit the model.</exception>
     public long? Resume()
     {
-        string? latest = checkpoints.Latest();
+        (string? latest, ResumeSkipped) = checkpoints.LatestReadable();
         if (latest is null) return null;
         var info = TrainingCheckpoint.ReadInfo(latest);
         if (!JsonNode.DeepEquals(JsonNode.Parse(info.ConfigJson), JsonNode.Parse(configJson)))

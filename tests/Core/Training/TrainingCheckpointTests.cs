@@ -162,4 +162,29 @@ public class TrainingCheckpointTests
         Assert.Equal(300, TrainingCheckpoint.ReadInfo(dir.Latest()!).Step);
         Assert.Equal(300, dir.LoadLatest(StateOf(run))!.Step);
     }
+
+    [Fact]
+    public void LatestReadable_SkipsATruncatedNewest_ForTheOlderKeptOne()
+    {
+        var dir = new CheckpointDirectory(TestEnvironment.NewTempDir(), keepLast: 2);
+        Assert.Null(dir.LatestReadable().Path);
+        using var run = new TinyRun(initSeed: 1);
+        foreach (long step in new long[] { 100, 200 }) dir.Save(StateOf(run), step);
+        string newest = dir.Latest()!;
+        using (var f = new FileStream(newest, FileMode.Open)) f.SetLength(f.Length / 2); // cut short, as by a full disk
+
+        var (path, skipped) = dir.LatestReadable();
+
+        Assert.EndsWith("checkpoint-000100.safetensors", path);
+        Assert.Contains(newest, Assert.Single(skipped));
+    }
+
+    [Fact]
+    public void LatestReadable_Throws_WhenNoCheckpointReads()
+    {
+        var dir = new CheckpointDirectory(TestEnvironment.NewTempDir());
+        File.WriteAllText(dir.PathFor(100), "not safetensors");
+        var e = Assert.Throws<InvalidDataException>(() => dir.LatestReadable());
+        Assert.Contains("checkpoint-000100.safetensors", e.Message);
+    }
 }

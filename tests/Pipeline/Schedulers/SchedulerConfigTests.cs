@@ -199,4 +199,24 @@ public class SchedulerConfigTests
         Assert.False(Assert.IsType<EulerDiscreteScheduler>(NoiseSchedulers.Create(SchedulerKind.Euler, dpmKarras)).Config.UseKarrasSigmas);
         Assert.Equal(InterpolationType.Linear, SchedulerKind.Euler.ConfigFor(dpmKarras).InterpolationType);
     }
+
+    [Theory]
+    [InlineData("num_train_timesteps", "1000000000")]
+    [InlineData("num_train_timesteps", "1")]
+    [InlineData("beta_end", "1.5")]
+    [InlineData("beta_end", "0")]
+    [InlineData("beta_start", "0")]
+    [InlineData("beta_start", "-0.1")]
+    [InlineData("steps_offset", "10000")]
+    [InlineData("steps_offset", "-1")]
+    public void Load_RefusesNonsense_NamingFileAndKey(string key, string value)
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(ParityConfig))!.AsObject();
+        node[key] = System.Text.Json.Nodes.JsonNode.Parse(value);
+        string path = Path.Combine(TestEnvironment.NewTempDir(), "scheduler_config.json");
+        File.WriteAllText(path, node.ToJsonString());
+        var e = Assert.Throws<ConfigException>(() => NoiseSchedulers.Load(path));
+        Assert.Equal(key, e.Key);
+        Assert.Contains(path, e.Message);
+    }
 }

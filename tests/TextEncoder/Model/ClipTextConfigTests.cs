@@ -75,6 +75,13 @@ public class ClipTextConfigTests
         { "initializer_range", "-0.02", "initializer_range" },
         { "initializer_factor", "0.0", "initializer_factor" },
         { "eos_token_id", "1000", "eos_token_id" },       // vocab is 1000
+        { "bos_token_id", "99999", "bos_token_id" },
+        { "pad_token_id", "-1", "pad_token_id" },
+        { "hidden_size", "1048576", "hidden_size" },      // over ConfigLimits.MaxWidth
+        { "num_hidden_layers", "100000", "num_hidden_layers" },
+        { "vocab_size", "2000000000", "vocab_size" },
+        { "intermediate_size", "1000000", "intermediate_size" },
+        { "max_position_embeddings", "100000", "max_position_embeddings" },
     };
 
     [Theory]
