@@ -104,7 +104,16 @@ sealed class GenerationQueue : IDisposable
                 // A1111: batch k's seed is seed + k * batch_size.
                 GenerationRequest request = spec.Request with { Seed = spec.Request.Seed + (long)k * batch };
                 int done = k;
-                var progress = new StepProgress(p => { state.TotalSteps = p.TotalSteps * spec.Iterations; state.Step = done * p.TotalSteps + p.Step; StepDone?.Invoke(job, state.Step); });
+                var progress = new StepProgress(p =>
+                {
+                    state.TotalSteps = p.TotalSteps * spec.Iterations;
+                    state.Step = done * p.TotalSteps + p.Step;
+                    StepDone?.Invoke(job, state.Step);
+                    // The client's token, not only the linked one the pipeline reads: CancellationTokenSource wakes
+                    // waiters before it runs the callbacks that cancel linked sources, so the linked token can still
+                    // read "not cancelled" for a moment after the client left, and one more step would run.
+                    job.Aborted.ThrowIfCancellationRequested();
+                });
                 using var scope = NewDisposeScope();
                 using GenerationResult result = spec.InitImage is { } image
                     ? pipeline.ImageToImage(new ImageToImageRequest { Generation = request, Image = image, Strength = spec.Strength }, progress, cancel.Token)
