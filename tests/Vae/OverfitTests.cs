@@ -6,6 +6,7 @@ using static TorchSharp.torch;
 
 namespace Latent.Vae.Tests;
 
+[Collection(GlobalRng.Name)]
 public sealed class OverfitTests(ITestOutputHelper output)
 {
     [Fact]
