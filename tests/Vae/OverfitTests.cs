@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 
 namespace Latent.Vae.Tests;
 
-[Collection(GlobalRng.Name)]
+[Collection(Latent.Tests.GlobalRng.Name)]
 public sealed class OverfitTests(ITestOutputHelper output)
 {
     [Fact]

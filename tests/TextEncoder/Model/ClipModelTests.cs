@@ -7,6 +7,7 @@ using static TorchSharp.torch;
 
 namespace Latent.TextEncoder.Tests.Model;
 
+[Collection(Latent.Tests.GlobalRng.Name)]
 public class ClipModelTests(ITestOutputHelper output)
 {
     [Fact]
