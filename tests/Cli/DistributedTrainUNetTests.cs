@@ -179,7 +179,6 @@ public sealed class NotDataParallelCommandTests
 {
     [Theory]
     [InlineData("vae")]
-    [InlineData("text-encoder")]
     [InlineData("judge")]
     [InlineData("tokenizer")]
     public void Train_UnderMpiexecWithTwoProcesses_IsAUsageErrorNamingTheRank(string command)
