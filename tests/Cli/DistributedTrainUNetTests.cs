@@ -178,7 +178,6 @@ public sealed class DistributedTrainUNetTests(ITestOutputHelper output)
 public sealed class NotDataParallelCommandTests
 {
     [Theory]
-    [InlineData("vae")]
     [InlineData("judge")]
     [InlineData("tokenizer")]
     public void Train_UnderMpiexecWithTwoProcesses_IsAUsageErrorNamingTheRank(string command)
