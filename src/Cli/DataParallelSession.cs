@@ -1,3 +1,5 @@
+using System.CommandLine;
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using Latent.Core.Training;
 using Latent.Distributed;
@@ -11,6 +13,15 @@ namespace Latent.Cli;
 /// </summary>
 internal sealed class DataParallelSession : IDisposable
 {
+    /// <summary><c>--collective-timeout</c>, the option of every data-parallel <c>latent train</c> command.</summary>
+    public static readonly Option<double> CollectiveTimeout = new("--collective-timeout")
+    {
+        Description = "Under mpiexec: seconds a rank waits in a collective call (all-reduce, all-gather) for the others before it ends the whole run " +
+                      "(a rank that hangs or whose machine is gone); rank 0's sample grids, validations and checkpoints must fit in it.",
+        DefaultValueFactory = _ => Latent.Distributed.MpiLaunch.DefaultCollectiveTimeout.TotalSeconds,
+        Validators = { OptionChecks.Rule<double>(v => v > 0 && double.IsFinite(v) ? null : $"--collective-timeout must be a positive number of seconds; got {v.ToString(CultureInfo.InvariantCulture)}.") },
+    };
+
     readonly Action complete;
     readonly IDisposable? owner;
     readonly TextWriter? silencedOut;

@@ -79,6 +79,41 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
     }
 
     /// <inheritdoc />
+    /// <remarks>MPI_Allgatherv of float32 values: rank r sends its count_r · W values (W the values per row) into
+    /// offset start_r · W of everyone's [B · W] buffer; shares of B / N and B / N + 1 rows need the "v" form.</remarks>
+    public Tensor AllGatherRows(Tensor rows, int batchSize, string what)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        var mine = BatchShare.Of(batchSize, Rank, Size);
+        if (rows.dim() < 1 || rows.shape[0] != mine.Count)
+            throw new ArgumentException($"rank {Rank} of {Size} holds {mine.Count} of the {batchSize} rows; got [{string.Join(", ", rows.shape)}]", nameof(rows));
+        long width = rows.numel() / Math.Max(1, rows.shape[0]);
+        if (batchSize * width * sizeof(float) > int.MaxValue)
+            throw new ArgumentException($"a gathered batch of {batchSize} x {width} floats is too large for one MPI call", nameof(rows));
+        var counts = new int[Size];
+        var offsets = new int[Size];
+        for (int r = 0; r < Size; r++)
+        {
+            var share = BatchShare.Of(batchSize, r, Size);
+            counts[r] = checked((int)(share.Count * width));
+            offsets[r] = checked((int)(share.Start * width));
+        }
+        using var local = rows.detach().to(ScalarType.Float32).contiguous();
+        var all = empty([batchSize, .. rows.shape.Skip(1)], dtype: ScalarType.Float32);
+        var send = Check(local);
+        var receive = Check(all);
+        fixed (byte* s = send)
+        fixed (byte* d = receive)
+        {
+            IntPtr sendData = (IntPtr)s, receiveData = (IntPtr)d;
+            int count = counts[Rank];
+            Timed(what, timeout, () => MPI.Unsafe.MPI_Allgatherv(sendData, count, MPI.Unsafe.MPI_FLOAT, receiveData, counts, offsets,
+                MPI.Unsafe.MPI_FLOAT, MPI.Unsafe.MPI_COMM_WORLD), "MPI_Allgatherv");
+        }
+        return all;
+    }
+
+    /// <inheritdoc />
     public void Broadcast(Tensor buffer, string what)
     {
         var bytes = Check(buffer);

@@ -152,7 +152,9 @@ public sealed class DistributedTrainUNetTests(ITestOutputHelper output)
         var resumed = LatentProcess.Run(["train", "unet", "--data", args[3], "--out", outDir, "--vae", args[7], "--text-encoder", args[9],
             "--tokenizer", args[11], "--resume", "--threads", "1"]);
         Assert.True(resumed.ExitCode == 0, resumed.Stderr);
-        Assert.Matches(@"resumed at step ([4-9]|[1-5][0-9])\b", resumed.Stdout);
+        // Step 2 or later: the log line of step 4 (which the kill waits for) is written before that step's checkpoint, so
+        // on a loaded machine the kill can land before checkpoint-000004 exists and the last checkpoint is step 2's.
+        Assert.Matches(@"resumed at step ([2-9]|[1-5][0-9])\b", resumed.Stdout);
         Assert.Contains("done: 60 steps", resumed.Stdout);
     }
 
@@ -178,8 +180,6 @@ public sealed class DistributedTrainUNetTests(ITestOutputHelper output)
 public sealed class NotDataParallelCommandTests
 {
     [Theory]
-    [InlineData("vae")]
-    [InlineData("text-encoder")]
     [InlineData("judge")]
     [InlineData("tokenizer")]
     public void Train_UnderMpiexecWithTwoProcesses_IsAUsageErrorNamingTheRank(string command)

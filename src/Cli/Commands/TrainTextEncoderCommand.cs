@@ -92,6 +92,12 @@ public static class TrainTextEncoderCommand
         DefaultValueFactory = _ => Defaults.CheckpointInterval,
         Validators = { OptionChecks.Rule<long>(v => v < 0 ? $"--checkpoint-every must be 0 or more; got {v}." : null) },
     };
+    static readonly Option<long> LogEvery = new("--log-every")
+    {
+        Description = "Write the averaged loss, logit scale and batch accuracy to log.jsonl every N steps.",
+        DefaultValueFactory = _ => Defaults.LogInterval,
+        Validators = { OptionChecks.Rule<long>(v => v < 1 ? $"--log-every must be at least 1; got {v}." : null) },
+    };
     static readonly Option<ulong> Seed = new("--seed") { Description = "Seed of the weights, data order and caption draws.", DefaultValueFactory = _ => Defaults.Seed };
     static readonly Option<string> InitFrom = new("--init-from")
     {
@@ -100,7 +106,7 @@ public static class TrainTextEncoderCommand
     };
 
     static readonly Option[] HyperParameters =
-        [InitFrom, Tokenizer, VocabSize, Preset, Steps, BatchSize, LearningRate, Warmup, WeightDecay, EmaDecay, EvalEvery, EvalPairs, CheckpointEvery, Seed];
+        [InitFrom, Tokenizer, VocabSize, Preset, Steps, BatchSize, LearningRate, Warmup, WeightDecay, EmaDecay, EvalEvery, EvalPairs, CheckpointEvery, LogEvery, Seed];
 
     /// <summary>Builds the command (registered as <c>latent train text-encoder</c>).</summary>
     public static Command Create()
@@ -112,6 +118,7 @@ public static class TrainTextEncoderCommand
         command.Options.Add(Out);
         command.Options.Add(Resume);
         command.Options.Add(DataOptions.SkipBad);
+        command.Options.Add(DataParallelSession.CollectiveTimeout);
         foreach (var option in HyperParameters) command.Options.Add(option);
         command.SetAction(CommandRunner.Wrap(Run));
         return command;
@@ -119,7 +126,6 @@ public static class TrainTextEncoderCommand
 
     static int Run(ParseResult parsed)
     {
-        DataParallelSession.RequireOneProcess("train text-encoder");
         // 1. Arguments, configs and the tokenizer, before the engine starts.
         string data = parsed.GetValue(Data)!;
         string outDir = Path.GetFullPath(parsed.GetValue(Out)!);
@@ -128,12 +134,15 @@ public static class TrainTextEncoderCommand
         var training = resume ? SavedTraining(parsed, outDir) : NewTraining(parsed, outDir);
         var trainSet = DataOptions.Read(parsed, data, training.TrainSplit);
         var (text, image, tokenizer, tokenizerNote) = resume ? SavedModel(outDir) : NewModel(parsed, trainSet);
-        if (tokenizerNote is not null) Console.WriteLine(tokenizerNote);
 
-        // 2. Data and trainer.
+        // 2. The processes (one, or the ranks of mpiexec), data and trainer.
+        using var session = DataParallelSession.Start(TimeSpan.FromSeconds(parsed.GetValue(DataParallelSession.CollectiveTimeout)));
+        var parallel = session.Parallel;
+        if (tokenizerNote is not null) Console.WriteLine(tokenizerNote);
+        Latent.Core.Training.BatchShare.Of(training.BatchSize, parallel);   // a batch smaller than N fails before any work
         GlobalOptions.StartEngine(parsed);
         ImageFolderDataset? validationSet = DataOptions.ReadOptional(parsed, data, training.ValidationSplit);
-        using var trainer = new ClipTrainer(text, image, training, tokenizer, trainSet, validationSet, outDir);
+        using var trainer = new ClipTrainer(text, image, training, tokenizer, trainSet, validationSet, outDir, parallel);
         long? resumed = resume ? trainer.Resume() : null;
         foreach (string skipped in trainer.ResumeSkipped) Console.Error.WriteLine($"warning: {skipped}; resuming from the older checkpoint");
         long parameters = trainer.Model.parameters().Sum(p => p.numel());
@@ -141,6 +150,8 @@ public static class TrainTextEncoderCommand
                           $"vocabulary {tokenizer.VocabSize}) on {trainSet.Count} pairs, validating on {trainer.ValidationCount}" +
                           (validationSet is null ? " training pairs (no validation split)" : "") +
                           (resumed is null ? "" : $"; resumed at step {resumed}") + $"; run folder {outDir}");
+
+        if (parallel.Size > 1) Console.WriteLine(session.Describe(training.BatchSize));
 
         // 3. Train, with Ctrl+C saving a checkpoint.
         ClipTrainingResult result = TrainingConsole.Run<ClipTrainingProgress, ClipTrainingResult>(training.Steps, trainer.Step,
@@ -154,8 +165,10 @@ public static class TrainTextEncoderCommand
         if (!result.Completed)
         {
             Console.WriteLine($"stopped at step {result.Step}/{training.Steps} ({validation}); continue with --resume --out {outDir}");
+            session.Complete();
             return 0;
         }
+        session.Complete();
         Console.WriteLine($"done: {result.Step} steps; {validation}; wrote text_encoder/, image_encoder/, tokenizer/, eval.json, log.jsonl and charts in {outDir}");
         return 0;
     }
@@ -176,6 +189,7 @@ public static class TrainTextEncoderCommand
             EvalInterval = parsed.GetValue(EvalEvery),
             EvalPairs = parsed.GetValue(EvalPairs),
             CheckpointInterval = parsed.GetValue(CheckpointEvery),
+            LogInterval = parsed.GetValue(LogEvery),
             Seed = parsed.GetValue(Seed),
             InitFrom = parsed.GetValue(InitFrom) is { } init ? Path.GetFullPath(init) : null,
         };

@@ -60,13 +60,6 @@ public static class TrainUNetCommand
     static readonly Option<ulong> Seed = new("--seed") { Description = "Seed of the weights, data order, caption choices, noise and grids.", DefaultValueFactory = _ => Defaults.Seed };
     static readonly Option<ExportPrecision> ExportDtype = new("--export-dtype") { Description = "Dtype of the exported weights: Float16, BFloat16 or Float32.", DefaultValueFactory = _ => Defaults.ExportPrecision };
 
-    static readonly Option<double> CollectiveTimeout = new("--collective-timeout")
-    {
-        Description = "Under mpiexec: seconds a rank waits in a collective call (all-reduce) for the others before it ends the whole run " +
-                      "(a rank that hangs or whose machine is gone); rank 0's sample grids and checkpoints must fit in it.",
-        DefaultValueFactory = _ => Latent.Distributed.MpiLaunch.DefaultCollectiveTimeout.TotalSeconds,
-        Validators = { OptionChecks.Rule<double>(v => v > 0 && double.IsFinite(v) ? null : $"--collective-timeout must be a positive number of seconds; got {v.ToString(CultureInfo.InvariantCulture)}.") },
-    };
 
     static readonly Option<string> InitFrom = new("--init-from")
     {
@@ -84,7 +77,7 @@ public static class TrainUNetCommand
         var command = new Command("unet", "Train the text-conditioned U-Net on latents of a frozen VAE and text encoder (cached on disk): caption dropout, " +
                                           "epsilon/v, min-SNR, EMA, sample grids, checkpoints, --resume; OUT becomes a diffusers pipeline folder. " +
                                           "Under `mpiexec -n N` it trains data-parallel on N processes (docs/training/distributed.md).");
-        foreach (var option in new Option[] { Data, Out, Vae, TextEncoderDir, TokenizerDir, Resume, DataOptions.SkipBad, CollectiveTimeout }) command.Options.Add(option);
+        foreach (var option in new Option[] { Data, Out, Vae, TextEncoderDir, TokenizerDir, Resume, DataOptions.SkipBad, DataParallelSession.CollectiveTimeout }) command.Options.Add(option);
         foreach (var option in HyperParameters) command.Options.Add(option);
         command.SetAction(CommandRunner.Wrap(Run));
         return command;
@@ -101,7 +94,7 @@ public static class TrainUNetCommand
 
         // 2. The processes (one, or the ranks of mpiexec), frozen models, data and cache. Rank 0 encodes the cache while
         //    the others wait (without a timeout: encoding takes as long as the data set needs), then they read it.
-        using var session = DataParallelSession.Start(TimeSpan.FromSeconds(parsed.GetValue(CollectiveTimeout)));
+        using var session = DataParallelSession.Start(TimeSpan.FromSeconds(parsed.GetValue(DataParallelSession.CollectiveTimeout)));
         var parallel = session.Parallel;
         Latent.Core.Training.BatchShare.Of(training.BatchSize, parallel);   // a batch smaller than N fails before any work
         GlobalOptions.StartEngine(parsed);

@@ -38,6 +38,12 @@ public static class TrainVaeCommand
     static readonly Option<long> EvalEvery = new("--eval-every") { Description = "Validate (PSNR, SSIM) every N steps (0: at the end only).", DefaultValueFactory = _ => Defaults.EvalInterval };
     static readonly Option<long> GridEvery = new("--grid-every") { Description = "Save a reconstruction grid every N steps (0: at the end only).", DefaultValueFactory = _ => Defaults.GridInterval };
     static readonly Option<long> CheckpointEvery = new("--checkpoint-every") { Description = "Save a checkpoint every N steps (0: at the end only).", DefaultValueFactory = _ => Defaults.CheckpointInterval };
+    static readonly Option<long> LogEvery = new("--log-every")
+    {
+        Description = "Write the averaged losses to log.jsonl every N steps.",
+        DefaultValueFactory = _ => Defaults.LogInterval,
+        Validators = { OptionChecks.Rule<long>(v => v < 1 ? $"--log-every must be at least 1; got {v}." : null) },
+    };
     static readonly Option<ulong> Seed = new("--seed") { Description = "Seed of the weights, data order, flips and posterior samples.", DefaultValueFactory = _ => Defaults.Seed };
     static readonly Option<ExportPrecision> ExportDtype = new("--export-dtype") { Description = "Dtype of OUT/vae's weights: Float16, BFloat16 or Float32.", DefaultValueFactory = _ => Defaults.ExportPrecision };
     static readonly Option<bool> NoFlip = new("--no-flip") { Description = "Do not mirror training images." };
@@ -49,7 +55,7 @@ public static class TrainVaeCommand
 
     static readonly Option[] HyperParameters =
         [Preset, Steps, BatchSize, LearningRate, Warmup, WeightDecay, KlWeight, Loss, DiscStart, DiscWeight, DiscChannels, DiscLayers, EmaDecay,
-         EvalEvery, GridEvery, CheckpointEvery, Seed, ExportDtype, NoFlip, InitFrom];
+         EvalEvery, GridEvery, CheckpointEvery, LogEvery, Seed, ExportDtype, NoFlip, InitFrom];
 
     /// <summary>Builds the command (registered as <c>latent train vae</c>).</summary>
     public static Command Create()
@@ -59,6 +65,7 @@ public static class TrainVaeCommand
         command.Options.Add(Out);
         command.Options.Add(Resume);
         command.Options.Add(DataOptions.SkipBad);
+        command.Options.Add(DataParallelSession.CollectiveTimeout);
         foreach (var option in HyperParameters) command.Options.Add(option);
         command.SetAction(CommandRunner.Wrap(Run));
         return command;
@@ -66,24 +73,27 @@ public static class TrainVaeCommand
 
     static int Run(ParseResult parsed)
     {
-        DataParallelSession.RequireOneProcess("train vae");
         // 1. Arguments and configs, before the engine starts.
         string data = parsed.GetValue(Data)!;
         string outDir = Path.GetFullPath(parsed.GetValue(Out)!);
         if (!Directory.Exists(data)) throw new DirectoryNotFoundException($"--data folder '{Path.GetFullPath(data)}' does not exist");
         var (model, training) = parsed.GetValue(Resume) ? SavedConfigs(parsed, outDir) : NewConfigs(parsed, outDir);
 
-        // 2. Data and trainer.
+        // 2. The processes (one, or the ranks of mpiexec), data and trainer.
+        using var session = DataParallelSession.Start(TimeSpan.FromSeconds(parsed.GetValue(DataParallelSession.CollectiveTimeout)));
+        var parallel = session.Parallel;
+        Latent.Core.Training.BatchShare.Of(training.BatchSize, parallel);   // a batch smaller than N fails before any work
         GlobalOptions.StartEngine(parsed);
         var trainSet = DataOptions.Read(parsed, data, training.TrainSplit);
         ImageFolderDataset? validationSet = DataOptions.ReadOptional(parsed, data, training.ValidationSplit);
-        using var trainer = new VaeTrainer(model, training, trainSet, validationSet, outDir);
+        using var trainer = new VaeTrainer(model, training, trainSet, validationSet, outDir, parallel);
         long? resumed = parsed.GetValue(Resume) ? trainer.Resume() : null;
         foreach (string skipped in trainer.ResumeSkipped) Console.Error.WriteLine($"warning: {skipped}; resuming from the older checkpoint");
         Console.WriteLine($"training a VAE ({Parameters(trainer)} parameters, {model.SampleSize}px -> {model.LatentSize}x{model.LatentSize}x{model.LatentChannels}) " +
                           $"on {trainSet.Count} images, validating on {trainer.ValidationCount}" +
                           (validationSet is null ? " training images (no validation split)" : "") +
                           (resumed is null ? "" : $"; resumed at step {resumed}") + $"; run folder {outDir}");
+        if (parallel.Size > 1) Console.WriteLine(session.Describe(training.BatchSize));
 
         // 3. Train, with Ctrl+C saving a checkpoint.
         VaeTrainingResult result = TrainingConsole.Run<VaeTrainingProgress, VaeTrainingResult>(training.Steps, trainer.Step,
@@ -92,15 +102,22 @@ public static class TrainVaeCommand
             p => p.Phase != VaeTrainingPhase.Training ? p.Phase.ToString().ToLowerInvariant() : p.Losses is { Skipped: true } ? "skipped" : null,
             Describe);
 
-        // 4. Summary.
+        // 4. Summary (rank 0: the others neither validate nor export, and print nothing).
+        if (parallel.Rank != 0)
+        {
+            session.Complete();
+            return 0;
+        }
         string validation = result.Validation is { } v
             ? $"validation PSNR {v.Psnr.ToString("F2", CultureInfo.InvariantCulture)} dB, SSIM {v.Ssim.ToString("F4", CultureInfo.InvariantCulture)} on {v.Images} images"
             : "no validation yet";
         if (!result.Completed)
         {
             Console.WriteLine($"stopped at step {result.Step}/{training.Steps} ({validation}); continue with --resume --out {outDir}");
+            session.Complete();
             return 0;
         }
+        session.Complete();
         Console.WriteLine($"done: {result.Step} steps, {validation}; scaling_factor {result.ScalingFactor!.Value.ToString("G5", CultureInfo.InvariantCulture)}; " +
                           $"wrote {result.ExportDirectory} ({training.ExportPrecision}); log.jsonl, charts and samples/ in {outDir}");
         return 0;
@@ -126,6 +143,7 @@ public static class TrainVaeCommand
             EmaDecay = parsed.GetValue(EmaDecay),
             EvalInterval = parsed.GetValue(EvalEvery),
             GridInterval = parsed.GetValue(GridEvery),
+            LogInterval = parsed.GetValue(LogEvery),
             CheckpointInterval = parsed.GetValue(CheckpointEvery),
             Seed = parsed.GetValue(Seed),
             ExportPrecision = parsed.GetValue(ExportDtype),

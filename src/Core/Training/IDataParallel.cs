@@ -27,6 +27,17 @@ public interface IDataParallel
     /// <param name="what">What is being summed, for the error of a timed-out call (e.g. "gradients of step 12").</param>
     void AllReduceSum(Tensor buffer, string what);
 
+    /// <summary>
+    /// Joins every rank's share of a global batch into the whole batch, on every rank: rank r's <paramref name="rows"/>
+    /// become rows [start, start + count) of the result, where (start, count) is <see cref="BatchShare.Of(int, int, int)"/>
+    /// of r. The result is a plain tensor (no gradient flows back through it).
+    /// </summary>
+    /// <param name="rows">This rank's share: [count, ...] float32 on the CPU, the same trailing shape on every rank.</param>
+    /// <param name="batchSize">B, the global batch the shares were cut from.</param>
+    /// <param name="what">What is gathered, for the error of a timed-out call (e.g. "embeddings of step 12").</param>
+    /// <returns>[B, ...] float32, the same on every rank.</returns>
+    Tensor AllGatherRows(Tensor rows, int batchSize, string what);
+
     /// <summary>Overwrites <paramref name="buffer"/> on every rank with rank 0's, in place.</summary>
     /// <param name="buffer">A contiguous float32 CPU tensor, the same length on every rank.</param>
     /// <param name="what">What is being sent, for the error of a timed-out call.</param>
@@ -58,6 +69,16 @@ public sealed class SingleProcess : IDataParallel
 
     /// <inheritdoc />
     public void AllReduceSum(Tensor buffer, string what) { }
+
+    /// <inheritdoc />
+    /// <remarks>The one share is the whole batch: a detached copy of <paramref name="rows"/>.</remarks>
+    public Tensor AllGatherRows(Tensor rows, int batchSize, string what)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        if (rows.dim() < 1 || rows.shape[0] != batchSize)
+            throw new ArgumentException($"one process's share is the whole batch of {batchSize} rows; got [{string.Join(", ", rows.shape)}]", nameof(rows));
+        return rows.detach().clone();
+    }
 
     /// <inheritdoc />
     public void Broadcast(Tensor buffer, string what) { }

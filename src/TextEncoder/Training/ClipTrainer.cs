@@ -25,6 +25,12 @@ namespace Latent.TextEncoder.Training;
 /// <para>A killed run resumed with <see cref="Resume"/> continues bit for bit where its last checkpoint stood: the data
 /// order is the sampler's, the caption draws are a pure function of (seed, step, slot), and the global generator is in
 /// the checkpoint. The trainer writes nothing to the console: it reports through <see cref="IProgress{T}"/>.</para>
+/// <para>Data-parallel (<see cref="IDataParallel"/> with N ranks, docs/training/distributed.md): every rank draws and
+/// tokenizes the whole global batch as one process does, encodes its share of the rows with both towers, all-gathers
+/// the embeddings of the whole batch, and computes the same contrastive loss over it with its own rows live
+/// (<see cref="ClipContrastiveLoss.ComputeOnShare"/>), so the ranks' gradients sum to one process's; they are summed
+/// (<see cref="GradientAllReduce"/>) before the same clipped AdamW step on every rank. Rank 0 alone writes files and
+/// validates.</para>
 /// </remarks>
 public sealed class ClipTrainer : IDisposable
 {
@@ -57,6 +63,8 @@ public sealed class ClipTrainer : IDisposable
     readonly string configJson;
     readonly ClipTrainingLog log;
     readonly NonFiniteGradientGuard gradientGuard = new();
+    readonly IDataParallel parallel;
+    readonly BatchShare share;
     ClipEvaluation? lastValidation;
 
     /// <summary>Builds the model (seeded), the optimizer, the EMA and the data loader, and writes the configs and the tokenizer to OUT.</summary>
@@ -67,9 +75,11 @@ public sealed class ClipTrainer : IDisposable
     /// <param name="train">The training pairs.</param>
     /// <param name="validation">The validation pairs; null or empty: the first training pairs.</param>
     /// <param name="outDir">The run folder (created when missing).</param>
+    /// <param name="parallel">The ranks of a data-parallel run; null: one process (<see cref="SingleProcess"/>).</param>
     /// <exception cref="ArgumentException">A config value is out of range, or the tokenizer does not fit the text config.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The batch is smaller than the number of ranks.</exception>
     public ClipTrainer(ClipTextConfig textConfig, ClipImageTowerConfig imageConfig, ClipTrainingConfig config, ClipTokenizer tokenizer,
-        ImageFolderDataset train, ImageFolderDataset? validation, string outDir)
+        ImageFolderDataset train, ImageFolderDataset? validation, string outDir, IDataParallel? parallel = null)
     {
         ArgumentNullException.ThrowIfNull(textConfig);
         ArgumentNullException.ThrowIfNull(imageConfig);
@@ -81,16 +91,21 @@ public sealed class ClipTrainer : IDisposable
         imageConfig.Validate();
         config.Validate();
         CheckTokenizer(textConfig, tokenizer);
+        this.parallel = parallel ?? SingleProcess.Instance;
+        share = BatchShare.Of(config.BatchSize, this.parallel);
         this.config = config;
         this.tokenizer = tokenizer;
         this.train = train;
         OutDir = Path.GetFullPath(outDir);
         Directory.CreateDirectory(OutDir);
         var imageFile = ClipImageEncoderConfig.From(imageConfig, textConfig.ProjectionDim);
-        ConfigFile.Write(Path.Combine(OutDir, TrainingConfigFileName), config);
-        ConfigFile.Write(Path.Combine(OutDir, TextConfigFileName), textConfig);
-        ConfigFile.Write(Path.Combine(OutDir, ImageConfigFileName), imageFile);
-        tokenizer.SavePretrained(Path.Combine(OutDir, ClipModelFolder.TokenizerFolder));
+        if (IsMain)
+        {
+            ConfigFile.Write(Path.Combine(OutDir, TrainingConfigFileName), config);
+            ConfigFile.Write(Path.Combine(OutDir, TextConfigFileName), textConfig);
+            ConfigFile.Write(Path.Combine(OutDir, ImageConfigFileName), imageFile);
+            tokenizer.SavePretrained(Path.Combine(OutDir, ClipModelFolder.TokenizerFolder));
+        }
         configJson = new JsonObject
         {
             ["text"] = JsonNode.Parse(ConfigFile.ToJsonText(textConfig)),
@@ -105,6 +120,7 @@ public sealed class ClipTrainer : IDisposable
         manual_seed((long)(config.Seed % long.MaxValue));
         model = new ClipModel(textConfig, imageConfig);
         if (config.InitFrom is { } init && checkpoints.Latest() is null) LoadInitialWeights(init);
+        GradientAllReduce.BroadcastFromRankZero(model.parameters(), this.parallel);   // identical start on every rank
         model.train();
         var adamW = new AdamWConfig(config.LearningRate, config.Beta1, config.Beta2, config.Epsilon, config.WeightDecay);
         optimizer = new AdamWOptimizer(model.named_parameters(), adamW, AdamWOptimizer.DecayMatricesOnly);
@@ -125,8 +141,10 @@ public sealed class ClipTrainer : IDisposable
         validationSet = ClipEvalSet.Load(evalSource, imageConfig.ImageSize, config.EvalPairs, config.KeyField, config.CategoryField);
 
         // 3. Run folder.
-        log = new ClipTrainingLog(OutDir);
+        log = new ClipTrainingLog(OutDir) { Muted = !IsMain };
     }
+
+    bool IsMain => parallel.Rank == 0;
 
     /// <summary>The run folder.</summary>
     public string OutDir { get; }
@@ -250,7 +268,7 @@ public sealed class ClipTrainer : IDisposable
                 gradientGuard.SkippedSteps));
         }
 
-        while (Step < stop && !cancellation.IsCancellationRequested)
+        while (Step < stop && !StopRequested(cancellation))
         {
             last = clock.Time(TrainStep);
             double[] values = [last.Loss, last.LogitScale, last.BatchAccuracy, last.MaskedPairs, last.Skipped ? 0 : last.GradNorm];
@@ -276,24 +294,25 @@ public sealed class ClipTrainer : IDisposable
                 Array.Clear(sums);
                 summed = skipped = 0;
             }
-            if (config.EvalInterval > 0 && Step % config.EvalInterval == 0)
+            if (config.EvalInterval > 0 && Step % config.EvalInterval == 0 && IsMain)
             {
                 Validate();
                 Report(ClipTrainingPhase.Validated);
             }
             if (config.CheckpointInterval > 0 && Step % config.CheckpointInterval == 0)
             {
-                SaveCheckpoint();
+                if (IsMain) SaveCheckpoint();
                 checkpointed = Step;
                 Report(ClipTrainingPhase.Checkpointed);
             }
         }
         if (checkpointed != Step)
         {
-            SaveCheckpoint();
+            if (IsMain) SaveCheckpoint();
             Report(ClipTrainingPhase.Checkpointed);
         }
         if (Step < config.Steps) return new ClipTrainingResult(Step, false, lastValidation, null);
+        if (!IsMain) return new ClipTrainingResult(Step, true, null, null);   // rank 0 validates and exports
 
         // The end: validation of the final EMA weights, charts and export.
         if (config.EvalInterval == 0 || Step % config.EvalInterval != 0) Validate();
@@ -301,6 +320,15 @@ public sealed class ClipTrainer : IDisposable
         log.SaveCharts();
         string exportDir = Export();
         return new ClipTrainingResult(Step, true, lastValidation, exportDir);
+    }
+
+    // Whether to stop before the next step; with several ranks a flag summed over them, so all stop after the same step.
+    bool StopRequested(CancellationToken cancellation)
+    {
+        if (parallel.Size == 1) return cancellation.IsCancellationRequested;
+        using var flag = tensor(new[] { cancellation.IsCancellationRequested ? 1f : 0f });
+        parallel.AllReduceSum(flag, $"the stop flag before step {Step + 1}");
+        return flag.item<float>() > 0;
     }
 
     /// <summary>
@@ -322,11 +350,26 @@ public sealed class ClipTrainer : IDisposable
 
         optimizer.LearningRate = lr;
         optimizer.ZeroGrad();
-        var text = model.EncodeText(inputIds);                                                    // [B, P]
-        var image = model.EncodeImage(batch.Images);                                              // [B, P]
-        var loss = ClipContrastiveLoss.Compute(image, text, model.LogitScale.exp(), falseNegatives);
+        Tensor loss, text, image;                                                                 // [], [B, P], [B, P]
+        if (share.IsWhole(config.BatchSize))
+        {
+            text = model.EncodeText(inputIds);
+            image = model.EncodeImage(batch.Images);
+            loss = ClipContrastiveLoss.Compute(image, text, model.LogitScale.exp(), falseNegatives);
+        }
+        else
+        {
+            // This rank's rows [s, s + c) through both towers, the whole batch's embeddings gathered from all ranks, and
+            // the whole batch's loss with this rank's rows live (see ClipContrastiveLoss.ComputeOnShare).
+            var textShare = model.EncodeText(inputIds.narrow(0, share.Start, share.Count));       // [c, P]
+            var imageShare = model.EncodeImage(batch.Images.narrow(0, share.Start, share.Count)); // [c, P]
+            text = parallel.AllGatherRows(textShare, config.BatchSize, $"text embeddings of step {Step + 1}");
+            image = parallel.AllGatherRows(imageShare, config.BatchSize, $"image embeddings of step {Step + 1}");
+            loss = ClipContrastiveLoss.ComputeOnShare(imageShare, textShare, image, text, share, parallel.Size, model.LogitScale.exp(), falseNegatives);
+        }
         loss.backward();
         double lossValue = loss.item<float>();
+        GradientAllReduce.Sum(optimizer.Parameters, parallel, $"gradients of step {Step + 1}");   // nothing with one process
         var norm = config.MaxGradNorm > 0
             ? GradientClipping.ClipByTotalNorm(optimizer.Parameters, config.MaxGradNorm)
             : GradientClipping.TotalNorm(optimizer.Parameters);
@@ -369,6 +412,7 @@ public sealed class ClipTrainer : IDisposable
     }
 
     /// <summary>Writes a checkpoint of the current step.</summary>
+    /// <remarks>With several ranks, rank 0 alone calls it.</remarks>
     public void SaveCheckpoint() => checkpoints.Save(State, Step, configJson);
 
     /// <summary>Writes OUT/text_encoder/ and OUT/image_encoder/ with the EMA weights (OUT/tokenizer/ is already there) and OUT/eval.json.</summary>

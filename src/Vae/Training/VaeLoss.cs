@@ -78,4 +78,30 @@ public static class VaeLoss
         double weight = recGrad.norm().item<float>() / (genGrad.norm().item<float>() + AdaptiveEpsilon);
         return Math.Clamp(weight, 0.0, MaxAdaptiveWeight);
     }
+
+    /// <summary>
+    /// <see cref="AdaptiveWeight(Tensor, Tensor, Parameter)"/> in a data-parallel step: each rank's two last-layer
+    /// gradients are of its part of the loss (its share's reconstruction term, the generator term through its own rows),
+    /// so they are summed over the ranks (one all-reduce of both) before the norms; every rank gets the same λ, the one
+    /// of one process.
+    /// </summary>
+    /// <param name="reconstruction">This rank's part of the reconstruction loss.</param>
+    /// <param name="generator">The generator's hinge term with this rank's rows live.</param>
+    /// <param name="lastLayer">The decoder's last weight.</param>
+    /// <param name="parallel">The ranks.</param>
+    /// <param name="what">What is summed, for the error of a timed-out call.</param>
+    public static double AdaptiveWeight(Tensor reconstruction, Tensor generator, Parameter lastLayer, Latent.Core.Training.IDataParallel parallel, string what)
+    {
+        ArgumentNullException.ThrowIfNull(lastLayer);
+        ArgumentNullException.ThrowIfNull(parallel);
+        if (parallel.Size == 1) return AdaptiveWeight(reconstruction, generator, lastLayer);
+        using var scope = NewDisposeScope();
+        var recGrad = torch.autograd.grad(new[] { reconstruction }, new Tensor[] { lastLayer }, retain_graph: true)[0];
+        var genGrad = torch.autograd.grad(new[] { generator }, new Tensor[] { lastLayer }, retain_graph: true)[0];
+        var both = cat([recGrad.reshape(-1), genGrad.reshape(-1)], 0).to(ScalarType.Float32).contiguous();   // [2 · n]
+        parallel.AllReduceSum(both, what);
+        long n = recGrad.numel();
+        double weight = both.narrow(0, 0, n).norm().item<float>() / (both.narrow(0, n, n).norm().item<float>() + AdaptiveEpsilon);
+        return Math.Clamp(weight, 0.0, MaxAdaptiveWeight);
+    }
 }

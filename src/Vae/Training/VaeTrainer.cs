@@ -56,6 +56,8 @@ public sealed class VaeTrainer : IDisposable
     readonly Parameter lastLayer;
     readonly string configJson;
     readonly VaeTrainingLog log;
+    readonly IDataParallel parallel;
+    readonly BatchShare share;
     readonly NonFiniteGradientGuard gradientGuard = new();
     VaeEvaluation? lastValidation;
 
@@ -65,8 +67,11 @@ public sealed class VaeTrainer : IDisposable
     /// <param name="train">The training images.</param>
     /// <param name="validation">The validation images; null or empty: the first training images.</param>
     /// <param name="outDir">The run folder (created when missing).</param>
+    /// <param name="parallel">The ranks of a data-parallel run; null: one process (<see cref="SingleProcess"/>).</param>
     /// <exception cref="ArgumentException">A config value is out of range.</exception>
-    public VaeTrainer(VaeConfig modelConfig, VaeTrainingConfig config, ImageFolderDataset train, ImageFolderDataset? validation, string outDir)
+    /// <exception cref="ArgumentOutOfRangeException">The batch is smaller than the number of ranks.</exception>
+    public VaeTrainer(VaeConfig modelConfig, VaeTrainingConfig config, ImageFolderDataset train, ImageFolderDataset? validation, string outDir,
+        IDataParallel? parallel = null)
     {
         ArgumentNullException.ThrowIfNull(modelConfig);
         ArgumentNullException.ThrowIfNull(config);
@@ -78,12 +83,17 @@ public sealed class VaeTrainer : IDisposable
             throw new ArgumentException(
                 $"VAE training config: discriminator_layers is {config.DiscriminatorLayers}, too deep for {modelConfig.SampleSize}px images " +
                 "(no patch is left); expected fewer layers or a larger sample_size.", nameof(config));
+        this.parallel = parallel ?? SingleProcess.Instance;
+        share = BatchShare.Of(config.BatchSize, this.parallel);
         this.config = config;
         this.train = train;
         OutDir = Path.GetFullPath(outDir);
         Directory.CreateDirectory(OutDir);
-        ConfigFile.Write(Path.Combine(OutDir, TrainingConfigFileName), config);
-        ConfigFile.Write(Path.Combine(OutDir, ModelConfigFileName), modelConfig);
+        if (IsMain)
+        {
+            ConfigFile.Write(Path.Combine(OutDir, TrainingConfigFileName), config);
+            ConfigFile.Write(Path.Combine(OutDir, ModelConfigFileName), modelConfig);
+        }
         configJson = new JsonObject
         {
             ["model"] = JsonNode.Parse(ConfigFile.ToJsonText(modelConfig)),
@@ -96,6 +106,7 @@ public sealed class VaeTrainer : IDisposable
         manual_seed((long)(config.Seed % long.MaxValue));
         vae = new AutoencoderKL(modelConfig);
         if (config.InitFrom is { } init && checkpoints.Latest() is null) LoadInitialWeights(init, modelConfig);
+        GradientAllReduce.BroadcastFromRankZero(vae.parameters(), this.parallel);   // identical start on every rank
         vae.train();
         lastLayer = vae.named_parameters().Single(np => np.name == "decoder.conv_out.weight").parameter;
         var adamW = new AdamWConfig(config.LearningRate, config.Beta1, config.Beta2, WeightDecay: config.WeightDecay);
@@ -104,6 +115,7 @@ public sealed class VaeTrainer : IDisposable
         if (config.HasDiscriminator)
         {
             discriminator = new NLayerDiscriminator(modelConfig.OutChannels, config.DiscriminatorChannels, config.DiscriminatorLayers);
+            GradientAllReduce.BroadcastFromRankZero(discriminator.parameters(), this.parallel);
             discriminator.train();
             discriminatorOptimizer = new AdamWOptimizer(discriminator.named_parameters(), adamW, AdamWOptimizer.DecayMatricesOnly);
         }
@@ -126,8 +138,10 @@ public sealed class VaeTrainer : IDisposable
         // 3. Run folder.
         if (discriminator is not null)
             discriminatorCheckpoints = new CheckpointDirectory(Path.Combine(checkpoints.Directory, "discriminator"), config.KeepCheckpoints);
-        log = new VaeTrainingLog(OutDir);
+        log = new VaeTrainingLog(OutDir) { Muted = !IsMain };
     }
+
+    bool IsMain => parallel.Rank == 0;
 
     /// <summary>The run folder.</summary>
     public string OutDir { get; }
@@ -240,7 +254,7 @@ public sealed class VaeTrainer : IDisposable
                 gradientGuard.SkippedSteps));
         }
 
-        while (Step < stop && !cancellation.IsCancellationRequested)
+        while (Step < stop && !StopRequested(cancellation))
         {
             last = clock.Time(TrainStep);
             Accumulate(sums, last);
@@ -254,25 +268,26 @@ public sealed class VaeTrainer : IDisposable
                 Array.Clear(sums);
                 summed = skipped = 0;
             }
-            if (config.EvalInterval > 0 && Step % config.EvalInterval == 0)
+            if (config.EvalInterval > 0 && Step % config.EvalInterval == 0 && IsMain)
             {
                 Validate();
                 Report(VaeTrainingPhase.Validated);
             }
-            if (config.GridInterval > 0 && Step % config.GridInterval == 0) SaveGrid();
+            if (config.GridInterval > 0 && Step % config.GridInterval == 0 && IsMain) SaveGrid();
             if (config.CheckpointInterval > 0 && Step % config.CheckpointInterval == 0)
             {
-                SaveCheckpoint();
+                if (IsMain) SaveCheckpoint();
                 checkpointed = Step;
                 Report(VaeTrainingPhase.Checkpointed);
             }
         }
         if (checkpointed != Step)
         {
-            SaveCheckpoint();
+            if (IsMain) SaveCheckpoint();
             Report(VaeTrainingPhase.Checkpointed);
         }
         if (Step < config.Steps) return new VaeTrainingResult(Step, false, lastValidation, null, null);
+        if (!IsMain) return new VaeTrainingResult(Step, true, null, null, null);   // rank 0 validates and exports
 
         // The end: validation and grid of the final EMA weights, charts, scaling factor and export.
         if (config.EvalInterval == 0 || Step % config.EvalInterval != 0) Validate();
@@ -281,6 +296,15 @@ public sealed class VaeTrainer : IDisposable
         log.SaveCharts();
         var (scaling, exportDir) = Export();
         return new VaeTrainingResult(Step, true, lastValidation, scaling, exportDir);
+    }
+
+    // Whether to stop before the next step; with several ranks a flag summed over them, so all stop after the same step.
+    bool StopRequested(CancellationToken cancellation)
+    {
+        if (parallel.Size == 1) return cancellation.IsCancellationRequested;
+        using var flag = tensor(new[] { cancellation.IsCancellationRequested ? 1f : 0f });
+        parallel.AllReduceSum(flag, $"the stop flag before step {Step + 1}");
+        return flag.item<float>() > 0;
     }
 
     /// <summary>
@@ -297,27 +321,63 @@ public sealed class VaeTrainer : IDisposable
         using var batch = loader.Next();
         var x = batch.Images;                                             // [B, 3, H, W] in [-1, 1]
 
-        // 1. The VAE: rec + kl_weight * KL (+ λ * weight * g once the GAN is on).
+        // 1. The VAE: rec + kl_weight * KL (+ λ * weight * g once the GAN is on). With N ranks (docs/training/distributed.md)
+        //    this rank encodes and decodes its share of rows [s, s + c) only; rec and KL are its rows' part of the batch
+        //    means (share mean · c / B, summing over the ranks to the batch's), the posterior noise is drawn for the whole
+        //    batch (the generator stays that of one process), and the GAN terms run the discriminator on the whole batch
+        //    of reconstructions, gathered, with this rank's rows live: its BatchNorm sees the batch of one process.
+        bool whole = share.IsWhole(config.BatchSize);
+        Tensor Rows(Tensor t) => whole ? t : t.narrow(0, share.Start, share.Count);   // [B, ...] -> [c, ...]
         optimizer.LearningRate = lr;
         optimizer.ZeroGrad();
         SetRequiresGrad(discriminator, false);                            // D is a fixed critic in this pass
-        using var posterior = vae.Encode(x);
-        var z = posterior.Sample(posteriorGenerator);                     // [B, latent, h, w]
-        var reconstruction = vae.Decode(z);                               // [B, 3, H, W]
-        var rec = VaeLoss.Reconstruction(x, reconstruction, config.ReconstructionLoss);
+        using var posterior = vae.Encode(Rows(x));
+        Tensor z;                                                         // [c, latent, h, w]
+        if (whole) z = posterior.Sample(posteriorGenerator);
+        else
+        {
+            var noise = randn([config.BatchSize, .. posterior.Mean.shape.Skip(1)], dtype: posterior.Mean.dtype, generator: posteriorGenerator);
+            z = posterior.Sample(Rows(noise));
+        }
+        var reconstruction = vae.Decode(z);                               // [c, 3, H, W]
+        var rec = VaeLoss.Reconstruction(Rows(x), reconstruction, config.ReconstructionLoss);
         var kl = VaeLoss.Kl(posterior, x.shape[1] * x.shape[2] * x.shape[3]);
+        if (!whole)
+        {
+            using var part = ((double)share.Count / config.BatchSize).ToScalar();
+            rec = rec.mul(part);
+            kl = kl.mul(part);
+        }
         var loss = rec.add(Scalars.Of(config.KlWeight) * kl, Scalars.One);
         double generatorValue = 0, discriminatorValue = 0, ganWeight = 0;
+        Tensor? reconstructions = null;                                   // [B, 3, H, W], no gradient: the whole batch's
         if (gan)
         {
-            var g = VaeLoss.Generator(discriminator!.forward(reconstruction));
-            ganWeight = VaeLoss.AdaptiveWeight(rec, g, lastLayer) * config.DiscriminatorWeight;
+            Tensor fakes = reconstruction;                                // [B, 3, H, W], this rank's rows live
+            if (!whole)
+            {
+                reconstructions = parallel.AllGatherRows(reconstruction, config.BatchSize, $"reconstructions of step {Step + 1}");
+                fakes = cat([reconstructions.narrow(0, 0, share.Start), reconstruction,
+                    reconstructions.narrow(0, share.Start + share.Count, config.BatchSize - share.Start - share.Count)], 0);
+            }
+            var g = VaeLoss.Generator(discriminator!.forward(fakes));
+            ganWeight = VaeLoss.AdaptiveWeight(rec, g, lastLayer, parallel, $"the adaptive weight's gradients of step {Step + 1}") * config.DiscriminatorWeight;
             using var lambda = ganWeight.ToScalar();
             loss = loss.add(lambda * g, Scalars.One);
             generatorValue = g.item<float>();
         }
         loss.backward();
-        double lossValue = loss.item<float>();
+        double lossValue = loss.item<float>(), recValue = rec.item<float>(), klValue = kl.item<float>();
+        if (!whole)
+        {
+            // Sums over the ranks: the gradients, and rec and KL (g is the whole batch's on every rank already).
+            GradientAllReduce.Sum(optimizer.Parameters, parallel, $"gradients of step {Step + 1}");
+            using var values = tensor(new[] { (float)recValue, (float)klValue });
+            parallel.AllReduceSum(values, $"the losses of step {Step + 1}");
+            var summed = values.data<float>().ToArray();
+            (recValue, klValue) = (summed[0], summed[1]);
+            lossValue = (float)(recValue + config.KlWeight * klValue + ganWeight * generatorValue);
+        }
         var norm = config.MaxGradNorm > 0
             ? GradientClipping.ClipByTotalNorm(optimizer.Parameters, config.MaxGradNorm)
             : GradientClipping.TotalNorm(optimizer.Parameters);
@@ -325,19 +385,21 @@ public sealed class VaeTrainer : IDisposable
         if (!skipped) optimizer.Step();
         ema.Update();
 
-        // 2. The discriminator: hinge loss on real images and this step's (detached) reconstructions.
+        // 2. The discriminator: hinge loss on real images and this step's (detached) reconstructions. With N ranks every
+        //    rank runs it on the whole batch (the real images and the gathered reconstructions): the same loss, gradient
+        //    and step on every rank, with nothing to sum, and BatchNorm's statistics those of one process.
         if (gan)
         {
             SetRequiresGrad(discriminator, true);
             discriminatorOptimizer!.LearningRate = lr;
             discriminatorOptimizer.ZeroGrad();
-            var dLoss = VaeLoss.DiscriminatorHinge(discriminator!.forward(x), discriminator.forward(reconstruction.detach()));
+            var dLoss = VaeLoss.DiscriminatorHinge(discriminator!.forward(x), discriminator.forward((reconstructions ?? reconstruction).detach()));
             dLoss.backward();
             discriminatorOptimizer.Step();
             discriminatorValue = dLoss.item<float>();
         }
         Step++;
-        return new VaeStepLosses(lossValue, rec.item<float>(), kl.item<float>(), generatorValue, discriminatorValue,
+        return new VaeStepLosses(lossValue, recValue, klValue, generatorValue, discriminatorValue,
             ganWeight, norm.TotalNorm, lr, skipped);
     }
 

@@ -43,4 +43,15 @@ public class BatchShareTests
     {
         Assert.True(BatchShare.Of(5, SingleProcess.Instance).IsWhole(5));
     }
+
+    [Fact]
+    public void SingleProcess_AllGatherRows_IsTheWholeBatchUnchanged()
+    {
+        using var rows = TorchSharp.torch.tensor(new float[] { 0, 1, 2, 3, 4, 5 }).reshape(3, 2);
+        using var all = SingleProcess.Instance.AllGatherRows(rows, 3, "test");
+        Assert.Equal(rows.data<float>().ToArray(), all.data<float>().ToArray());
+        Assert.False(all.requires_grad);
+        var e = Assert.Throws<ArgumentException>(() => SingleProcess.Instance.AllGatherRows(rows, 4, "test"));
+        Assert.Contains("whole batch of 4 rows", e.Message);
+    }
 }

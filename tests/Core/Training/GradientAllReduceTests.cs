@@ -19,6 +19,7 @@ public class GradientAllReduceTests
             Lengths.Add(buffer.numel());
             buffer.mul_(Latent.Core.Engine.Scalars.Of(2));
         }
+        public Tensor AllGatherRows(Tensor rows, int batchSize, string what) => cat([rows, rows], 0);
         public void Broadcast(Tensor buffer, string what) { Lengths.Add(buffer.numel()); buffer.fill_(Latent.Core.Engine.Scalars.Of(7)); }
         public void Barrier(string what, TimeSpan? timeout = null) { }
         public TimeSpan CollectiveTime => TimeSpan.Zero;

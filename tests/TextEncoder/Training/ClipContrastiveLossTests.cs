@@ -76,4 +76,53 @@ public class ClipContrastiveLossTests
         Assert.Contains("[2, 2]", e.Message);
         Assert.Contains("[3, 3]", e.Message);
     }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void ComputeOnShare_RanksGradientsSumToOneProcesssGradient(int ranks)
+    {
+        // Two "towers" (a matrix each) and a logit scale; batch 5 with a masked duplicate pair, shared by the ranks.
+        using var generator = new Generator(11);
+        using var imageIn = randn(new long[] { 5, 4 }, generator: generator);
+        using var textIn = randn(new long[] { 5, 4 }, generator: generator);
+        using var imageW = randn(new long[] { 4, 6 }, generator: generator).requires_grad_();
+        using var textW = randn(new long[] { 4, 6 }, generator: generator).requires_grad_();
+        using var logit = tensor(1.5f).requires_grad_();
+        using var mask = ClipContrastiveLoss.Mask(["a", "b", "a", "c", "d"]);
+
+        using var whole = ClipContrastiveLoss.Compute(imageIn.matmul(imageW), textIn.matmul(textW), logit.exp(), mask);
+        whole.backward();
+        var expected = new[] { imageW.grad!.clone(), textW.grad!.clone(), logit.grad!.clone() };
+        foreach (var p in new[] { imageW, textW, logit }) p.grad!.zero_();
+
+        using var imageAll = imageIn.matmul(imageW).detach();   // what the all-gather returns
+        using var textAll = textIn.matmul(textW).detach();
+        for (int r = 0; r < ranks; r++)
+        {
+            var share = Latent.Core.Training.BatchShare.Of(5, r, ranks);
+            using var imageShare = imageIn.narrow(0, share.Start, share.Count).matmul(imageW);
+            using var textShare = textIn.narrow(0, share.Start, share.Count).matmul(textW);
+            using var loss = ClipContrastiveLoss.ComputeOnShare(imageShare, textShare, imageAll, textAll, share, ranks, logit.exp(), mask);
+            Assert.Equal(whole.item<float>(), loss.item<float>(), 6);   // every rank computes the whole batch's loss
+            loss.backward();   // accumulates: the sum over the ranks, as the all-reduce does
+        }
+        var actual = new[] { imageW.grad!, textW.grad!, logit.grad! };
+        for (int i = 0; i < 3; i++)
+        {
+            float diff = (actual[i] - expected[i]).abs().max().item<float>();
+            Assert.True(diff < 1e-5f, $"gradient {i} differs from one process's by {diff}");
+            expected[i].Dispose();
+        }
+    }
+
+    [Fact]
+    public void ComputeOnShare_ShareOutsideTheBatch_Throws()
+    {
+        using var all = zeros(4, 3);
+        using var rows = zeros(2, 3);
+        using var scale = tensor(1f);
+        var e = Assert.Throws<ArgumentException>(() => ClipContrastiveLoss.ComputeOnShare(rows, rows, all, all, new(3, 2), 2, scale));
+        Assert.Contains("rows [3, 5) do not fit", e.Message);
+    }
 }
