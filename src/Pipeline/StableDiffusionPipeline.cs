@@ -1,6 +1,7 @@
 using System.Globalization;
 using Latent.Core.Engine;
 using Latent.Core.Imaging;
+using Latent.Pipeline.Guidance;
 using Latent.Pipeline.Ort;
 using Latent.Pipeline.Schedulers;
 using Latent.Pipeline.SingleFile;
@@ -456,12 +457,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 Tensor noise = runOnnx
                     ? onnxUNet!.Forward(input, TimestepTensor(scheduler, t), text!)
                     : unet.Forward(input.to(dtype), TimestepTensor(scheduler, t), embeddings, attention).to(ScalarType.Float32);
-                if (guided)
-                {
-                    // noise: [2B, C, h, w] -> uncond, cond [B, C, h, w]; eps = uncond + s (cond - uncond)
-                    Tensor[] parts = noise.chunk(2);
-                    noise = parts[0].add(s * (parts[1] - parts[0]), Scalars.One);
-                }
+                // noise: [2B, C', h, w] -> eps = uncond + s (cond - uncond): [B, C', h, w] (C' = C, or 2C with a learned variance)
+                if (guided) noise = GuidedOutput.ClassifierFree(noise, s, latents.shape[1]);
+                noise = GuidedOutput.ForScheduler(noise, scheduler, latents.shape[1]);   // issue 25: the variance half where it is used
                 Tensor next = scheduler.Step(noise, t, latents, generator).MoveToOuterDisposeScope();
                 latents.Dispose();
                 latents = next;
@@ -616,8 +614,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     {
         string In(string component, string file) => root is null ? "" : $" ({Path.Combine(root, component, file)})";
         int latent = vae.Config.LatentChannels, width = unet.Config.CrossAttentionDim.PerBlock(unet.Config.BlockOutChannels.Length)[0];
-        if (unet.Config.InChannels != latent || unet.Config.OutChannels != latent)
-            throw new ArgumentException($"the U-Net{In("unet", "config.json")} takes {unet.Config.InChannels} and gives {unet.Config.OutChannels} channels but the VAE's latents{In("vae", "config.json")} have {latent}; expected equal", nameof(unet));
+        // out_channels 2C: a learned variance (issue 25, GuidedOutput)
+        if (unet.Config.InChannels != latent || (unet.Config.OutChannels != latent && unet.Config.OutChannels != 2 * latent))
+            throw new ArgumentException($"the U-Net{In("unet", "config.json")} takes {unet.Config.InChannels} and gives {unet.Config.OutChannels} channels but the VAE's latents{In("vae", "config.json")} have {latent}; expected equal (or {2 * latent} out: a learned variance)", nameof(unet));
         if (textEncoder.Config.HiddenSize != width)
             throw new ArgumentException($"the text encoder's hidden_size{In("text_encoder", "config.json")} is {textEncoder.Config.HiddenSize} but the U-Net's cross_attention_dim{In("unet", "config.json")} is {width}; expected equal", nameof(textEncoder));
         if (tokenizer.ModelMaxLength > textEncoder.Config.MaxPositionEmbeddings)
