@@ -249,6 +249,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             int batch = request.Prompts.Count * request.ImagesPerPrompt;
             bool onnx = CheckMemory(width, height, batch, request.GuidanceScale);
             long[] latentShape = [batch, unet.Config.InChannels, height / VaeScaleFactor, width / VaeScaleFactor];
+            if (request.ClassifierGuidance is { } cg && (cg.Images != batch || schedulerConfig.PredictionType != PredictionType.Epsilon))
+                throw new ArgumentException($"classifier guidance has class sets for {cg.Images} images and the model predicts {schedulerConfig.PredictionType}; " +
+                                            $"expected {batch} (prompts x images per prompt) and epsilon", nameof(request));
             if (request.Latents is { } given && !given.shape.SequenceEqual(latentShape))
                 throw new ArgumentException($"Latents has shape [{string.Join(", ", given.shape)}]; expected [{string.Join(", ", latentShape)}] for {batch} images of {width}x{height}", nameof(request));
 
@@ -276,7 +279,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
 
             // 6-7. Denoising loop, then decode with the VAE.
             latents = timings.Time($"denoising ({scheduler.Value.Timesteps.Count} U-Net calls)",
-                () => Denoise(scheduler.Value, scheduler.Value.Timesteps, latents, embeddings, request.GuidanceScale, onnx, generator, progress, cancellationToken));
+                () => Denoise(scheduler.Value, scheduler.Value.Timesteps, latents, embeddings, request.GuidanceScale, onnx, generator, progress, cancellationToken,
+                    request.ClassifierGuidance));
             Tensor images = timings.Time("VAE decode", () => DecodeLatents(latents).MoveToOuterDisposeScope());
             return Result(images, request, width, height, schedulerConfig, extras: []) with { Timings = timings };
         }
@@ -431,7 +435,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
 
     /// <summary>The denoising loop: per step scale the input, one U-Net call, guidance, one scheduler step.</summary>
     Tensor Denoise(INoiseScheduler scheduler, IReadOnlyList<double> timesteps, Tensor latents, Tensor embeddings, double guidanceScale, bool onnx,
-        Generator generator, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
+        Generator generator, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken, ClassifierGuidance? classifierGuidance = null)
     {
         bool guided = guidanceScale > 1.0;
         using var s = guidanceScale.ToScalar();   // the guidance scale s, held for the whole loop
@@ -459,6 +463,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                     : unet.Forward(input.to(dtype), TimestepTensor(scheduler, t), embeddings, attention).to(ScalarType.Float32);
                 // noise: [2B, C', h, w] -> eps = uncond + s (cond - uncond): [B, C', h, w] (C' = C, or 2C with a learned variance)
                 if (guided) noise = GuidedOutput.ClassifierFree(noise, s, latents.shape[1]);
+                // issue 25, classifier guidance: eps^ = eps - sqrt(1 - alpha_bar_t) s grad log p(y | x_t), x_t as the U-Net saw it
+                if (classifierGuidance is not null) noise = classifierGuidance.Apply(noise, scheduler.ScaleModelInput(latents, t), t, scheduler.Schedule);
                 noise = GuidedOutput.ForScheduler(noise, scheduler, latents.shape[1]);   // issue 25: the variance half where it is used
                 Tensor next = scheduler.Step(noise, t, latents, generator).MoveToOuterDisposeScope();
                 latents.Dispose();
