@@ -78,6 +78,9 @@ public sealed class ClassifierGuidance
     public Tensor Gradient(Tensor x, double t)
     {
         ArgumentNullException.ThrowIfNull(x);
+        // Gradients are on even inside a caller's no_grad or inference_mode (the evaluator's): the clone made with
+        // inference mode off is a normal tensor that autograd can record, whatever x was made under.
+        using var notInference = inference_mode(false);
         using var enabled = enable_grad();
         using var scope = NewDisposeScope();
         Tensor leaf = x.detach().clone().requires_grad_(true);

@@ -83,6 +83,23 @@ public class ClassifierGuidanceTests
     }
 
     [Fact]
+    public void Gradient_WorksInsideInferenceModeAndNoGrad()
+    {
+        // the evaluator generates under inference_mode, the pipeline under no_grad: the gradient must still come out
+        using var classifier = Tiny();
+        var guidance = new ClassifierGuidance(classifier, 1, [[0]]);
+        using var reference = randn([1, 4, 4, 4]);
+        using var expected = guidance.Gradient(reference, 300);
+        using (inference_mode())
+        using (no_grad())
+        {
+            using var x = reference.clone();
+            using var grad = guidance.Gradient(x, 300);
+            Assert.True(grad.allclose(expected));
+        }
+    }
+
+    [Fact]
     public void EmptyClassSet_LeavesThatImageUnguided()
     {
         using var classifier = Tiny();
