@@ -54,4 +54,10 @@ public sealed record GenerationRequest
     /// of drawing them; not disposed. The generator still draws the steps' noise.
     /// </summary>
     public Tensor? Latents { get; init; }
+
+    /// <summary>
+    /// Issue 25: classifier guidance toward one class set per image (B = prompts x images per prompt), alone or with
+    /// classifier-free guidance; null: none. Needs an epsilon-predicting model. Not disposed.
+    /// </summary>
+    public Guidance.ClassifierGuidance? ClassifierGuidance { get; init; }
 }

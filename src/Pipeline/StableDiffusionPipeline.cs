@@ -1,6 +1,7 @@
 using System.Globalization;
 using Latent.Core.Engine;
 using Latent.Core.Imaging;
+using Latent.Pipeline.Guidance;
 using Latent.Pipeline.Ort;
 using Latent.Pipeline.Schedulers;
 using Latent.Pipeline.SingleFile;
@@ -248,6 +249,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             int batch = request.Prompts.Count * request.ImagesPerPrompt;
             bool onnx = CheckMemory(width, height, batch, request.GuidanceScale);
             long[] latentShape = [batch, unet.Config.InChannels, height / VaeScaleFactor, width / VaeScaleFactor];
+            if (request.ClassifierGuidance is { } cg && (cg.Images != batch || schedulerConfig.PredictionType != PredictionType.Epsilon))
+                throw new ArgumentException($"classifier guidance has class sets for {cg.Images} images and the model predicts {schedulerConfig.PredictionType}; " +
+                                            $"expected {batch} (prompts x images per prompt) and epsilon", nameof(request));
             if (request.Latents is { } given && !given.shape.SequenceEqual(latentShape))
                 throw new ArgumentException($"Latents has shape [{string.Join(", ", given.shape)}]; expected [{string.Join(", ", latentShape)}] for {batch} images of {width}x{height}", nameof(request));
 
@@ -275,7 +279,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
 
             // 6-7. Denoising loop, then decode with the VAE.
             latents = timings.Time($"denoising ({scheduler.Value.Timesteps.Count} U-Net calls)",
-                () => Denoise(scheduler.Value, scheduler.Value.Timesteps, latents, embeddings, request.GuidanceScale, onnx, generator, progress, cancellationToken));
+                () => Denoise(scheduler.Value, scheduler.Value.Timesteps, latents, embeddings, request.GuidanceScale, onnx, generator, progress, cancellationToken,
+                    request.ClassifierGuidance));
             Tensor images = timings.Time("VAE decode", () => DecodeLatents(latents).MoveToOuterDisposeScope());
             return Result(images, request, width, height, schedulerConfig, extras: []) with { Timings = timings };
         }
@@ -430,7 +435,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
 
     /// <summary>The denoising loop: per step scale the input, one U-Net call, guidance, one scheduler step.</summary>
     Tensor Denoise(INoiseScheduler scheduler, IReadOnlyList<double> timesteps, Tensor latents, Tensor embeddings, double guidanceScale, bool onnx,
-        Generator generator, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
+        Generator generator, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken, ClassifierGuidance? classifierGuidance = null)
     {
         bool guided = guidanceScale > 1.0;
         using var s = guidanceScale.ToScalar();   // the guidance scale s, held for the whole loop
@@ -456,12 +461,11 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 Tensor noise = runOnnx
                     ? onnxUNet!.Forward(input, TimestepTensor(scheduler, t), text!)
                     : unet.Forward(input.to(dtype), TimestepTensor(scheduler, t), embeddings, attention).to(ScalarType.Float32);
-                if (guided)
-                {
-                    // noise: [2B, C, h, w] -> uncond, cond [B, C, h, w]; eps = uncond + s (cond - uncond)
-                    Tensor[] parts = noise.chunk(2);
-                    noise = parts[0].add(s * (parts[1] - parts[0]), Scalars.One);
-                }
+                // noise: [2B, C', h, w] -> eps = uncond + s (cond - uncond): [B, C', h, w] (C' = C, or 2C with a learned variance)
+                if (guided) noise = GuidedOutput.ClassifierFree(noise, s, latents.shape[1]);
+                // issue 25, classifier guidance: eps^ = eps - sqrt(1 - alpha_bar_t) s grad log p(y | x_t), x_t as the U-Net saw it
+                if (classifierGuidance is not null) noise = classifierGuidance.Apply(noise, scheduler.ScaleModelInput(latents, t), t, scheduler.Schedule);
+                noise = GuidedOutput.ForScheduler(noise, scheduler, latents.shape[1]);   // issue 25: the variance half where it is used
                 Tensor next = scheduler.Step(noise, t, latents, generator).MoveToOuterDisposeScope();
                 latents.Dispose();
                 latents = next;
@@ -616,8 +620,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     {
         string In(string component, string file) => root is null ? "" : $" ({Path.Combine(root, component, file)})";
         int latent = vae.Config.LatentChannels, width = unet.Config.CrossAttentionDim.PerBlock(unet.Config.BlockOutChannels.Length)[0];
-        if (unet.Config.InChannels != latent || unet.Config.OutChannels != latent)
-            throw new ArgumentException($"the U-Net{In("unet", "config.json")} takes {unet.Config.InChannels} and gives {unet.Config.OutChannels} channels but the VAE's latents{In("vae", "config.json")} have {latent}; expected equal", nameof(unet));
+        // out_channels 2C: a learned variance (issue 25, GuidedOutput)
+        if (unet.Config.InChannels != latent || (unet.Config.OutChannels != latent && unet.Config.OutChannels != 2 * latent))
+            throw new ArgumentException($"the U-Net{In("unet", "config.json")} takes {unet.Config.InChannels} and gives {unet.Config.OutChannels} channels but the VAE's latents{In("vae", "config.json")} have {latent}; expected equal (or {2 * latent} out: a learned variance)", nameof(unet));
         if (textEncoder.Config.HiddenSize != width)
             throw new ArgumentException($"the text encoder's hidden_size{In("text_encoder", "config.json")} is {textEncoder.Config.HiddenSize} but the U-Net's cross_attention_dim{In("unet", "config.json")} is {width}; expected equal", nameof(textEncoder));
         if (tokenizer.ModelMaxLength > textEncoder.Config.MaxPositionEmbeddings)

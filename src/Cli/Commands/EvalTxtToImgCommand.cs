@@ -8,6 +8,7 @@ using Latent.Pipeline;
 using Latent.Judge;
 using Latent.Judge.Evaluation;
 using Latent.Pipeline.Evaluation;
+using Latent.Pipeline.Guidance;
 using Latent.Pipeline.Schedulers;
 using Latent.TextEncoder.Evaluation;
 using Latent.TextEncoder.Tokenization;
@@ -98,6 +99,7 @@ public static class EvalTxtToImgCommand
         command.Options.Add(ImagesDir);
         command.Options.Add(Json);
         command.Options.Add(GridPath);
+        ClassifierGuidanceOptions.AddTo(command, withClass: false);   // issue 25: each judge prompt guided toward its emoji
         command.SetAction(CommandRunner.Wrap(Run));
         return command;
     }
@@ -128,6 +130,9 @@ public static class EvalTxtToImgCommand
             ImageCache = parsed.GetValue(ImagesDir) is { } cache ? Path.GetFullPath(cache) : null,
         };
         options.Validate();
+        string? classifierDir = ClassifierGuidanceOptions.Folder(parsed, withClass: false);
+        if (classifierDir is not null && judgePrompts is null)
+            throw new ArgumentException("--classifier needs a judge prompt list (.tsv) for --prompts: its emoji codes are the classes each prompt is guided toward");
         string jsonPath = Path.GetFullPath(parsed.GetValue(Json) ?? Path.Combine(modelDir, "eval_txt2img.json"));
         string? gridPath = parsed.GetValue(GridPath) is { } g ? Path.GetFullPath(g) : null;
 
@@ -147,6 +152,17 @@ public static class EvalTxtToImgCommand
             var (images, owners) = JudgeRealImages(DataOptions.Read(parsed, data, split: null, ImageCheck.Exists), classes, acceptable, model.Config.ImageSize);
             judge = new JudgeReference(model, acceptable, judgePrompts.Select(p => p.Part).ToList(), images, owners);
             Console.WriteLine($"judge {judgeDir}: {classes.Count} classes; {judgePrompts.Count(p => p.Part == PromptPart.HeldOut)} of {judgePrompts.Count} prompts held out; {owners.Count} real renderings of the prompts' emoji");
+        }
+        // Issue 25: classifier guidance of each prompt toward the classifier's classes among its acceptable emoji.
+        var (classifier, classifierClasses) = classifierDir is null ? (null, null) : ClassifierFolder.Load(classifierDir);
+        using var classifierModule = classifier;
+        if (classifier is not null)
+        {
+            var index = classifierClasses!.Select((c, i) => (c.Code, i)).ToDictionary(p => p.Code, p => p.i, StringComparer.Ordinal);
+            var sets = judgePrompts!.Select(p => (IReadOnlyCollection<int>)p.Codes.Where(index.ContainsKey).Select(code => index[code]).ToList()).ToList();
+            double classifierScale = parsed.GetValue(ClassifierGuidanceOptions.Scale);
+            options = options with { ClassifierGuidance = (first, count) => new ClassifierGuidance(classifier, classifierScale, sets.Skip(first).Take(count).ToList()) };
+            Console.WriteLine($"classifier guidance {classifierDir} at scale {classifierScale.ToString(CultureInfo.InvariantCulture)}: {sets.Count(s => s.Count > 0)} of {sets.Count} prompts have a class");
         }
         Console.WriteLine($"model {modelDir}; CLIP {clipDir}; {prompts.Count} prompts x {options.SeedsPerPrompt} seeds at cfg " +
                           $"{string.Join(", ", options.GuidanceScales.Select(s => s.ToString(CultureInfo.InvariantCulture)))}, {options.Steps} {options.Scheduler.CliName()} steps; " +

@@ -14,6 +14,7 @@ public static class TrainCommand
         command.Subcommands.Add(TrainTextEncoderCommand.Create());
         command.Subcommands.Add(TrainUNetCommand.Create());
         command.Subcommands.Add(TrainJudgeCommand.Create());
+        command.Subcommands.Add(TrainClassifierCommand.Create());
         return command;
     }
 }

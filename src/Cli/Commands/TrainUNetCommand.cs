@@ -67,8 +67,15 @@ public static class TrainUNetCommand
                       "with a fresh schedule: fine-tuning, or training a finished run longer. Its config.json is the model (no --preset).",
     };
 
+    // Issue 25: improved DDPM's learned variance.
+    static readonly Option<bool> LearnedVariance = new("--learned-variance")
+    {
+        Description = "Predict the reverse-process variance too (improved DDPM): 2C output channels, L_hybrid = L_simple + 0.001 L_vlb, and the exported " +
+                      "scheduler is DDPM with variance_type learned_range. With --init-from a C-channel U-Net, conv_out gains C zero channels (v = 0).",
+    };
+
     static readonly Option[] HyperParameters =
-        [InitFrom, Preset, Steps, BatchSize, LearningRate, Warmup, WeightDecay, MaxGradNorm, EmaDecay, CaptionDropoutRate, Prediction, MinSnrGamma,
+        [InitFrom, LearnedVariance, Preset, Steps, BatchSize, LearningRate, Warmup, WeightDecay, MaxGradNorm, EmaDecay, CaptionDropoutRate, Prediction, MinSnrGamma,
          NoiseOffset, LogEvery, SampleEvery, CheckpointEvery, Prompts, Seed, ExportDtype];
 
     /// <summary>Builds the command (registered as <c>latent train unet</c>).</summary>
@@ -111,7 +118,12 @@ public static class TrainUNetCommand
         using var cache = built ?? BuildCache();
         if (cache.EncodedImages == 0 && cache.EncodedCaptions == 0) Console.WriteLine("  reused the cache (models and data unchanged)");
         // A new run's U-Net takes the text encoder's width and the latents' size; a resumed run keeps its saved config.
-        var model = parsed.GetValue(Resume) ? preset : preset with { CrossAttentionDim = (int)cache.TextShape[1], SampleSize = (int)cache.LatentShape[1] };
+        var model = parsed.GetValue(Resume) ? preset : preset with
+        {
+            CrossAttentionDim = (int)cache.TextShape[1],
+            SampleSize = (int)cache.LatentShape[1],
+            OutChannels = LearnedVarianceTraining.OutChannels(training, cache.LatentShape[0]),   // 2C with --learned-variance
+        };
         using var trainer = new UNetTrainer(model, training, cache, vae, textEncoder, tokenizer, outDir, parallel);
         long? resumed = parsed.GetValue(Resume) ? trainer.Resume() : null;
         foreach (string skipped in trainer.ResumeSkipped) Console.Error.WriteLine($"warning: {skipped}; resuming from the older checkpoint");
@@ -168,6 +180,7 @@ public static class TrainUNetCommand
             CheckpointInterval = parsed.GetValue(CheckpointEvery),
             Seed = parsed.GetValue(Seed),
             ExportPrecision = parsed.GetValue(ExportDtype),
+            VarianceType = parsed.GetValue(LearnedVariance) ? VarianceType.LearnedRange : null,
         };
         if (prompts.Length > 0) training = training with { ValidationPrompts = prompts };
         training.Validate();

@@ -4,6 +4,7 @@ using System.Globalization;
 using Latent.Core.Imaging;
 using Latent.Core.IO;
 using Latent.Pipeline;
+using Latent.Pipeline.Guidance;
 using Latent.Pipeline.Lora;
 using Latent.Pipeline.Ort;
 using Latent.Pipeline.Schedulers;
@@ -23,6 +24,7 @@ public static class TxtToImgCommand
         var command = new Command("txt2img", "Generate images from a prompt; each PNG carries its settings in AUTOMATIC1111's 'parameters' text.");
         command.Arguments.Add(Prompt);
         GenerationOptions.AddTo(command, strength: false);
+        ClassifierGuidanceOptions.AddTo(command, withClass: true);   // issue 25
         command.SetAction(CommandRunner.Wrap(Run));
         return command;
     }
@@ -32,11 +34,16 @@ public static class TxtToImgCommand
         var timings = new RunTimings(parsed.GetValue(GenerationOptions.Timings));
         string prompt = GenerationOptions.CheckPrompt(parsed.GetValue(Prompt));
         string modelDir = GenerationOptions.FindModel(parsed.GetValue(GenerationOptions.Model));
+        string? classifierDir = ClassifierGuidanceOptions.Folder(parsed, withClass: true);
         GlobalOptions.StartEngine(parsed);
         timings.Mark("engine start (TorchSharp, libtorch)");
         using var pipeline = GenerationOptions.LoadPipeline(parsed, modelDir);
         timings.Mark("load", pipeline.LoadTimings);
         GenerationRequest request = GenerationOptions.Request(parsed, pipeline, prompt);
+        // Issue 25: classifier guidance toward --class, alone or with --cfg.
+        var (classifier, classes) = classifierDir is null ? (null, null) : ClassifierFolder.Load(classifierDir);
+        using var classifierModule = classifier;
+        if (classifier is not null) request = request with { ClassifierGuidance = ClassifierGuidanceOptions.ForClass(parsed, classifier, classes!, request.ImagesPerPrompt) };
         var clock = Stopwatch.StartNew();
         using GenerationResult result = GenerationOptions.WithProgress(request.Steps,
             progress => pipeline.Generate(request, progress));

@@ -32,6 +32,10 @@ public sealed record TextToImageEvalOptions
     /// <summary>The first seed.</summary>
     public long Seed { get; init; }
 
+    /// <summary>Issue 25: the classifier guidance of the prompts [first, first + count) of one batch (null: none); the
+    /// images of <see cref="ImageCache"/> do not record it, so compare with and without it in separate folders.</summary>
+    public Func<int, int, Guidance.ClassifierGuidance?>? ClassifierGuidance { get; init; }
+
     /// <summary>Checks every value; the message names the value and what is expected.</summary>
     /// <exception cref="ArgumentException">A value is out of range.</exception>
     public void Validate()

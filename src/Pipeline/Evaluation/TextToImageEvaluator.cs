@@ -123,6 +123,7 @@ public static class TextToImageEvaluator
                                 Steps = options.Steps,
                                 Scheduler = options.Scheduler,
                                 Seed = options.Seed + seed,
+                                ClassifierGuidance = options.ClassifierGuidance?.Invoke(first, prompts.Count),   // issue 25
                             }, cancellationToken: cancellationToken);
                             images = result.Images.to(ScalarType.Float32).clone();                    // outlives the result
                             if (cached is not null)

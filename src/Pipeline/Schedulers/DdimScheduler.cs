@@ -104,10 +104,14 @@ public sealed class DdimScheduler : INoiseScheduler
     {
         if (NumInferenceSteps is not int n)
             throw new InvalidOperationException("DDIM: call SetTimesteps before Step (the number of inference steps is not set).");
-        SchedulerChecks.SameShape(modelOutput, sample);
+        // Issue 25: a [B, 2C, ...] output carries a learned_range variance, used as sigma_t below when eta > 0.
+        bool learned = LearnedRange.HasVariance(modelOutput, sample);
+        if (!learned) SchedulerChecks.SameShape(modelOutput, sample);
         long t = SchedulerChecks.IntegerTimestep(timestep, Schedule.NumTrainTimesteps);
 
         using var scope = NewDisposeScope();
+        Tensor? learnedVariance = null;
+        if (learned) (modelOutput, learnedVariance) = LearnedRange.Split(modelOutput);
         // 1. previous step t' = t - T // n
         long prev = t - Schedule.NumTrainTimesteps / n;
 
@@ -147,6 +151,20 @@ public sealed class DdimScheduler : INoiseScheduler
 
         if (UseClippedModelOutput)
             eps = (sample - sqrtAlphaProdT * x0) / sqrtBetaProdT;
+
+        // 5b. Issue 25: with a learned variance and eta > 0, sigma_t = eta Sigma_theta^(1/2), Sigma_theta between the jump's
+        //     beta~ (= DDIM's eta = 1 variance) and beta (LearnedRange); eta = 0 stays deterministic and ignores it.
+        if (learnedVariance is not null && Eta > 0 && variance > 0)
+        {
+            using var etaS = Eta.ToScalar();
+            Tensor sigma = LearnedRange.Std(learnedVariance, variance, 1.0 - alphaProdT / alphaProdTPrev).mul(etaS);
+            // sqrt(1 - alpha_bar_{t'} - sigma_t^2), per element, clamped at 0 where a large learned sigma exceeds the budget
+            using var budget = (1f - alphaProdTPrev).ToScalar();
+            Tensor scale = sigma.pow(Scalars.Of(2)).neg().add(budget, Scalars.One).clamp_min(Scalars.Of(0)).sqrt();
+            using var rootAlphaPrev = MathF.Sqrt(alphaProdTPrev).ToScalar();
+            Tensor z = randn(modelOutput.shape, dtype: modelOutput.dtype, device: modelOutput.device, generator: generator);
+            return (rootAlphaPrev * x0).add(scale * eps, Scalars.One).add(sigma * z, Scalars.One).MoveToOuterDisposeScope();
+        }
 
         // 6. "direction pointing to x_t" of eq. 12
         using var directionScale = MathF.Sqrt(1f - alphaProdTPrev - stdDevT * stdDevT).ToScalar();

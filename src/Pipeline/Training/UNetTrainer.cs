@@ -93,7 +93,7 @@ public sealed class UNetTrainer : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(outDir);
         modelConfig.Validate();
         config.Validate();
-        CheckFits(modelConfig, cache);
+        CheckFits(modelConfig, cache, LearnedVarianceTraining.OutChannels(config, cache.LatentShape[0]));
         this.parallel = parallel ?? SingleProcess.Instance;
         share = BatchShare.Of(config.BatchSize, this.parallel);
         this.config = config;
@@ -120,7 +120,7 @@ public sealed class UNetTrainer : IDisposable
         checkpoints = new CheckpointDirectory(Path.Combine(OutDir, "checkpoints"), config.KeepCheckpoints);
         manual_seed((long)(config.Seed % long.MaxValue));
         unet = new UNet2DConditionModel(modelConfig);
-        if (config.InitFrom is { } init && checkpoints.Latest() is null) LoadInitialWeights(init, modelConfig);
+        if (config.InitFrom is { } init && checkpoints.Latest() is null) LoadInitialWeights(init, modelConfig, config);
         GradientAllReduce.BroadcastFromRankZero(unet.parameters(), this.parallel);   // identical start on every rank
         unet.train();
         var adamW = new AdamWConfig(config.LearningRate, config.Beta1, config.Beta2, WeightDecay: config.WeightDecay);
@@ -144,7 +144,7 @@ public sealed class UNetTrainer : IDisposable
     public string OutDir { get; }
 
     // Fine-tuning start: the folder's weights replace the seeded ones (strictly), before the optimizer and EMA copy them.
-    void LoadInitialWeights(string folder, UNetConfig modelConfig)
+    void LoadInitialWeights(string folder, UNetConfig modelConfig, UNetTrainingConfig config)
     {
         string configPath = Path.Combine(folder, "config.json");
         string weightsPath = Path.Combine(folder, UNet2DConditionModel.WeightsFileName);
@@ -152,6 +152,9 @@ public sealed class UNetTrainer : IDisposable
             throw new FileNotFoundException(
                 $"U-Net training config: init_from '{Path.GetFullPath(folder)}' is not a U-Net folder; expected config.json and {UNet2DConditionModel.WeightsFileName} in it.");
         var saved = ConfigFile.Read<UNetConfig>(configPath, UNetConfig.ClassNameValue).Config;
+        // Issue 25: a C-channel U-Net starts a learned-variance run with conv_out widened to 2C (LearnedVarianceTraining).
+        bool widen = LearnedVarianceTraining.Widens(config, saved, modelConfig);
+        if (widen) saved = saved with { OutChannels = modelConfig.OutChannels };
         var (savedKeys, runKeys) = (ArchitectureKeys(saved), ArchitectureKeys(modelConfig));
         if (!JsonNode.DeepEquals(savedKeys, runKeys))
         {
@@ -162,7 +165,21 @@ public sealed class UNetTrainer : IDisposable
                 $"U-Net training config: init_from '{Path.GetFullPath(folder)}' holds another architecture: {string.Join(", ", differing)}; " +
                 "expected the run's model config.");
         }
-        StateDictLoader.LoadFile(unet, weightsPath);
+        if (!widen)
+        {
+            StateDictLoader.LoadFile(unet, weightsPath);
+            return;
+        }
+        var weights = SafeTensors.Load(weightsPath);
+        try
+        {
+            LearnedVarianceTraining.WidenConvOut(weights);
+            StateDictLoader.Load(unet, weights);
+        }
+        finally
+        {
+            foreach (var w in weights.Values) w.Dispose();
+        }
     }
 
     // The config without diffusers' bookkeeping keys (_class_name, _diffusers_version, _name_or_path).
@@ -213,6 +230,16 @@ public sealed class UNetTrainer : IDisposable
             ClipSample = false,
             SetAlphaToOne = false,
         };
+
+    /// <summary>The exported <c>scheduler/</c> of a run: <see cref="SamplerConfigFor"/>, or with a learned variance (issue 25)
+    /// DDPM with <c>variance_type: learned_range</c>, the sampler that uses it (diffusers' DDPMScheduler reads it alike).</summary>
+    public static SchedulerConfig ExportedSchedulerConfig(UNetTrainingConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return config.LearnsVariance
+            ? SchedulerConfigFor(config.PredictionType) with { VarianceType = VarianceType.LearnedRange }
+            : SamplerConfigFor(config.PredictionType);
+    }
 
     TrainingState State => new()
     {
@@ -380,7 +407,10 @@ public sealed class UNetTrainer : IDisposable
         //    share of rows [s, s + c) only, and its loss is the share's sum / B, so that the ranks' sum is the batch mean.
         bool whole = share.IsWhole(config.BatchSize);
         Tensor Rows(Tensor x) => whole ? x : x.narrow(0, share.Start, share.Count);   // [B, ...] -> [c, ...]
-        var prediction = unet.forward(Rows(zt), Rows(t), Rows(context));          // [c, C, h, w]
+        var output = unet.forward(Rows(zt), Rows(t), Rows(context));              // [c, C, h, w], or [c, 2C, h, w] with a learned variance
+        // Issue 25: a learned variance splits off its half and adds lambda T L_t (LearnedVarianceTraining).
+        long[] rowTimesteps = whole ? timesteps : timesteps[share.Start..(share.Start + share.Count)];
+        var (prediction, vlb) = LearnedVarianceTraining.Split(config, noiseSchedule, Rows(z0), Rows(zt), rowTimesteps, output);
         var perSample = (prediction - Rows(target)).pow(Scalars.Of(2)).mean(new long[] { 1, 2, 3 }); // [c]
         var loss = perSample;
         if (config.MinSnrGamma > 0)
@@ -388,6 +418,7 @@ public sealed class UNetTrainer : IDisposable
             var weights = timesteps.Select(s => (float)DiffusionObjective.MinSnrWeight(noiseSchedule, s, config.MinSnrGamma, config.PredictionType)).ToArray();
             loss = perSample * Rows(tensor(weights));
         }
+        if (vlb is not null) loss = loss.add(vlb, Scalars.One);
         if (whole) loss = loss.mean();
         else
         {
@@ -472,17 +503,18 @@ public sealed class UNetTrainer : IDisposable
     public string Export()
     {
         using (ema.SwapIntoModel())
-        using (var pipeline = new StableDiffusionPipeline(vae, textEncoder, tokenizer, unet, SamplerConfigFor(config.PredictionType)))
+        using (var pipeline = new StableDiffusionPipeline(vae, textEncoder, tokenizer, unet, ExportedSchedulerConfig(config)))
             pipeline.SavePretrained(OutDir, config.ExportPrecision.ToScalarType());
         return OutDir;
     }
 
-    static void CheckFits(UNetConfig model, LatentCache cache)
+    static void CheckFits(UNetConfig model, LatentCache cache, int outChannels)
     {
         long channels = cache.LatentShape[0], size = cache.LatentShape[1], width = cache.TextShape[1];
-        if (model.InChannels != channels || model.OutChannels != channels)
+        if (model.InChannels != channels || model.OutChannels != outChannels)
             throw new ArgumentException($"the U-Net has in_channels {model.InChannels} and out_channels {model.OutChannels}; " +
-                                        $"the VAE's latents have {channels} channels, expected both equal to it", nameof(model));
+                                        $"the VAE's latents have {channels} channels, expected in_channels {channels} and out_channels {outChannels}" +
+                                        (outChannels != channels ? " (twice: mean and learned variance)" : ""), nameof(model));
         int multiple = 1 << (model.BlockOutChannels.Length - 1);
         if (size % multiple != 0 || cache.LatentShape[2] % multiple != 0)
             throw new ArgumentException($"latents of {size}x{cache.LatentShape[2]} do not fit a U-Net with {model.BlockOutChannels.Length} levels; " +

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Latent.Core.Config;
 using Latent.Pipeline.Schedulers;
 using Latent.Vae.Training;
@@ -79,6 +80,21 @@ public sealed record UNetTrainingConfig : JsonConfig
     /// run's model config. A resumed run takes its weights from the checkpoint and never reads this folder again.</summary>
     public string? InitFrom { get; init; }
 
+    /// <summary>Issue 25, improved DDPM: <c>learned_range</c> makes the U-Net predict 2C channels (the mean and v of
+    /// <see cref="LearnedRange"/>) and trains it with L_hybrid = L_simple + lambda L_vlb (<see cref="VariationalBound"/>);
+    /// the exported scheduler is then DDPM with <c>variance_type: learned_range</c>. Null (left out of the JSON, so runs from
+    /// before it resume): the fixed variance of plain DDPM, C output channels.</summary>
+    [JsonPropertyName("variance_type"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public VarianceType? VarianceType { get; init; }
+
+    /// <summary>lambda of L_hybrid with a learned variance; null: improved DDPM's 0.001 (<see cref="VariationalBound.DefaultLambda"/>).</summary>
+    [JsonPropertyName("vlb_weight"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? VlbWeight { get; init; }
+
+    /// <summary>Whether the U-Net predicts its variance (<see cref="VarianceType"/> learned_range).</summary>
+    [JsonIgnore]
+    public bool LearnsVariance => VarianceType == Schedulers.VarianceType.LearnedRange;
+
     /// <summary>Write the averaged loss to <c>log.jsonl</c> every this many steps.</summary>
     public long LogInterval { get; init; } = 25;
 
@@ -151,6 +167,9 @@ public sealed record UNetTrainingConfig : JsonConfig
         Check(SampleSteps >= 1, "sample_steps", SampleSteps, ">= 1");
         Check(SampleGuidanceScale >= 0 && double.IsFinite(SampleGuidanceScale), "sample_guidance_scale", SampleGuidanceScale, ">= 0");
         Check(Enum.IsDefined(ExportPrecision), "export_precision", ExportPrecision, "float32, float16 or bfloat16");
+        Check(VarianceType is null or Schedulers.VarianceType.LearnedRange, "variance_type", VarianceType!, "null (fixed) or learned_range");
+        Check(VlbWeight is null || (VlbWeight > 0 && double.IsFinite(VlbWeight.Value)), "vlb_weight", VlbWeight!, "> 0 (or null: 0.001)");
+        Check(VlbWeight is null || LearnsVariance, "vlb_weight", VlbWeight!, "null unless variance_type is learned_range");
         Check(!string.IsNullOrWhiteSpace(TrainSplit), "train_split", TrainSplit, "a split name such as \"train\"");
     }
 
