@@ -1,4 +1,4 @@
-using System.Globalization;
+using Latent.Pipeline.Denoising;
 using Latent.Pipeline.Lora;
 using static TorchSharp.torch;
 
@@ -70,6 +70,7 @@ public sealed partial class StableDiffusionPipeline
                     {
                         onnxUNet.Dispose();
                         onnxUNet = new OnnxRuntimeUNet(unet, onnxCache);
+                        denoiser = new OrtDenoiser(onnxUNet);
                     }
                     if (changed && onnxText is not null)
                     {
@@ -85,12 +86,4 @@ public sealed partial class StableDiffusionPipeline
             }
         }
     }
-
-    // A1111's "Lora hashes: "name: 0123456789ab, ..."" parameter; none without LoRAs.
-    KeyValuePair<string, string>[] LoraHashExtras() => loras.Count == 0 ? []
-        : [new("Lora hashes", string.Join(", ", loras.Select((l, i) => $"{l.Name}: {loraHashes[i]}")))];
-
-    // " <lora:name:0.8>" per fused LoRA, as A1111 writes them into the prompt.
-    string LoraPromptSuffix() =>
-        string.Concat(loras.Select(l => $" <lora:{l.Name}:{l.Weight.ToString("0.###", CultureInfo.InvariantCulture)}>"));
 }

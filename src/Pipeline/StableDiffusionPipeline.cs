@@ -1,6 +1,7 @@
 using System.Globalization;
 using Latent.Core.Engine;
 using Latent.Core.Imaging;
+using Latent.Pipeline.Denoising;
 using Latent.Pipeline.Ort;
 using Latent.Pipeline.Schedulers;
 using Latent.Pipeline.SingleFile;
@@ -33,6 +34,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     OnnxRuntimeUNet? onnxUNet; // rebuilt when LoRAs change the U-Net's weights
     OnnxRuntimeTextEncoder? onnxText; // likewise for the text encoder
     OnnxRuntimeVae? onnxVae;
+    IDenoiser denoiser; // the U-Net's engine, chosen at load: ONNX Runtime's sessions or LibTorch
+    readonly TorchDenoiser torchDenoiser; // LibTorch: the engine, or the fallback for a call ONNX Runtime cannot hold
     readonly OnnxModelCache? onnxCache;
     Tensor? emptyPromptStates; // the empty negative prompt's text states, [1, T, D]; dropped when LoRAs change
     readonly bool ownsModules;
@@ -82,6 +85,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             onnxText?.Dispose();
             throw;
         }
+        torchDenoiser = new TorchDenoiser(() => { EnsureTorchWeights(); return this.unet; });
+        denoiser = onnxUNet is null ? torchDenoiser : new OrtDenoiser(onnxUNet);
         LoadTimings = timings;
     }
 
@@ -94,6 +99,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         {
             onnxUNet!.Dispose();
             onnxUNet = null;
+            denoiser = torchDenoiser;
             Runtime = UNetRuntime.LibTorch;
         }
         return decision;
@@ -227,126 +233,6 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         }
     }
 
-    /// <summary>Generates images from text: diffusers' <c>StableDiffusionPipeline.__call__</c>.</summary>
-    /// <param name="request">The prompts and settings.</param>
-    /// <param name="progress">Told after each denoising step, synchronously on this thread.</param>
-    /// <param name="cancellationToken">Checked before each step: a cancelled call stops within one step.</param>
-    /// <returns>B = prompts x images per prompt images; the caller disposes the result.</returns>
-    /// <exception cref="ArgumentException">A setting is out of range (an empty prompt, a size that is not a multiple of <see cref="SizeMultiple"/>, ...); the message names the value and what is expected.</exception>
-    /// <exception cref="NotSupportedException">No scheduler is named and the folder's scheduler class is not implemented.</exception>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        lock (gate)
-        {
-            ObjectDisposedException.ThrowIf(disposed, this);
-            // 1. Validate the request and resolve its defaults (size, scheduler).
-            var (width, height) = Validate(request);
-            SchedulerConfig schedulerConfig = SchedulerFor(request);
-            SchedulerChecks.StepsFit(schedulerConfig, request.Steps, SchedulerSource);
-            int batch = request.Prompts.Count * request.ImagesPerPrompt;
-            bool onnx = CheckMemory(width, height, batch, request.GuidanceScale);
-            long[] latentShape = [batch, unet.Config.InChannels, height / VaeScaleFactor, width / VaeScaleFactor];
-            if (request.Latents is { } given && !given.shape.SequenceEqual(latentShape))
-                throw new ArgumentException($"Latents has shape [{string.Join(", ", given.shape)}]; expected [{string.Join(", ", latentShape)}] for {batch} images of {width}x{height}", nameof(request));
-
-            using var inference = new InferenceMode(vae, textEncoder, unet);
-            using var scope = NewDisposeScope();
-            using var generator = new Generator((ulong)request.Seed);
-            using var scheduler = new SchedulerLease(NoiseSchedulers.Create(schedulerConfig, request.Eta));
-
-            // 2. Guidance: with s > 1 each step evaluates [uncond; cond] in one batch.
-            bool guided = request.GuidanceScale > 1.0;
-
-            // 3. Encode the prompts (and the negative prompt): [B, T, D], or [2B, T, D] = [uncond; cond].
-            var timings = new StageTimings();
-            Tensor embeddings = timings.Time("text encoder", () => EncodePrompts(request.Prompts, request.ImagesPerPrompt, guided ? request.NegativePrompt : null));
-
-            // 4. Prepare the timesteps.
-            scheduler.Value.SetTimesteps(request.Steps);
-
-            // 5. Prepare the latents: x_T = InitNoiseSigma * N(0, I), one draw of [B, C, h, w] from the one generator.
-            Tensor latents = request.Latents is { } l
-                ? l.to(ScalarType.Float32, Device).clone()
-                : randn(latentShape, ScalarType.Float32, generator: generator).to(Device);
-            using var initNoiseSigma = scheduler.Value.InitNoiseSigma.ToScalar();
-            latents = latents.mul(initNoiseSigma);
-
-            // 6-7. Denoising loop, then decode with the VAE.
-            latents = timings.Time($"denoising ({scheduler.Value.Timesteps.Count} U-Net calls)",
-                () => Denoise(scheduler.Value, scheduler.Value.Timesteps, latents, embeddings, request.GuidanceScale, onnx, generator, progress, cancellationToken));
-            Tensor images = timings.Time("VAE decode", () => DecodeLatents(latents).MoveToOuterDisposeScope());
-            return Result(images, request, width, height, schedulerConfig, extras: []) with { Timings = timings };
-        }
-    }
-
-    /// <summary>Changes an image as the prompt says (SDEdit): diffusers' <c>StableDiffusionImg2ImgPipeline.__call__</c>.</summary>
-    /// <param name="request">The image, the strength, and the prompts and settings.</param>
-    /// <param name="progress">Told after each denoising step, synchronously on this thread.</param>
-    /// <param name="cancellationToken">Checked before each step.</param>
-    /// <returns>B = prompts x images per prompt images of the input's size; the caller disposes the result.</returns>
-    /// <exception cref="ArgumentException">A setting or the image is out of range; the message names the value and what is expected.</exception>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public GenerationResult ImageToImage(ImageToImageRequest request, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        ArgumentNullException.ThrowIfNull(request.Generation, nameof(request.Generation));
-        ArgumentNullException.ThrowIfNull(request.Image, nameof(request.Image));
-        lock (gate)
-        {
-            ObjectDisposedException.ThrowIf(disposed, this);
-            // 1. Validate: the image fixes the size; the strength is in [0, 1].
-            Tensor image = request.Image;
-            if (!(image.dim() == 3 || (image.dim() == 4 && image.shape[0] == 1)) || image.shape[^3] != 3)
-                throw new ArgumentException($"Image has shape [{string.Join(", ", image.shape)}]; expected [3, H, W] or [1, 3, H, W]", nameof(request));
-            int height = (int)image.shape[^2], width = (int)image.shape[^1];
-            GenerationRequest g = request.Generation;
-            if ((g.Width != 0 && g.Width != width) || (g.Height != 0 && g.Height != height))
-                throw new ArgumentException($"Width x Height is {g.Width}x{g.Height} but the image is {width}x{height}; expected 0 or the image's size", nameof(request));
-            if (g.Latents is not null)
-                throw new ArgumentException("Latents is set; image-to-image starts from the image, expected null", nameof(request));
-            if (!(request.Strength >= 0 && request.Strength <= 1))
-                throw new ArgumentException($"Strength is {request.Strength}; expected a value in [0, 1]", nameof(request));
-            g = g with { Width = width, Height = height };
-            Validate(g);
-            SchedulerConfig schedulerConfig = SchedulerFor(g);
-            SchedulerChecks.StepsFit(schedulerConfig, g.Steps, SchedulerSource);
-            int batch = g.Prompts.Count * g.ImagesPerPrompt;
-            bool onnx = CheckMemory(width, height, batch, g.GuidanceScale);
-
-            using var inference = new InferenceMode(vae, textEncoder, unet);
-            using var scope = NewDisposeScope();
-            using var generator = new Generator((ulong)g.Seed);
-            using var scheduler = new SchedulerLease(NoiseSchedulers.Create(schedulerConfig, g.Eta));
-            bool guided = g.GuidanceScale > 1.0;
-
-            // 2. Encode the prompts: [B, T, D] or [2B, T, D] = [uncond; cond].
-            Tensor embeddings = EncodePrompts(g.Prompts, g.ImagesPerPrompt, guided ? g.NegativePrompt : null);
-
-            // 3. Timesteps: the last floor(steps * strength) of the schedule.
-            scheduler.Value.SetTimesteps(g.Steps);
-            IReadOnlyList<double> timesteps = scheduler.Value.TimestepsForStrength(request.Strength);
-
-            // 4. Latents: z_0 = scaling_factor * a posterior sample of the image, [1, C, h, w] -> [B, C, h, w];
-            //    noised to the first timestep with one draw of [B, C, h, w] from the same generator.
-            Tensor pixels = image.reshape(1, 3, height, width).to(VaeDtype, Device);
-            using var posterior = onnxVae?.Encode(pixels) ?? vae.Encode(pixels);
-            Tensor latents = posterior.Sample(generator).to(ScalarType.Float32).mul(Scalars.Of(vae.Config.ScalingFactor)).expand(batch, -1, -1, -1).contiguous();
-            if (timesteps.Count > 0)
-            {
-                Tensor noise = randn(latents.shape, ScalarType.Float32, generator: generator).to(Device);
-                latents = scheduler.Value.AddNoise(latents, noise, TimestepTensor(scheduler.Value, timesteps[0]));
-            }
-
-            // 5-6. Denoise the remaining steps, then decode.
-            latents = Denoise(scheduler.Value, timesteps, latents, embeddings, g.GuidanceScale, onnx, generator, progress, cancellationToken);
-            Tensor images = DecodeLatents(latents).MoveToOuterDisposeScope();
-            var strength = new KeyValuePair<string, string>("Denoising strength", request.Strength.ToString("R", CultureInfo.InvariantCulture));
-            return Result(images, g, width, height, schedulerConfig, extras: [strength]);
-        }
-    }
-
     /// <summary>
     /// Writes a diffusers <c>StableDiffusionPipeline</c> folder that <see cref="Load"/> reads back: <c>unet/</c>, <c>vae/</c>,
     /// <c>text_encoder/</c> (weights in <paramref name="dtype"/>), <c>tokenizer/</c>, <c>scheduler/scheduler_config.json</c>
@@ -428,185 +314,11 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             BFloat16Check.Error(fp32, bf16), BFloat16Check.ModelTolerance);
     }
 
-    /// <summary>The denoising loop: per step scale the input, one U-Net call, guidance, one scheduler step.</summary>
-    Tensor Denoise(INoiseScheduler scheduler, IReadOnlyList<double> timesteps, Tensor latents, Tensor embeddings, double guidanceScale, bool onnx,
-        Generator generator, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
-    {
-        bool guided = guidanceScale > 1.0;
-        using var s = guidanceScale.ToScalar();   // the guidance scale s, held for the whole loop
-        ScalarType dtype = UNetDtype;
-        // The text's keys and values in every cross-attention, and the fused q/k/v weights, are the same at every step:
-        // computed once here (AttentionCache, OnnxRuntimeUNet.TextKeyValues).
-        // onnx false with an ONNX Runtime U-Net: a call too large for its attention (CheckMemory) runs on LibTorch,
-        // whose weights are read back first if they were released.
-        bool runOnnx = onnx && onnxUNet is not null;
-        if (!runOnnx) EnsureTorchWeights();
-        using var attention = runOnnx ? null : unet.PrepareAttention(embeddings);
-        using var text = runOnnx ? onnxUNet!.PrepareText(embeddings) : null;
-        for (int i = 0; i < timesteps.Count; i++)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            double t = timesteps[i];
-            using (var step = NewDisposeScope())
-            {
-                // latents: [B, C, h, w] -> model input [2B, C, h, w] with guidance (uncond first), else [B, C, h, w]
-                Tensor input = guided ? cat([latents, latents]) : latents;
-                input = scheduler.ScaleModelInput(input, t);
-                UNetCalled?.Invoke(input.shape);
-                Tensor noise = runOnnx
-                    ? onnxUNet!.Forward(input, TimestepTensor(scheduler, t), text!)
-                    : unet.Forward(input.to(dtype), TimestepTensor(scheduler, t), embeddings, attention).to(ScalarType.Float32);
-                if (guided)
-                {
-                    // noise: [2B, C, h, w] -> uncond, cond [B, C, h, w]; eps = uncond + s (cond - uncond)
-                    Tensor[] parts = noise.chunk(2);
-                    noise = parts[0].add(s * (parts[1] - parts[0]), Scalars.One);
-                }
-                Tensor next = scheduler.Step(noise, t, latents, generator).MoveToOuterDisposeScope();
-                latents.Dispose();
-                latents = next;
-            }
-            progress?.Report(new GenerationProgress(i + 1, timesteps.Count, t));
-        }
-        return latents;
-    }
-
-    /// <summary>The prompts' text states, each repeated per image, with the negative prompt's first when guiding: [B, T, D] or [2B, T, D].</summary>
-    Tensor EncodePrompts(IReadOnlyList<string> prompts, int imagesPerPrompt, string? negativePrompt)
-    {
-        // prompts -> [P, T, D] -> [P * n, T, D] (each prompt's images together, as diffusers' repeat + view)
-        Tensor cond = EncodeText(prompts).repeat_interleave(imagesPerPrompt, dim: 0);
-        if (negativePrompt is null) return cond;
-        // negative -> [1, T, D] -> [B, T, D]; then [uncond; cond]: [2B, T, D]
-        Tensor uncond = (negativePrompt.Length == 0 ? EmptyPromptStates() : EncodeText([negativePrompt])).expand(cond.shape[0], -1, -1);
-        return cat([uncond, cond]);
-    }
-
-    /// <summary>
-    /// The empty prompt's states [1, T, D] (the unconditional branch of every guided call without a negative prompt),
-    /// encoded once per model. Only a pipeline that owns its modules keeps them: a trainer's modules change under it.
-    /// <see cref="SetLoras"/> drops them (a LoRA may change the text encoder).
-    /// </summary>
-    Tensor EmptyPromptStates()
-    {
-        if (!ownsModules) return EncodeText([""]);
-        return emptyPromptStates ??= EncodeText([""]).DetachFromDisposeScope();
-    }
-
-    // SD 1.x: pad with the tokenizer's pad token (eos) to model_max_length, truncate; the last hidden state.
-    Tensor EncodeText(IReadOnlyList<string> texts)
-    {
-        TextEncoderCalls++;
-        var (ids, mask) = tokenizer.EncodeBatch(texts);
-        using (ids)
-        using (mask)
-            return (onnxText?.Forward(ids) ?? textEncoder.forward(ids.to(Device))).to(UNetDtype, Device);
-    }
-
-    // images = vae.decode(z / scaling_factor), clamped to [-1, 1]: [B, C, h, w] -> [B, 3, H, W] float32.
-    Tensor DecodeLatents(Tensor latents)
-    {
-        Tensor z = latents.div(Scalars.Of(vae.Config.ScalingFactor));
-        return (onnxVae?.Decode(z) ?? vae.Decode(z.to(VaeDtype))).to(ScalarType.Float32, Device).clamp(Scalars.Of(-1), Scalars.Of(1));
-    }
-
-    GenerationResult Result(Tensor images, GenerationRequest request, int width, int height, SchedulerConfig scheduler, KeyValuePair<string, string>[] extras)
-    {
-        int batch = request.Prompts.Count * request.ImagesPerPrompt;
-        string sampler = SamplerNames.For(scheduler);
-        var parameters = new GenerationParameters[batch];
-        for (int i = 0; i < batch; i++)
-        {
-            var keys = new List<KeyValuePair<string, string>>();
-            if (request.Eta != 0 && scheduler.ClassName == SchedulerConfig.DdimClassName)
-                keys.Add(new("Eta DDIM", request.Eta.ToString("R", CultureInfo.InvariantCulture)));
-            keys.AddRange(extras);
-            keys.AddRange(LoraHashExtras());
-            if (batch > 1)
-            {
-                keys.Add(new("Batch size", batch.ToString(CultureInfo.InvariantCulture)));
-                keys.Add(new("Batch pos", i.ToString(CultureInfo.InvariantCulture)));
-            }
-            parameters[i] = new GenerationParameters(request.Prompts[i / request.ImagesPerPrompt] + LoraPromptSuffix(), request.NegativePrompt, request.Steps,
-                sampler, request.GuidanceScale, request.Seed, width, height, ModelName, keys);
-        }
-        return new GenerationResult(images, Enumerable.Repeat(request.Seed, batch).ToArray(), parameters);
-    }
-
-    (int Width, int Height) Validate(GenerationRequest r)
-    {
-        if (r.Prompts is null || r.Prompts.Count == 0)
-            throw new ArgumentException("Prompts is empty; expected at least one prompt", nameof(r.Prompts));
-        for (int i = 0; i < r.Prompts.Count; i++)
-            if (string.IsNullOrWhiteSpace(r.Prompts[i]))
-                throw new ArgumentException($"prompt {i} is empty; expected text (e.g. \"a photo of a cat\")", nameof(r.Prompts));
-        ArgumentNullException.ThrowIfNull(r.NegativePrompt, nameof(r.NegativePrompt));
-        int maxSteps = SchedulerConfig.NumTrainTimesteps;
-        if (r.Steps < 1 || r.Steps > maxSteps)
-            throw new ArgumentException($"steps is {r.Steps}; expected 1 to {maxSteps}", nameof(r.Steps));
-        if (!double.IsFinite(r.GuidanceScale))
-            throw new ArgumentException($"guidance scale is {r.GuidanceScale}; expected a finite number (e.g. 7.5; at most 1 turns guidance off)", nameof(r.GuidanceScale));
-        if (r.Seed < 0)
-            throw new ArgumentException($"seed is {r.Seed}; expected 0 or more", nameof(r.Seed));
-        if (r.ImagesPerPrompt < 1)
-            throw new ArgumentException($"images per prompt is {r.ImagesPerPrompt}; expected at least 1", nameof(r.ImagesPerPrompt));
-        if (!(r.Eta >= 0 && r.Eta <= 1))
-            throw new ArgumentException($"eta is {r.Eta}; expected a value in [0, 1]", nameof(r.Eta));
-        int width = r.Width == 0 ? DefaultSize : r.Width, height = r.Height == 0 ? DefaultSize : r.Height;
-        CheckSide("width", width);
-        CheckSide("height", height);
-        return (width, height);
-    }
-
-    void CheckSide(string name, int value)
-    {
-        int m = SizeMultiple;
-        if (value <= 0 || value % m != 0)
-        {
-            // In long: the next multiple above int.MaxValue would wrap to a negative size; suggest only sizes that exist.
-            long lower = Math.Max(value / m * m, m), upper = lower + m;
-            string suggestion = upper <= int.MaxValue ? $"{lower} or {upper}" : $"{lower}";
-            throw new ArgumentException(
-                $"{name} {value} is not a positive multiple of {m} (VAE factor {VaeScaleFactor} x 2^{unet.Config.BlockOutChannels.Length - 1} for the U-Net's levels); " +
-                $"expected e.g. {suggestion}", name);
-        }
-    }
-
-    /// <summary>Whether <see cref="PipelineOptions.Runtime"/> was Auto: a call too large for ONNX Runtime's attention then runs on LibTorch.</summary>
-    internal bool RuntimeWasAuto { get; init; }
-
-    // Refuses a request whose activations cannot fit in memory before any tensor of its size exists (ResourceEstimate);
-    // returns whether this call runs the U-Net on ONNX Runtime. Its exported attention holds [B, heads, N, N] (19 GB at
-    // 512x512 on the shipped model), LibTorch's fused kernel does not (1 GB): with Runtime Auto a call that only LibTorch
-    // can hold runs there, at LibTorch's speed and with its float32 rounding.
-    bool CheckMemory(int width, int height, int images, double guidanceScale)
-    {
-        long free = ResourceEstimate.AvailableMemoryBytes();
-        double Bytes(bool onnx) => ResourceEstimate.GenerationBytes(unet.Config, vae.Config, width, height, images * (guidanceScale > 1.0 ? 2 : 1), images, onnx);
-        string what = $"generating {images} image{(images == 1 ? "" : "s")} of {width}x{height}";
-        if (onnxUNet is not null)
-        {
-            double onnx = Bytes(onnx: true);
-            if (onnx <= free) return true;
-            if (!RuntimeWasAuto)
-                ResourceEstimate.CheckFits(onnx, $"{what} on ONNX Runtime, whose attention holds [B, heads, N, N] (LibTorch's does not)", free);
-        }
-        ResourceEstimate.CheckFits(Bytes(onnx: false), what, free);
-        return false;
-    }
-
-    SchedulerConfig SchedulerFor(GenerationRequest request)
-    {
-        if (request.Scheduler is { } kind) return kind.ConfigFor(SchedulerConfig);
-        if (!SchedulerConfig.SupportedClassNames.Contains(SchedulerConfig.ClassName))
-            throw new NotSupportedException(
-                $"the model's scheduler {SchedulerConfig.ClassName ?? "(no _class_name)"} ({SchedulerSource}) is not implemented; choose a sampler: {string.Join(", ", SchedulerKinds.CliNames)}");
-        return SchedulerConfig;
-    }
-
-    static Tensor TimestepTensor(INoiseScheduler scheduler, double t) =>
-        scheduler.TimestepDtype == ScalarType.Int64 ? tensor((long)t) : tensor(t);
-
+    UNetConfig unetConfig => unet.Config;
+    VaeConfig vaeConfig => vae.Config;
+    AutoencoderKL VaeModule => vae;
+    ClipTextModel TextEncoderModule => textEncoder;
+    nn.Module[] BuiltModules() => [vae, textEncoder, unet];
     Device Device => unet.parameters().First().device;
     ScalarType UNetDtype => unet.parameters().First().dtype;
     ScalarType VaeDtype => vae.parameters().First().dtype;
