@@ -250,13 +250,16 @@ public sealed partial class StableDiffusionPipeline
     /// <summary>Whether <see cref="PipelineOptions.Runtime"/> was Auto: a call too large for ONNX Runtime's attention then runs on LibTorch.</summary>
     internal bool RuntimeWasAuto { get; init; }
 
+    /// <summary>Test hook: the bytes a call may use (<see cref="ResourceEstimate.AvailableMemoryBytes"/>).</summary>
+    internal Func<long> AvailableMemory { get; set; } = ResourceEstimate.AvailableMemoryBytes;
+
     // Refuses a request whose activations cannot fit in memory before any tensor of its size exists (ResourceEstimate);
     // returns the denoiser this call runs. ONNX Runtime's exported attention holds [B, heads, N, N] (19 GB at 512x512 on
     // the shipped model), LibTorch's fused kernel does not (1 GB): with Runtime Auto a call that only LibTorch can hold
     // runs there, at LibTorch's speed and with its float32 rounding (its U-Net built or read back first if needed).
     IDenoiser DenoiserFor(int width, int height, int images, bool guided)
     {
-        long free = ResourceEstimate.AvailableMemoryBytes();
+        long free = AvailableMemory();
         double Bytes(bool onnx) => ResourceEstimate.GenerationBytes(unetConfig, vaeConfig, width, height, images * (guided ? 2 : 1), images, onnx);
         string what = $"generating {images} image{(images == 1 ? "" : "s")} of {width}x{height}";
         if (denoiser is OrtDenoiser)

@@ -30,8 +30,8 @@ public sealed partial class StableDiffusionPipeline
         lock (gate)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
-            EnsureTorchWeights();
-            loraFuser ??= new LoraFuser(new Dictionary<LoraTarget, TorchSharp.torch.nn.Module> { [LoraTarget.UNet] = unet, [LoraTarget.TextEncoder] = textEncoder });
+            // LoRAs change LibTorch's weights (built first where ONNX Runtime runs the part), then ONNX Runtime's are exported from them.
+            loraFuser ??= new LoraFuser(new Dictionary<LoraTarget, TorchSharp.torch.nn.Module> { [LoraTarget.UNet] = unet.Value, [LoraTarget.TextEncoder] = textEncoder.Value });
             // 1. Read every file before touching a weight.
             var read = new List<(LoraSpec Spec, List<LoraLayer> Layers)>();
             try
@@ -69,13 +69,13 @@ public sealed partial class StableDiffusionPipeline
                     if (changed && onnxUNet is not null)
                     {
                         onnxUNet.Dispose();
-                        onnxUNet = new OnnxRuntimeUNet(unet, onnxCache);
+                        onnxUNet = new OnnxRuntimeUNet(unet.Value, onnxCache);
                         denoiser = new OrtDenoiser(onnxUNet);
                     }
                     if (changed && onnxText is not null)
                     {
                         onnxText.Dispose();
-                        onnxText = new OnnxRuntimeTextEncoder(textEncoder, onnxCache);
+                        onnxText = new OnnxRuntimeTextEncoder(textEncoder.Value, onnxCache);
                     }
                 }
             }

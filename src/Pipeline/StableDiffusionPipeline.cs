@@ -1,6 +1,4 @@
-using System.Globalization;
 using Latent.Core.Engine;
-using Latent.Core.Imaging;
 using Latent.Pipeline.Denoising;
 using Latent.Pipeline.Ort;
 using Latent.Pipeline.Schedulers;
@@ -27,10 +25,13 @@ namespace Latent.Pipeline;
 /// </remarks>
 public sealed partial class StableDiffusionPipeline : IDisposable
 {
-    readonly AutoencoderKL vae;
-    readonly ClipTextModel textEncoder;
+    // LibTorch's modules. Where ONNX Runtime runs a part, its module is built only when something needs it (TorchPart).
+    readonly TorchPart<AutoencoderKL> vae;
+    readonly TorchPart<ClipTextModel> textEncoder;
+    readonly TorchPart<UNet2DConditionModel> unet;
+    readonly VaeConfig vaeConfig;
+    readonly UNetConfig unetConfig;
     readonly ClipTokenizer tokenizer;
-    readonly UNet2DConditionModel unet;
     OnnxRuntimeUNet? onnxUNet; // rebuilt when LoRAs change the U-Net's weights
     OnnxRuntimeTextEncoder? onnxText; // likewise for the text encoder
     OnnxRuntimeVae? onnxVae;
@@ -51,32 +52,39 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     /// <exception cref="ArgumentException">The components do not fit together; the message names both values.</exception>
     /// <exception cref="BFloat16InaccurateException">The U-Net is bf16 and this engine computes bf16 wrongly on this CPU.</exception>
     public StableDiffusionPipeline(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet, SchedulerConfig schedulerConfig)
-        : this(vae, textEncoder, tokenizer, unet, schedulerConfig, ownsModules: false, UNetRuntime.LibTorch, UNetRuntime.LibTorch, null, null) { }
+        : this(Given(vae, nameof(vae)), Given(textEncoder, nameof(textEncoder)), tokenizer, Given(unet, nameof(unet)), (vae.Config, textEncoder.Config, unet.Config),
+            schedulerConfig, ownsModules: false, UNetRuntime.LibTorch, UNetRuntime.LibTorch, null, null, null) { }
 
-    StableDiffusionPipeline(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet, SchedulerConfig schedulerConfig,
-        bool ownsModules, UNetRuntime runtime, UNetRuntime textAndVaeRuntime, OnnxModelCache? cache, StageTimings? timings, string? unetWeightsHash = null)
+    static TorchPart<T> Given<T>(T module, string name) where T : nn.Module
     {
-        ArgumentNullException.ThrowIfNull(vae);
-        ArgumentNullException.ThrowIfNull(textEncoder);
+        ArgumentNullException.ThrowIfNull(module, name);
+        return new TorchPart<T>(module);
+    }
+
+    StableDiffusionPipeline(TorchPart<AutoencoderKL> vae, TorchPart<ClipTextModel> textEncoder, ClipTokenizer tokenizer, TorchPart<UNet2DConditionModel> unet,
+        (VaeConfig Vae, ClipTextConfig Text, UNetConfig UNet) configs, SchedulerConfig schedulerConfig, bool ownsModules,
+        UNetRuntime runtime, UNetRuntime textAndVaeRuntime, OnnxModelCache? cache, StageTimings? timings, WeightsIds? ids)
+    {
         ArgumentNullException.ThrowIfNull(tokenizer);
-        ArgumentNullException.ThrowIfNull(unet);
         ArgumentNullException.ThrowIfNull(schedulerConfig);
-        CheckFit(vae, textEncoder, tokenizer, unet);
+        CheckFit(configs.Vae, configs.Text, tokenizer, configs.UNet);
         TorchEngine.DisableNnpack(); // for apps that did not call TorchEngine.Initialize: no NNPACK warnings on stderr
         (this.vae, this.textEncoder, this.tokenizer, this.unet, SchedulerConfig, this.ownsModules) =
             (vae, textEncoder, tokenizer, unet, schedulerConfig, ownsModules);
+        (vaeConfig, unetConfig) = (configs.Vae, configs.UNet);
         (Runtime, TextEncoderAndVaeRuntime, onnxCache) = (runtime, textAndVaeRuntime, cache);
         timings ??= new StageTimings();
         static string Hit(bool hit) => hit ? "optimised model from the cache" : "export + graph optimisation";
         try
         {
             if (runtime == UNetRuntime.OnnxRuntime)
-                onnxUNet = timings.Time(u => $"ONNX Runtime U-Net ({Hit(u.FromCache)})", () => new OnnxRuntimeUNet(unet, cache, unetWeightsHash));
+                onnxUNet = timings.Time(u => $"ONNX Runtime U-Net ({Hit(u.FromCache)})", () => new OnnxRuntimeUNet(configs.UNet, () => unet.Value, cache, ids?.UNet.Weights));
             else if (UNetDtype == ScalarType.BFloat16) BFloat16Check.EnsureAccurate(BFloat16Check.Engine, model: null);
             if (textAndVaeRuntime == UNetRuntime.OnnxRuntime)
             {
-                onnxText = timings.Time(t => $"ONNX Runtime text encoder ({Hit(t.FromCache)})", () => new OnnxRuntimeTextEncoder(textEncoder, cache));
-                onnxVae = timings.Time(v => $"ONNX Runtime VAE decoder ({Hit(v.FromCache)})", () => new OnnxRuntimeVae(vae, cache));
+                onnxText = timings.Time(t => $"ONNX Runtime text encoder ({Hit(t.FromCache)})",
+                    () => new OnnxRuntimeTextEncoder(configs.Text, () => textEncoder.Value, cache, ids?.TextEncoder.Weights));
+                onnxVae = timings.Time(v => $"ONNX Runtime VAE decoder ({Hit(v.FromCache)})", () => new OnnxRuntimeVae(configs.Vae, () => vae.Value, cache, ids?.Vae.Weights));
             }
         }
         catch
@@ -85,7 +93,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             onnxText?.Dispose();
             throw;
         }
-        torchDenoiser = new TorchDenoiser(() => { EnsureTorchWeights(); return this.unet; });
+        torchDenoiser = new TorchDenoiser(() => this.unet.Value);
         denoiser = onnxUNet is null ? torchDenoiser : new OrtDenoiser(onnxUNet);
         LoadTimings = timings;
     }
@@ -93,7 +101,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     /// <summary>Measures LibTorch against ONNX Runtime for the U-Net, stores the decision, and drops ONNX Runtime's U-Net if LibTorch won.</summary>
     RuntimeDecision Probe(string decisionPath)
     {
-        RuntimeDecision decision = RuntimeProbe.MeasureAndStore(unet, onnxUNet!, decisionPath);
+        RuntimeDecision decision = RuntimeProbe.MeasureAndStore(unet.Value, onnxUNet!, decisionPath);
         RuntimeDecision = decision;
         if (decision.Runtime == UNetRuntime.LibTorch)
         {
@@ -124,13 +132,13 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     public string? ModelName { get; init; }
 
     /// <summary>Image pixels per latent pixel: 2^(VAE levels - 1) (8 for SD 1.x).</summary>
-    public int VaeScaleFactor => vae.Config.DownsampleFactor;
+    public int VaeScaleFactor => vaeConfig.DownsampleFactor;
 
     /// <summary>Image sides must be multiples of this: the VAE factor times 2^(U-Net levels - 1).</summary>
-    public int SizeMultiple => VaeScaleFactor * unet.SizeMultiple;
+    public int SizeMultiple => VaeScaleFactor * (1 << (unetConfig.BlockOutChannels.Length - 1));
 
     /// <summary>The default image side: the U-Net's sample_size times the VAE factor (else the VAE's sample_size).</summary>
-    public int DefaultSize => unet.Config.SampleSize is int s ? s * VaeScaleFactor : vae.Config.SampleSize;
+    public int DefaultSize => unetConfig.SampleSize is int s ? s * VaeScaleFactor : vaeConfig.SampleSize;
 
     /// <summary>Test hook: how many times the text encoder ran.</summary>
     internal int TextEncoderCalls { get; private set; }
@@ -140,98 +148,6 @@ public sealed partial class StableDiffusionPipeline : IDisposable
 
     /// <summary>Test hook: called with the sample's shape before each U-Net evaluation.</summary>
     internal Action<long[]>? UNetCalled { get; set; }
-
-    /// <summary>
-    /// Loads a diffusers pipeline folder (<c>model_index.json</c>, <c>vae/</c>, <c>text_encoder/</c>, <c>tokenizer/</c>,
-    /// <c>unet/</c>, <c>scheduler/</c>) or an SD 1.x single file (<c>.safetensors</c> with the original LDM keys, with
-    /// <see cref="PipelineOptions.ConfigDirectory"/> for its tokenizer; see <see cref="SingleFileCheckpoint"/>) strictly;
-    /// fp32, fp16 and bf16 weight files load. The pipeline owns the modules.
-    /// </summary>
-    /// <remarks>Parts that run on ONNX Runtime keep no second float32 copy in LibTorch: the U-Net's and the text encoder's
-    /// LibTorch weights are freed after their sessions open, and read again from the same files when a LoRA or a save
-    /// needs them (refused if the files changed meanwhile). <see cref="LoadTimings"/> has the time of each stage.</remarks>
-    /// <param name="directory">The folder (e.g. <c>weights/emoji-64</c>, or a Stable Diffusion 1.x download), or a single <c>.safetensors</c> file.</param>
-    /// <param name="options">The U-Net's compute dtype and engine, and the model name; null for float32 on LibTorch and the folder's name.</param>
-    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
-    /// <exception cref="FileNotFoundException">A file is missing; the message has its path.</exception>
-    /// <exception cref="NotSupportedException">A single file of another family (SD 2.x, SDXL, inpainting, VAE-only) or a pickled .ckpt; the message names the key or extension.</exception>
-    /// <exception cref="InvalidDataException">The index names a class we cannot load, or a config or weights file does not fit (a missing, unexpected or mis-shaped key); the message names the component.</exception>
-    /// <exception cref="ArgumentException">The dtype is not Float32 or BFloat16, the runtime is unknown, OnnxRuntime is asked for
-    /// with BFloat16 or for a U-Net over one ONNX file's 2 GiB, or the components do not fit together.</exception>
-    /// <exception cref="BFloat16InaccurateException">BFloat16 is asked for but this engine computes it wrongly on this CPU
-    /// (<see cref="BFloat16Check"/>: its op probes, or this U-Net's bf16 output more than 5% off float32's); the message has the numbers.</exception>
-    /// <exception cref="Microsoft.ML.OnnxRuntime.OnnxRuntimeException">ONNX Runtime cannot build its session (with Runtime OnnxRuntime or Auto).</exception>
-    public static StableDiffusionPipeline Load(string directory, PipelineOptions? options = null)
-    {
-        options ??= new PipelineOptions();
-        if (options.Dtype is not (ScalarType.Float32 or ScalarType.BFloat16))
-            throw new ArgumentException($"PipelineOptions.Dtype is {options.Dtype}; expected Float32 or BFloat16", nameof(options));
-        if (options.Runtime == UNetRuntime.OnnxRuntime && options.Dtype != ScalarType.Float32)
-            throw new ArgumentException($"PipelineOptions.Dtype is {options.Dtype} with Runtime OnnxRuntime; ONNX Runtime runs the U-Net in Float32 (use LibTorch for BFloat16)", nameof(options));
-        if (!Enum.IsDefined(options.Runtime))
-            throw new ArgumentException($"PipelineOptions.Runtime is {options.Runtime}; expected LibTorch, OnnxRuntime or Auto", nameof(options));
-        // A diffusers folder, or a single file with LDM key names (SingleFile/).
-        bool singleFile = SingleFileCheckpoint.IsSingleFile(directory);
-        var timings = new StageTimings();
-        PipelineComponents c = timings.Time("read the weights (LibTorch modules)",
-            () => singleFile ? SingleFileCheckpoint.Load(directory, options.ConfigDirectory) : PipelineFolder.Load(directory));
-        try
-        {
-            CheckFit(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, singleFile ? options.ConfigDirectory : Path.GetFullPath(directory));
-            c.Vae.eval();
-            if (options.Dtype == ScalarType.BFloat16)
-                BFloat16Check.EnsureAccurate(BFloat16Check.Engine, ToBFloat16Checked(c.UNet));
-            string name = options.ModelName ?? (singleFile ? Path.GetFileNameWithoutExtension(directory)
-                : Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory))));
-            if (options.Runtime == UNetRuntime.OnnxRuntime && !OnnxRuntimeUNet.Fits(c.UNet))
-                throw new ArgumentException(
-                    $"PipelineOptions.Runtime is OnnxRuntime but the U-Net's float32 weights ({OnnxRuntimeUNet.FloatBytes(c.UNet) / (1 << 20)} MiB) exceed one ONNX file's 2 GiB; use LibTorch or Auto", nameof(options));
-            UNetRuntime runtime = options.Runtime != UNetRuntime.Auto ? options.Runtime
-                : options.Dtype == ScalarType.Float32 && OnnxRuntimeUNet.Fits(c.UNet) ? UNetRuntime.OnnxRuntime : UNetRuntime.LibTorch;
-            // The text encoder and the VAE run in float32 whatever the U-Net's dtype, and always fit one ONNX file.
-            UNetRuntime textAndVae = options.Runtime == UNetRuntime.LibTorch ? UNetRuntime.LibTorch : UNetRuntime.OnnxRuntime;
-            OnnxModelCache? cache = string.IsNullOrEmpty(options.OnnxCacheDirectory) ? null : new OnnxModelCache(options.OnnxCacheDirectory);
-            // Auto with a cache folder: the engine measured faster for this machine and model (RuntimeProbe), measured on
-            // the first load and read back afterwards; without one, the rule above (ONNX Runtime for float32 where it fits).
-            bool probe = options.Runtime == UNetRuntime.Auto && runtime == UNetRuntime.OnnxRuntime && cache is not null;
-            string? unetHash = null, decisionPath = null;
-            RuntimeDecision? stored = null;
-            if (probe)
-            {
-                unetHash = timings.Time("hash the U-Net's weights (key of the cached graphs and the runtime decision)", () => OnnxModelCache.WeightsHash(c.UNet));
-                decisionPath = RuntimeProbe.DecisionPath(cache!.Directory, unetHash);
-                stored = RuntimeProbe.Read(decisionPath);
-                if (stored is not null) runtime = stored.Runtime;
-            }
-            var pipeline = new StableDiffusionPipeline(c.Vae, c.TextEncoder, c.Tokenizer, c.UNet, c.Scheduler, ownsModules: true, runtime, textAndVae, cache, timings, unetHash)
-                {
-                    ModelName = name,
-                    RuntimeDecision = stored,
-                    RuntimeWasAuto = options.Runtime == UNetRuntime.Auto,
-                    SchedulerSource = c.SchedulerSource ?? "the default SD 1.x scheduler config",
-                };
-            if (stored is not null)
-                timings.Add($"runtime: the U-Net on {stored.Runtime} (measured by an earlier run: LibTorch {stored.LibTorchMs:F1} ms, ONNX Runtime {stored.OnnxRuntimeMs:F1} ms)", 0);
-            if (probe && stored is null)
-                timings.Time(d => $"runtime probe (LibTorch {d.LibTorchMs:F1} ms, ONNX Runtime {d.OnnxRuntimeMs:F1} ms per guided U-Net call: {d.Runtime})",
-                    () => pipeline.Probe(decisionPath!));
-            // ONNX Runtime holds its own copy of what it runs; LibTorch's is read again only if a LoRA or a save needs it.
-            string? config = options.ConfigDirectory;
-            timings.Time("release LibTorch's copy of the weights ONNX Runtime runs", () =>
-            {
-                pipeline.ReleaseTorchWeights(() => singleFile ? SingleFileCheckpoint.Load(directory, config) : PipelineFolder.Load(directory));
-                return 0;
-            });
-            return pipeline;
-        }
-        catch
-        {
-            c.Vae.Dispose();
-            c.TextEncoder.Dispose();
-            c.UNet.Dispose();
-            throw;
-        }
-    }
 
     /// <summary>
     /// Writes a diffusers <c>StableDiffusionPipeline</c> folder that <see cref="Load"/> reads back: <c>unet/</c>, <c>vae/</c>,
@@ -245,10 +161,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(directory);
         lock (gate)
         {
-            EnsureTorchWeights();
-            unet.SavePretrained(Path.Combine(directory, "unet"), dtype);
-            vae.SavePretrained(Path.Combine(directory, "vae"), dtype);
-            textEncoder.SavePretrained(Path.Combine(directory, "text_encoder"), dtype);
+            unet.Value.SavePretrained(Path.Combine(directory, "unet"), dtype);
+            vae.Value.SavePretrained(Path.Combine(directory, "vae"), dtype);
+            textEncoder.Value.SavePretrained(Path.Combine(directory, "text_encoder"), dtype);
             tokenizer.SavePretrained(Path.Combine(directory, "tokenizer"));
             PipelineFolder.WriteSchedulerAndIndex(directory, SchedulerConfig);
         }
@@ -267,8 +182,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(path);
         lock (gate)
         {
-            EnsureTorchWeights();
-            SingleFileWriter.Write(path, unet, vae, textEncoder, dtype);
+            SingleFileWriter.Write(path, unet.Value, vae.Value, textEncoder.Value, dtype);
         }
     }
 
@@ -314,28 +228,28 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             BFloat16Check.Error(fp32, bf16), BFloat16Check.ModelTolerance);
     }
 
-    UNetConfig unetConfig => unet.Config;
-    VaeConfig vaeConfig => vae.Config;
-    AutoencoderKL VaeModule => vae;
-    ClipTextModel TextEncoderModule => textEncoder;
-    nn.Module[] BuiltModules() => [vae, textEncoder, unet];
-    Device Device => unet.parameters().First().device;
-    ScalarType UNetDtype => unet.parameters().First().dtype;
-    ScalarType VaeDtype => vae.parameters().First().dtype;
+    AutoencoderKL VaeModule => vae.Value;
+    ClipTextModel TextEncoderModule => textEncoder.Value;
+    nn.Module[] BuiltModules() =>
+        [.. new nn.Module?[] { vae.IsBuilt ? vae.Value : null, textEncoder.IsBuilt ? textEncoder.Value : null, unet.IsBuilt ? unet.Value : null }.OfType<nn.Module>()];
+    // A part that is not built runs on ONNX Runtime, in float32 on the CPU (and is built float32 if LibTorch needs it).
+    Device Device => unet.IsBuilt ? unet.Value.parameters().First().device : CPU;
+    ScalarType UNetDtype => unet.IsBuilt ? unet.Value.parameters().First().dtype : ScalarType.Float32;
+    ScalarType VaeDtype => vae.IsBuilt ? vae.Value.parameters().First().dtype : ScalarType.Float32;
 
     // root: the pipeline folder, when loaded from one: the messages then name the config files.
-    static void CheckFit(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet, string? root = null)
+    static void CheckFit(VaeConfig vae, ClipTextConfig textEncoder, ClipTokenizer tokenizer, UNetConfig unet, string? root = null)
     {
         string In(string component, string file) => root is null ? "" : $" ({Path.Combine(root, component, file)})";
-        int latent = vae.Config.LatentChannels, width = unet.Config.CrossAttentionDim.PerBlock(unet.Config.BlockOutChannels.Length)[0];
-        if (unet.Config.InChannels != latent || unet.Config.OutChannels != latent)
-            throw new ArgumentException($"the U-Net{In("unet", "config.json")} takes {unet.Config.InChannels} and gives {unet.Config.OutChannels} channels but the VAE's latents{In("vae", "config.json")} have {latent}; expected equal", nameof(unet));
-        if (textEncoder.Config.HiddenSize != width)
-            throw new ArgumentException($"the text encoder's hidden_size{In("text_encoder", "config.json")} is {textEncoder.Config.HiddenSize} but the U-Net's cross_attention_dim{In("unet", "config.json")} is {width}; expected equal", nameof(textEncoder));
-        if (tokenizer.ModelMaxLength > textEncoder.Config.MaxPositionEmbeddings)
-            throw new ArgumentException($"the tokenizer's model_max_length{In("tokenizer", "tokenizer_config.json")} is {tokenizer.ModelMaxLength} but the text encoder{In("text_encoder", "config.json")} has {textEncoder.Config.MaxPositionEmbeddings} positions; expected at most that", nameof(tokenizer));
-        if (tokenizer.VocabSize > textEncoder.Config.VocabSize)
-            throw new ArgumentException($"the tokenizer{In("tokenizer", "vocab.json")} has {tokenizer.VocabSize} tokens but the text encoder's vocab_size{In("text_encoder", "config.json")} is {textEncoder.Config.VocabSize}; expected at most that", nameof(tokenizer));
+        int latent = vae.LatentChannels, width = unet.CrossAttentionDim.PerBlock(unet.BlockOutChannels.Length)[0];
+        if (unet.InChannels != latent || unet.OutChannels != latent)
+            throw new ArgumentException($"the U-Net{In("unet", "config.json")} takes {unet.InChannels} and gives {unet.OutChannels} channels but the VAE's latents{In("vae", "config.json")} have {latent}; expected equal", nameof(unet));
+        if (textEncoder.HiddenSize != width)
+            throw new ArgumentException($"the text encoder's hidden_size{In("text_encoder", "config.json")} is {textEncoder.HiddenSize} but the U-Net's cross_attention_dim{In("unet", "config.json")} is {width}; expected equal", nameof(textEncoder));
+        if (tokenizer.ModelMaxLength > textEncoder.MaxPositionEmbeddings)
+            throw new ArgumentException($"the tokenizer's model_max_length{In("tokenizer", "tokenizer_config.json")} is {tokenizer.ModelMaxLength} but the text encoder{In("text_encoder", "config.json")} has {textEncoder.MaxPositionEmbeddings} positions; expected at most that", nameof(tokenizer));
+        if (tokenizer.VocabSize > textEncoder.VocabSize)
+            throw new ArgumentException($"the tokenizer{In("tokenizer", "vocab.json")} has {tokenizer.VocabSize} tokens but the text encoder's vocab_size{In("text_encoder", "config.json")} is {textEncoder.VocabSize}; expected at most that", nameof(tokenizer));
     }
 
     /// <summary>Disposes a scheduler that holds tensors (DPM-Solver's and PNDM's history) when the call ends.</summary>
