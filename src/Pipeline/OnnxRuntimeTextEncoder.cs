@@ -21,10 +21,14 @@ public sealed class OnnxRuntimeTextEncoder : IDisposable
     /// <param name="model">The text encoder; its weights are copied into the session (only its config is kept).</param>
     /// <param name="cache">Where optimised models are kept between runs; null exports and optimises every time.</param>
     public OnnxRuntimeTextEncoder(ClipTextModel model, OnnxModelCache? cache = null)
+        : this((model ?? throw new ArgumentNullException(nameof(model))).Config, () => model, cache, weightsHash: null) { }
+
+    /// <summary>Opens the session of a text encoder known by its config and weights hash: from <paramref name="cache"/> when it
+    /// holds it, without calling <paramref name="module"/>; else exported from <paramref name="module"/>.</summary>
+    internal OnnxRuntimeTextEncoder(ClipTextConfig config, Func<ClipTextModel> module, OnnxModelCache? cache, string? weightsHash)
     {
-        ArgumentNullException.ThrowIfNull(model);
-        config = model.Config;
-        byte[] Export() { using (no_grad()) return model.ExportOnnx(); }
+        this.config = config;
+        byte[] Export() { ClipTextModel model = module(); using (no_grad()) return model.ExportOnnx(); }
         if (cache is null)
         {
             using var options = OrtSessions.Options();
@@ -32,7 +36,7 @@ public sealed class OnnxRuntimeTextEncoder : IDisposable
         }
         else
         {
-            WeightsHash = OnnxModelCache.WeightsHash(model);
+            WeightsHash = weightsHash ?? OnnxModelCache.WeightsHash(module());
             (session, FromCache) = cache.Open(OnnxModelCache.Key("text_encoder", WeightsHash), Export);
         }
     }

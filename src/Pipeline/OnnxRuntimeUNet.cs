@@ -24,26 +24,34 @@ namespace Latent.Pipeline;
 /// </remarks>
 public sealed class OnnxRuntimeUNet : IDisposable
 {
-    readonly UNet2DConditionModel unet;
+    readonly UNetConfig config;
     readonly InferenceSession session;
     readonly InferenceSession textSession;
     readonly string[] keyValueNames;
     readonly RunOptions runOptions = new();
 
     /// <summary>Exports <paramref name="unet"/> (or reads its optimised form from <paramref name="cache"/>) and opens the sessions.</summary>
-    /// <param name="unet">The U-Net; its weights are copied into the sessions (it is kept only to check inputs).</param>
+    /// <param name="unet">The U-Net; its weights are copied into the sessions (only its config is kept).</param>
     /// <param name="cache">Where optimised models are kept between runs; null exports and optimises every time.</param>
     /// <param name="weightsHash">The U-Net's <see cref="OnnxModelCache.WeightsHash"/> when the caller has it (else computed when a cache is used).</param>
-    /// <exception cref="NotSupportedException">The U-Net cannot be exported: over 2 GiB of float32 weights (<see cref="Fits"/>) or
+    /// <exception cref="NotSupportedException">The U-Net cannot be exported: over 2 GiB of float32 weights (<see cref="Fits(UNet2DConditionModel)"/>) or
     /// an option the export does not cover (see <see cref="UNet2DConditionModel.ExportOnnx"/>).</exception>
     public OnnxRuntimeUNet(UNet2DConditionModel unet, OnnxModelCache? cache = null, string? weightsHash = null)
+        : this(Checked(unet).Config, () => unet, cache, weightsHash) { }
+
+    /// <summary>
+    /// Opens the sessions of a U-Net known by its config and weights hash: from <paramref name="cache"/> when it holds
+    /// them, without calling <paramref name="module"/> (a warm start builds no LibTorch U-Net); else exported from
+    /// <paramref name="module"/>, whose float32 weights the caller has checked to fit (<see cref="Fits(long)"/>).
+    /// </summary>
+    internal OnnxRuntimeUNet(UNetConfig config, Func<UNet2DConditionModel> module, OnnxModelCache? cache, string? weightsHash)
     {
-        ArgumentNullException.ThrowIfNull(unet);
-        if (!Fits(unet))
-            throw new NotSupportedException(
-                $"the U-Net has {FloatBytes(unet) / (1 << 20)} MiB of float32 weights; one ONNX file holds at most 2 GiB; run it with LibTorch");
-        this.unet = unet;
-        byte[] Export(bool keyValues) { using (no_grad()) return keyValues ? unet.ExportTextKeyValuesOnnx() : unet.ExportOnnx(textKeyValueInputs: true); }
+        this.config = config;
+        byte[] Export(bool keyValues)
+        {
+            UNet2DConditionModel unet = module();
+            using (no_grad()) return keyValues ? unet.ExportTextKeyValuesOnnx() : unet.ExportOnnx(textKeyValueInputs: true);
+        }
         if (cache is null)
         {
             using var options = OrtSessions.Options();
@@ -52,13 +60,22 @@ public sealed class OnnxRuntimeUNet : IDisposable
         }
         else
         {
-            string weights = WeightsHash = weightsHash ?? OnnxModelCache.WeightsHash(unet);
+            string weights = WeightsHash = weightsHash ?? OnnxModelCache.WeightsHash(module());
             bool hit1, hit2;
             (session, hit1) = cache.Open(OnnxModelCache.Key("unet(text key/value inputs)", weights), () => Export(false));
             (textSession, hit2) = cache.Open(OnnxModelCache.Key("unet text keys/values", weights), () => Export(true));
             FromCache = hit1 && hit2;
         }
         keyValueNames = [.. textSession.OutputMetadata.Keys];
+    }
+
+    static UNet2DConditionModel Checked(UNet2DConditionModel unet)
+    {
+        ArgumentNullException.ThrowIfNull(unet);
+        if (!Fits(unet))
+            throw new NotSupportedException(
+                $"the U-Net has {FloatBytes(unet) / (1 << 20)} MiB of float32 weights; one ONNX file holds at most 2 GiB; run it with LibTorch");
+        return unet;
     }
 
     /// <summary>Whether both optimised models were read from the cache (no export, no graph optimisation).</summary>
@@ -70,7 +87,10 @@ public sealed class OnnxRuntimeUNet : IDisposable
     /// <summary>Whether <paramref name="unet"/>'s float32 weights fit one ONNX file (protobuf's 2 GiB, with room for the graph).</summary>
     /// <param name="unet">The U-Net.</param>
     /// <returns>True when it can be exported.</returns>
-    public static bool Fits(UNet2DConditionModel unet) => FloatBytes(unet) < OnnxGraph.MaxModelBytes - (64L << 20);
+    public static bool Fits(UNet2DConditionModel unet) => Fits(FloatBytes(unet));
+
+    /// <summary>Whether <paramref name="floatBytes"/> of float32 weights fit one ONNX file (protobuf's 2 GiB, with room for the graph).</summary>
+    internal static bool Fits(long floatBytes) => floatBytes < OnnxGraph.MaxModelBytes - (64L << 20);
 
     /// <summary>Bytes of the U-Net's weights in float32, as the ONNX export stores them.</summary>
     internal static long FloatBytes(UNet2DConditionModel unet) => unet.parameters().Sum(p => p.numel()) * sizeof(float);
@@ -82,7 +102,7 @@ public sealed class OnnxRuntimeUNet : IDisposable
     public TextKeyValues PrepareText(Tensor encoderHiddenStates)
     {
         ArgumentNullException.ThrowIfNull(encoderHiddenStates);
-        int width = unet.Config.CrossAttentionDim.PerBlock(unet.Config.BlockOutChannels.Length)[0];
+        int width = config.CrossAttentionDim.PerBlock(config.BlockOutChannels.Length)[0];
         if (encoderHiddenStates.dim() != 3 || encoderHiddenStates.shape[2] != width)
             throw new ArgumentException(
                 $"UNet2DConditionModel expects encoderHiddenStates as [B, T, {width}]; got shape [{string.Join(", ", encoderHiddenStates.shape)}]",
@@ -100,7 +120,7 @@ public sealed class OnnxRuntimeUNet : IDisposable
     /// <exception cref="ArgumentException">A shape is wrong (the same checks and messages as the U-Net's forward).</exception>
     public Tensor Forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates)
     {
-        unet.CheckInputs(sample, timestep, encoderHiddenStates);
+        UNet2DConditionModel.CheckInputs(config, sample, timestep, encoderHiddenStates);
         using var text = PrepareText(encoderHiddenStates);
         return Forward(sample, timestep, text);
     }
@@ -115,7 +135,7 @@ public sealed class OnnxRuntimeUNet : IDisposable
     {
         // sample: [B, C, H, W], timestep: [] / [1] / [B], text: keys/values of [B, T, D] -> [B, Cout, H, W]
         ArgumentNullException.ThrowIfNull(text);
-        unet.CheckInputs(sample, timestep, text.States);
+        UNet2DConditionModel.CheckInputs(config, sample, timestep, text.States);
         long b = sample.shape[0];
         using var scope = NewDisposeScope();
         using var x = OrtSessions.Float(sample);

@@ -11,32 +11,40 @@ namespace Latent.Pipeline;
 /// <see cref="AutoencoderKL.Decode"/> and <see cref="AutoencoderKL.Encode"/>.
 /// </summary>
 /// <remarks>The encoder's session is opened on the first <see cref="Encode"/> (only image-to-image needs it), so a
-/// text-to-image run never pays for it; that needs the VAE module alive until then.</remarks>
+/// text-to-image run never pays for it; the VAE module is asked for then only if the cache does not hold the encoder.</remarks>
 public sealed class OnnxRuntimeVae : IDisposable
 {
-    readonly AutoencoderKL vae;
+    readonly VaeConfig config;
+    readonly Func<AutoencoderKL> module;
     readonly OnnxModelCache? cache;
+    readonly string? weightsHash;
     readonly InferenceSession decoder;
     readonly RunOptions runOptions = new();
     InferenceSession? encoder;
 
     /// <summary>Exports the decoder (or reads its optimised form from <paramref name="cache"/>) and opens its session.</summary>
-    /// <param name="vae">The VAE; kept for its config, and for the encoder's export on first use.</param>
+    /// <param name="vae">The VAE; kept for the encoder's export on first use.</param>
     /// <param name="cache">Where optimised models are kept between runs; null exports and optimises every time.</param>
     public OnnxRuntimeVae(AutoencoderKL vae, OnnxModelCache? cache = null)
+        : this((vae ?? throw new ArgumentNullException(nameof(vae))).Config, () => vae, cache, weightsHash: null) { }
+
+    /// <summary>Opens the decoder's session of a VAE known by its config and weights hash: from <paramref name="cache"/>
+    /// when it holds it, without calling <paramref name="module"/>; else exported from <paramref name="module"/> (which is
+    /// also asked for the encoder's export on first use, when the cache does not hold it).</summary>
+    internal OnnxRuntimeVae(VaeConfig config, Func<AutoencoderKL> module, OnnxModelCache? cache, string? weightsHash)
     {
-        ArgumentNullException.ThrowIfNull(vae);
-        (this.vae, this.cache) = (vae, cache);
-        (decoder, FromCache) = Open("vae_decoder", vae.ExportDecoderOnnx);
+        (this.config, this.module, this.cache) = (config, module, cache);
+        this.weightsHash = cache is null ? null : weightsHash ?? OnnxModelCache.WeightsHash(module());
+        (decoder, FromCache) = Open("vae_decoder", vae => vae.ExportDecoderOnnx());
     }
 
     /// <summary>Whether the decoder's optimised model was read from the cache.</summary>
     public bool FromCache { get; }
 
-    (InferenceSession Session, bool Hit) Open(string part, Func<byte[]> export)
+    (InferenceSession Session, bool Hit) Open(string part, Func<AutoencoderKL, byte[]> export)
     {
-        byte[] Export() { using (no_grad()) return export(); }
-        if (cache is not null) return cache.Open(OnnxModelCache.Key(part, OnnxModelCache.WeightsHash(vae)), Export);
+        byte[] Export() { AutoencoderKL vae = module(); using (no_grad()) return export(vae); }
+        if (cache is not null) return cache.Open(OnnxModelCache.Key(part, weightsHash!), Export);
         using var options = OrtSessions.Options();
         return (new InferenceSession(Export(), options), false);
     }
@@ -47,7 +55,7 @@ public sealed class OnnxRuntimeVae : IDisposable
     /// <exception cref="ArgumentException">The shape is wrong.</exception>
     public Tensor Decode(Tensor z)
     {
-        vae.CheckLatents(z);
+        AutoencoderKL.CheckLatents(config, z);
         using var input = OrtSessions.Float(z);
         using var outputs = decoder.Run(runOptions, ["latent_sample"], [input], ["sample"]);
         return OrtSessions.ToTensor(outputs[0]);
@@ -59,8 +67,8 @@ public sealed class OnnxRuntimeVae : IDisposable
     /// <exception cref="ArgumentException">The shape is wrong.</exception>
     public DiagonalGaussianDistribution Encode(Tensor x)
     {
-        vae.CheckImages(x);
-        encoder ??= Open("vae_encoder", vae.ExportEncoderOnnx).Session;
+        AutoencoderKL.CheckImages(config, x);
+        encoder ??= Open("vae_encoder", vae => vae.ExportEncoderOnnx()).Session;
         using var input = OrtSessions.Float(x);
         using var outputs = encoder.Run(runOptions, ["sample"], [input], ["moments"]);
         using var moments = OrtSessions.ToTensor(outputs[0]);

@@ -50,6 +50,34 @@ internal static class PipelineFolder
     /// <exception cref="InvalidDataException">The index, a config or a weights file does not fit (the inner exception has the details).</exception>
     public static PipelineComponents Load(string directory)
     {
+        PipelineSource source = Open(directory);
+        AutoencoderKL? vae = null;
+        ClipTextModel? textEncoder = null;
+        try
+        {
+            vae = source.Vae.Load();
+            textEncoder = source.TextEncoder.Load();
+            UNet2DConditionModel unet = source.UNet.Load();
+            return new PipelineComponents(vae, textEncoder, source.Tokenizer, unet, source.Scheduler) { SchedulerSource = source.SchedulerSource };
+        }
+        catch
+        {
+            vae?.Dispose();
+            textEncoder?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Reads <paramref name="directory"/>'s index, configs, tokenizer and scheduler, and checks the configs against their
+    /// weights files' headers and the memory, without building a module: each module is built from its own folder,
+    /// strictly, when <see cref="PartSource{T}.Load"/> is called (a part that ONNX Runtime runs from its cache never is).
+    /// </summary>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="FileNotFoundException">A file is missing (the message has its full path).</exception>
+    /// <exception cref="InvalidDataException">The index or a config does not fit (the inner exception has the details).</exception>
+    public static PipelineSource Open(string directory)
+    {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         string root = Path.GetFullPath(directory);
         if (!Directory.Exists(root))
@@ -70,26 +98,30 @@ internal static class PipelineFolder
         }
 
         // 2. Before building anything: the configs must describe models their weights files can fill and memory can hold.
-        CheckSizes(root);
+        var (vaeConfig, textConfig, unetConfig) = CheckSizes(root);
 
-        // 3. Each component from its folder, strictly; on failure the ones already loaded are freed.
-        AutoencoderKL? vae = null;
-        ClipTextModel? textEncoder = null;
-        try
+        // 3. The tokenizer and the scheduler now; each module from its folder, strictly, when first needed.
+        ClipTokenizer tokenizer = Wrap("tokenizer", root, () => ClipTokenizer.FromPretrained(Path.Combine(root, "tokenizer")));
+        SchedulerConfig scheduler = Wrap("scheduler", root, () => NoiseSchedulers.Load(Path.Combine(root, "scheduler", "scheduler_config.json")).Config);
+        PartSource<T> Part<T>(string component, string weightsFile, Func<string, T> fromPretrained) where T : TorchSharp.torch.nn.Module =>
+            new(() =>
+                {
+                    T module = Wrap(component, root, () => fromPretrained(Path.Combine(root, component)));
+                    module.eval();
+                    return module;
+                },
+                [Path.Combine(root, component, PretrainedFolder.ConfigFileName), Path.Combine(root, component, weightsFile)], Built: null);
+        string unetWeights = Path.Combine(root, "unet", UNet2DConditionModel.WeightsFileName);
+        long unetFloatBytes = Wrap("unet", root, () =>
         {
-            vae = Wrap("vae", root, () => AutoencoderKL.FromPretrained(Path.Combine(root, "vae")));
-            textEncoder = Wrap("text_encoder", root, () => ClipTextModel.FromPretrained(Path.Combine(root, "text_encoder")));
-            ClipTokenizer tokenizer = Wrap("tokenizer", root, () => ClipTokenizer.FromPretrained(Path.Combine(root, "tokenizer")));
-            SchedulerConfig scheduler = Wrap("scheduler", root, () => NoiseSchedulers.Load(Path.Combine(root, "scheduler", "scheduler_config.json")).Config);
-            UNet2DConditionModel unet = Wrap("unet", root, () => UNet2DConditionModel.FromPretrained(Path.Combine(root, "unet")));
-            return new PipelineComponents(vae, textEncoder, tokenizer, unet, scheduler) { SchedulerSource = Path.Combine(root, "scheduler", "scheduler_config.json") };
-        }
-        catch
-        {
-            vae?.Dispose();
-            textEncoder?.Dispose();
-            throw;
-        }
+            using var file = SafeTensors.Open(unetWeights);   // the header only
+            return file.Tensors.Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b)) * sizeof(float);
+        });
+        return new PipelineSource(vaeConfig, textConfig, unetConfig, tokenizer, scheduler,
+            Part("vae", AutoencoderKL.WeightsFileName, AutoencoderKL.FromPretrained),
+            Part("text_encoder", ClipTextModel.WeightsFileName, ClipTextModel.FromPretrained),
+            Part("unet", UNet2DConditionModel.WeightsFileName, UNet2DConditionModel.FromPretrained),
+            unetFloatBytes) { SchedulerSource = Path.Combine(root, "scheduler", "scheduler_config.json") };
     }
 
     /// <summary>Writes <c>scheduler/scheduler_config.json</c> and a <c>model_index.json</c> naming our component classes
@@ -118,9 +150,12 @@ internal static class PipelineFolder
     }
 
     // Reads and validates the three model configs (again: the loaders read them too, which costs milliseconds), estimates
-    // their parameters (ResourceEstimate) and refuses a config that outgrows its weights file or the memory.
-    static void CheckSizes(string root)
+    // their parameters (ResourceEstimate) and refuses a config that outgrows its weights file or the memory; returns them.
+    static (VaeConfig Vae, ClipTextConfig Text, UNetConfig UNet) CheckSizes(string root)
     {
+        VaeConfig? vae = null;
+        ClipTextConfig? text = null;
+        UNetConfig? unet = null;
         double Check<T>(string component, string className, string weightsFile, string keys, Action<T, string> validate, Func<T, double> count)
             where T : JsonConfig => Wrap(component, root, () =>
         {
@@ -129,6 +164,7 @@ internal static class PipelineFolder
             validate(config, configPath);
             double estimate = count(config);
             ResourceEstimate.CheckAgainstWeights(configPath, keys, estimate, Path.Combine(root, component, weightsFile));
+            switch (config) { case VaeConfig v: vae = v; break; case ClipTextConfig t: text = t; break; case UNetConfig u: unet = u; break; }
             return estimate;
         });
         double total = Check<VaeConfig>("vae", VaeConfig.ClassNameValue, AutoencoderKL.WeightsFileName, "block_out_channels and layers_per_block",
@@ -139,6 +175,7 @@ internal static class PipelineFolder
                 "block_out_channels, layers_per_block, transformer_layers_per_block and cross_attention_dim", (c, s) => c.Validate(s), ResourceEstimate.UNetParameters);
         // float32 weights, plus a fifth for the copies a load makes one tensor at a time.
         ResourceEstimate.CheckFits(4 * 1.2 * total, $"loading '{root}' ({total / 1e6:F0} million parameters in float32)");
+        return (vae!, text!, unet!);
     }
 
     // Missing files keep their own exception (it names the path); a file that does not fit becomes InvalidDataException.

@@ -1,4 +1,4 @@
-using System.Globalization;
+using Latent.Pipeline.Denoising;
 using Latent.Pipeline.Lora;
 using static TorchSharp.torch;
 
@@ -30,8 +30,8 @@ public sealed partial class StableDiffusionPipeline
         lock (gate)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
-            EnsureTorchWeights();
-            loraFuser ??= new LoraFuser(new Dictionary<LoraTarget, TorchSharp.torch.nn.Module> { [LoraTarget.UNet] = unet, [LoraTarget.TextEncoder] = textEncoder });
+            // LoRAs change LibTorch's weights (built first where ONNX Runtime runs the part), then ONNX Runtime's are exported from them.
+            loraFuser ??= new LoraFuser(new Dictionary<LoraTarget, TorchSharp.torch.nn.Module> { [LoraTarget.UNet] = unet.Value, [LoraTarget.TextEncoder] = textEncoder.Value });
             // 1. Read every file before touching a weight.
             var read = new List<(LoraSpec Spec, List<LoraLayer> Layers)>();
             try
@@ -69,12 +69,13 @@ public sealed partial class StableDiffusionPipeline
                     if (changed && onnxUNet is not null)
                     {
                         onnxUNet.Dispose();
-                        onnxUNet = new OnnxRuntimeUNet(unet, onnxCache);
+                        onnxUNet = new OnnxRuntimeUNet(unet.Value, onnxCache);
+                        denoiser = new OrtDenoiser(onnxUNet);
                     }
                     if (changed && onnxText is not null)
                     {
                         onnxText.Dispose();
-                        onnxText = new OnnxRuntimeTextEncoder(textEncoder, onnxCache);
+                        onnxText = new OnnxRuntimeTextEncoder(textEncoder.Value, onnxCache);
                     }
                 }
             }
@@ -85,12 +86,4 @@ public sealed partial class StableDiffusionPipeline
             }
         }
     }
-
-    // A1111's "Lora hashes: "name: 0123456789ab, ..."" parameter; none without LoRAs.
-    KeyValuePair<string, string>[] LoraHashExtras() => loras.Count == 0 ? []
-        : [new("Lora hashes", string.Join(", ", loras.Select((l, i) => $"{l.Name}: {loraHashes[i]}")))];
-
-    // " <lora:name:0.8>" per fused LoRA, as A1111 writes them into the prompt.
-    string LoraPromptSuffix() =>
-        string.Concat(loras.Select(l => $" <lora:{l.Name}:{l.Weight.ToString("0.###", CultureInfo.InvariantCulture)}>"));
 }

@@ -277,12 +277,21 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
     /// <param name="timestep">[], [1] or [B], integer or float.</param>
     /// <param name="context">[B, T, D] with D the cross-attention width.</param>
     /// <exception cref="ArgumentException">A shape or dtype is wrong; the message names the received and the expected shape.</exception>
-    public void CheckInputs(Tensor sample, Tensor timestep, Tensor context)
+    public void CheckInputs(Tensor sample, Tensor timestep, Tensor context) => CheckInputs(Config, sample, timestep, context);
+
+    /// <summary>Checks the inputs of a call from the config alone (an engine that runs this U-Net without building it).</summary>
+    /// <param name="config">The U-Net's config.</param>
+    /// <param name="sample">[B, Cin, H, W] with H and W multiples of 2^(levels - 1).</param>
+    /// <param name="timestep">[], [1] or [B], integer or float.</param>
+    /// <param name="context">[B, T, D] with D the cross-attention width.</param>
+    /// <exception cref="ArgumentException">A shape or dtype is wrong; the message names the received and the expected shape.</exception>
+    public static void CheckInputs(UNetConfig config, Tensor sample, Tensor timestep, Tensor context)
     {
-        if (sample.dim() != 4 || sample.shape[1] != Config.InChannels
-            || sample.shape[2] % SizeMultiple != 0 || sample.shape[3] % SizeMultiple != 0)
+        int multiple = 1 << (config.BlockOutChannels.Length - 1);
+        if (sample.dim() != 4 || sample.shape[1] != config.InChannels
+            || sample.shape[2] % multiple != 0 || sample.shape[3] % multiple != 0)
             throw new ArgumentException(
-                $"UNet2DConditionModel expects sample as [B, {Config.InChannels}, H, W] with H and W multiples of {SizeMultiple}; got shape [{string.Join(", ", sample.shape)}]",
+                $"UNet2DConditionModel expects sample as [B, {config.InChannels}, H, W] with H and W multiples of {multiple}; got shape [{string.Join(", ", sample.shape)}]",
                 nameof(sample));
         long b = sample.shape[0];
         bool shapeOk = timestep.dim() == 0 || (timestep.dim() == 1 && (timestep.shape[0] == 1 || timestep.shape[0] == b));
@@ -290,7 +299,7 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
             throw new ArgumentException(
                 $"UNet2DConditionModel expects timestep as a 0-dim, [1] or [{b}] integer or float tensor; got shape [{string.Join(", ", timestep.shape)}] of {timestep.dtype}",
                 nameof(timestep));
-        int width = Config.CrossAttentionDim.PerBlock(Config.BlockOutChannels.Length)[0];
+        int width = config.CrossAttentionDim.PerBlock(config.BlockOutChannels.Length)[0];
         if (context.dim() != 3 || context.shape[0] != b || context.shape[2] != width)
             throw new ArgumentException(
                 $"UNet2DConditionModel expects encoderHiddenStates as [{b}, T, {width}]; got shape [{string.Join(", ", context.shape)}]",

@@ -112,12 +112,24 @@ public sealed class AutoencoderKL : nn.Module<Tensor, Tensor>
     /// <summary>Checks decoder input as <see cref="Decode"/> does (for other engines that run this VAE).</summary>
     /// <param name="z">[B, latent, h, w].</param>
     /// <exception cref="ArgumentException">The shape is wrong.</exception>
-    public void CheckLatents(Tensor z) => CheckInput(z, Config.LatentChannels, 1, "z", "latents");
+    public void CheckLatents(Tensor z) => CheckLatents(Config, z);
+
+    /// <summary>Checks decoder input as <see cref="Decode"/> does, from the config alone (an engine that runs the VAE without building it).</summary>
+    /// <param name="config">The VAE's config.</param>
+    /// <param name="z">[B, latent, h, w].</param>
+    /// <exception cref="ArgumentException">The shape is wrong.</exception>
+    public static void CheckLatents(VaeConfig config, Tensor z) => CheckInput(z, config.LatentChannels, 1, "z", "latents");
 
     /// <summary>Checks encoder input as <see cref="Encode"/> does (for other engines that run this VAE).</summary>
     /// <param name="x">[B, in_channels, H, W].</param>
     /// <exception cref="ArgumentException">The shape is wrong.</exception>
-    public void CheckImages(Tensor x) => CheckInput(x, Config.InChannels, Config.DownsampleFactor, "x", "images");
+    public void CheckImages(Tensor x) => CheckImages(Config, x);
+
+    /// <summary>Checks encoder input as <see cref="Encode"/> does, from the config alone.</summary>
+    /// <param name="config">The VAE's config.</param>
+    /// <param name="x">[B, in_channels, H, W].</param>
+    /// <exception cref="ArgumentException">The shape is wrong.</exception>
+    public static void CheckImages(VaeConfig config, Tensor x) => CheckInput(x, config.InChannels, config.DownsampleFactor, "x", "images");
 
     /// <summary>Reconstructs images through the posterior's mode: decode(encode(x).mode()).</summary>
     /// <param name="x">[B, in_channels, H, W].</param>

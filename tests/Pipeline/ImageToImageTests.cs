@@ -57,6 +57,31 @@ public class ImageToImageTests(ParityPipelineFixture fixture) : IClassFixture<Pa
     }
 
     [Fact]
+    public void SharesTextToImagesRecipe_ItsStagesAndEngine()
+    {
+        // One recipe: the same stages in the same order, one U-Net call per remaining timestep, the same shape of call.
+        using var image = Image();
+        var shapes = new List<long[]>();
+        pipe.UNetCalled = s => shapes.Add(s);
+        GenerationResult i2i, t2i;
+        try
+        {
+            i2i = pipe.ImageToImage(Request(image, 0.5));
+            t2i = pipe.Generate(Request(image, 0.5).Generation with { Width = 32, Height = 32, Steps = 5 });
+        }
+        finally { pipe.UNetCalled = null; }
+        using (i2i)
+        using (t2i)
+        {
+            Assert.Equal(t2i.Timings.Stages.Select(s => s.Key), i2i.Timings.Stages.Select(s => s.Key));
+            Assert.Equal(10, shapes.Count);
+            Assert.All(shapes, s => Assert.Equal(new long[] { 2, 4, 16, 16 }, s));
+            Assert.Equal(0.5, i2i.Settings.Strength);
+            Assert.Null(t2i.Settings.Strength);
+        }
+    }
+
+    [Fact]
     public void HigherStrength_MovesFurtherFromTheReconstruction()
     {
         // (The random parity VAE reconstructs poorly, so compare with strength 0, the reconstruction itself.)

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Latent.Core.IO;
 using Microsoft.ML.OnnxRuntime;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -70,6 +71,59 @@ public sealed class OnnxModelCache
             }
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
+
+    /// <summary>A SHA-256 of files' names (not their folders), lengths and bytes, streamed (e.g. a component's config and
+    /// weights file): what a folder's part is, known without building its module.</summary>
+    /// <param name="paths">The files, in a fixed order.</param>
+    /// <returns>64 hex digits.</returns>
+    /// <exception cref="FileNotFoundException">A file is missing.</exception>
+    public static string FilesHash(params string[] paths)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (string path in paths)
+        {
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 20, FileOptions.SequentialScan);
+            hash.AppendData(Encoding.UTF8.GetBytes($"{Path.GetFileName(path)}|{file.Length}\n"));
+            byte[] buffer = new byte[1 << 20];
+            for (int n; (n = file.Read(buffer)) > 0;) hash.AppendData(buffer, 0, n);
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    /// <summary>
+    /// The <see cref="WeightsHash"/> an earlier load computed for files of this <see cref="FilesHash"/> (kept in the
+    /// folder's <c>weights/</c>), so a warm start names its cached graphs without building the module; null when unknown.
+    /// </summary>
+    /// <param name="filesHash">From <see cref="FilesHash"/>.</param>
+    public string? RememberedWeightsHash(string filesHash)
+    {
+        try
+        {
+            string path = RememberPath(filesHash);
+            if (!File.Exists(path)) return null;
+            string text = File.ReadAllText(path).Trim();
+            return text.Length == 64 && text.All(char.IsAsciiHexDigitLower) ? text : null;   // damaged: computed again
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Remembers <paramref name="weightsHash"/> for files of <paramref name="filesHash"/> (atomically; a folder that
+    /// cannot be written only costs building the module next time).</summary>
+    /// <param name="filesHash">From <see cref="FilesHash"/>.</param>
+    /// <param name="weightsHash">From <see cref="WeightsHash"/> on the module those files give.</param>
+    public void RememberWeightsHash(string filesHash, string weightsHash)
+    {
+        try
+        {
+            AtomicFile.WriteAllText(RememberPath(filesHash), weightsHash);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+    }
+
+    string RememberPath(string filesHash) => Path.Combine(Directory, "weights", $"{filesHash}.txt");
 
     /// <summary>The cache key of a part: SHA-256 over the format, the part's name, its weights' hash, ONNX Runtime's version and this CPU.</summary>
     /// <param name="part">What the graph is, e.g. "unet" or "text_encoder" (with any export option that changes it).</param>

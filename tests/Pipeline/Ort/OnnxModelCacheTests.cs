@@ -95,6 +95,33 @@ public class OnnxModelCacheTests
     }
 
     [Fact]
+    public void FilesHash_ChangesWithAByteOrAName_NotWithTheFolder()
+    {
+        string a = TestEnvironment.NewTempDir(), b = TestEnvironment.NewTempDir();
+        File.WriteAllBytes(Path.Combine(a, "w.bin"), [1, 2, 3]);
+        File.WriteAllBytes(Path.Combine(b, "w.bin"), [1, 2, 3]);
+        File.WriteAllBytes(Path.Combine(b, "v.bin"), [1, 2, 3]);
+        string hash = OnnxModelCache.FilesHash(Path.Combine(a, "w.bin"));
+        Assert.Equal(hash, OnnxModelCache.FilesHash(Path.Combine(b, "w.bin")));
+        Assert.NotEqual(hash, OnnxModelCache.FilesHash(Path.Combine(b, "v.bin")));
+        File.WriteAllBytes(Path.Combine(b, "w.bin"), [1, 2, 4]);
+        Assert.NotEqual(hash, OnnxModelCache.FilesHash(Path.Combine(b, "w.bin")));
+        Assert.Throws<FileNotFoundException>(() => OnnxModelCache.FilesHash(Path.Combine(a, "missing.bin")));
+    }
+
+    [Fact]
+    public void RememberedWeightsHash_RoundTrips_AndADamagedOneIsUnknown()
+    {
+        var cache = new OnnxModelCache(TestEnvironment.NewTempDir());
+        string files = new('a', 64), weights = new('b', 64);
+        Assert.Null(cache.RememberedWeightsHash(files));
+        cache.RememberWeightsHash(files, weights);
+        Assert.Equal(weights, cache.RememberedWeightsHash(files));
+        File.WriteAllText(Path.Combine(cache.Directory, "weights", $"{files}.txt"), "not a hash");
+        Assert.Null(cache.RememberedWeightsHash(files));
+    }
+
+    [Fact]
     public void DefaultDirectory_FollowsLatentCacheDir()
     {
         string? saved = Environment.GetEnvironmentVariable("LATENT_CACHE_DIR");
