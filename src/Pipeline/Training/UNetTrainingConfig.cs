@@ -1,4 +1,6 @@
+using System.Text.Json.Serialization;
 using Latent.Core.Config;
+using Latent.Core.Training;
 using Latent.Pipeline.Schedulers;
 using Latent.Vae.Training;
 
@@ -106,6 +108,13 @@ public sealed record UNetTrainingConfig : JsonConfig
     /// always trains in float32.</summary>
     public ExportPrecision ExportPrecision { get; init; } = ExportPrecision.Float16;
 
+    /// <summary>The compute dtype of the U-Net's forward and backward passes: "no" (float32, the default) or "bf16"
+    /// (<see cref="BFloat16Compute{TModel}"/>: a bf16 copy computes, the float32 master weights, optimizer, EMA and
+    /// checkpoints are unchanged). Left out of the JSON when "no", so configs and checkpoints of float32 runs stay as
+    /// they were and resume.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public MixedPrecision MixedPrecision { get; init; }
+
     /// <summary>The split of the data folder to train on.</summary>
     public string TrainSplit { get; init; } = "train";
 
@@ -151,6 +160,7 @@ public sealed record UNetTrainingConfig : JsonConfig
         Check(SampleSteps >= 1, "sample_steps", SampleSteps, ">= 1");
         Check(SampleGuidanceScale >= 0 && double.IsFinite(SampleGuidanceScale), "sample_guidance_scale", SampleGuidanceScale, ">= 0");
         Check(Enum.IsDefined(ExportPrecision), "export_precision", ExportPrecision, "float32, float16 or bfloat16");
+        Check(Enum.IsDefined(MixedPrecision), "mixed_precision", MixedPrecision, "no or bf16");
         Check(!string.IsNullOrWhiteSpace(TrainSplit), "train_split", TrainSplit, "a split name such as \"train\"");
     }
 
