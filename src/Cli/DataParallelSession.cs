@@ -54,18 +54,30 @@ internal sealed class DataParallelSession : IDisposable
         return new DataParallelSession(mpi, mpi.Complete, mpi);
     }
 
+    /// <summary>The commands that run data-parallel under <c>mpiexec -n N</c>; every other one refuses to (<see cref="Refusal"/>).</summary>
+    public static readonly IReadOnlyList<string> DataParallelCommands = ["train unet", "train vae", "train text-encoder"];
+
     /// <summary>
-    /// Refuses to run a command that does not train data-parallel under <c>mpiexec -n N</c> (N &gt; 1): N copies would
-    /// each train the whole run and write the same folder.
+    /// The one-line error of a command that does not run data-parallel when <c>mpiexec -n N</c> (N &gt; 1) started it:
+    /// N copies would each do the whole work and race on one output (a folder, a file, a port); null otherwise. Reads the
+    /// environment only (no MPI is loaded).
     /// </summary>
-    /// <param name="command">The command's name, e.g. "train vae".</param>
-    /// <exception cref="NotSupportedException">The process is one of several started by <c>mpiexec</c>.</exception>
-    public static void RequireOneProcess(string command)
+    /// <param name="command">The command's path without "latent", e.g. "train judge" or "txt2img".</param>
+    public static string? Refusal(string command)
     {
-        if (MpiLaunch.Detect() is { Size: > 1 } launch)
-            throw new NotSupportedException(
-                $"{command} does not train data-parallel yet (train unet does); mpiexec started it as {launch.Size} processes, which would " +
-                $"train {launch.Size} separate copies into one folder. Run it without mpiexec (docs/training/distributed.md)");
+        (int Rank, int Size)? launch;
+        try
+        {
+            launch = MpiLaunch.Detect();
+        }
+        catch (Exception e) when (e is NotSupportedException or FormatException)
+        {
+            return null;   // Open MPI or a broken launch: the data-parallel trainers report it; other commands run as before
+        }
+        if (launch is not { Size: > 1 } l || DataParallelCommands.Contains(command) || command.Length == 0) return null;
+        return $"error: rank {l.Rank} of {l.Size}: {command} does not run data-parallel (only {string.Join(", ", DataParallelCommands)} do); " +
+               $"mpiexec started it as {l.Size} processes, which would each run it whole and race on one output. Run it without mpiexec " +
+               "(docs/training/distributed.md)";
     }
 
     /// <summary>One line for rank 0's output: how the global batch is shared.</summary>

@@ -13,6 +13,13 @@ public static class Program
     {
         RootCommand root = BuildRoot();
         ParseResult parsed = root.Parse(args);
+        // Under mpiexec -n N (N > 1) only the data-parallel trainers run: N copies of any other command would race on one
+        // output. Checked before the arguments, so that every rank of such a launch says why at once.
+        if (parsed.Action is not HelpAction && DataParallelSession.Refusal(CommandPath(parsed.CommandResult)["latent".Length..].Trim()) is { } refusal)
+        {
+            Console.Error.WriteLine(refusal);
+            return CommandRunner.UserError;
+        }
         if (parsed.Errors.Count > 0 && parsed.Action is not HelpAction)
         {
             // Usage errors: one line on stderr and exit code 2, like every other user error (no help dump).

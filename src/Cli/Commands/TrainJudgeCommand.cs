@@ -71,7 +71,6 @@ public static class TrainJudgeCommand
 
     static int Run(ParseResult parsed)
     {
-        DataParallelSession.RequireOneProcess("train judge");
         // 1. Arguments and config, before the engine starts.
         string data = parsed.GetValue(Data)!;
         string outDir = Path.GetFullPath(parsed.GetValue(Out)!);

@@ -52,7 +52,6 @@ public static class TrainTokenizerCommand
 
     static int Run(ParseResult parsed)
     {
-        DataParallelSession.RequireOneProcess("train tokenizer");
         string data = parsed.GetValue(Data)!;
         var dataset = DataOptions.Read(parsed, data, parsed.GetValue(Split), ImageCheck.Exists);
         if (dataset.Count == 0)

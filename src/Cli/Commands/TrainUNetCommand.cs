@@ -4,6 +4,7 @@ using System.Globalization;
 using Latent.Core.Config;
 using Latent.Core.Data;
 using Latent.Core.Imaging;
+using Latent.Core.Training;
 using Latent.Pipeline.Schedulers;
 using Latent.Pipeline.Training;
 using Latent.TextEncoder;
@@ -59,6 +60,13 @@ public static class TrainUNetCommand
     static readonly Option<string[]> Prompts = new("--prompt") { Description = "A validation prompt of the sample grids (repeat the option for several).", AllowMultipleArgumentsPerToken = false };
     static readonly Option<ulong> Seed = new("--seed") { Description = "Seed of the weights, data order, caption choices, noise and grids.", DefaultValueFactory = _ => Defaults.Seed };
     static readonly Option<ExportPrecision> ExportDtype = new("--export-dtype") { Description = "Dtype of the exported weights: Float16, BFloat16 or Float32.", DefaultValueFactory = _ => Defaults.ExportPrecision };
+    static readonly Option<string> MixedPrecisionOption = new("--mixed-precision")
+    {
+        Description = "Compute dtype of the U-Net's forward and backward: no (float32) or bf16 (a bf16 copy computes; weights, optimizer, EMA and " +
+                      "checkpoints stay float32; refused where this CPU's bf16 kernels are inaccurate). docs/training/mixed-precision.md",
+        DefaultValueFactory = _ => "no",
+        Validators = { OptionChecks.Rule<string>(v => ParseMixedPrecision(v) is null ? $"--mixed-precision must be no or bf16; got '{v}'." : null) },
+    };
 
 
     static readonly Option<string> InitFrom = new("--init-from")
@@ -76,7 +84,7 @@ public static class TrainUNetCommand
 
     static readonly Option[] HyperParameters =
         [InitFrom, LearnedVariance, Preset, Steps, BatchSize, LearningRate, Warmup, WeightDecay, MaxGradNorm, EmaDecay, CaptionDropoutRate, Prediction, MinSnrGamma,
-         NoiseOffset, LogEvery, SampleEvery, CheckpointEvery, Prompts, Seed, ExportDtype];
+         NoiseOffset, LogEvery, SampleEvery, CheckpointEvery, Prompts, Seed, ExportDtype, MixedPrecisionOption];
 
     /// <summary>Builds the command (registered as <c>latent train unet</c>).</summary>
     public static Command Create()
@@ -132,6 +140,7 @@ public static class TrainUNetCommand
                           $"({cache.Captions.Count} captions), latents {string.Join("x", cache.LatentShape)}" +
                           (resumed is null ? "" : $"; resumed at step {resumed}") + $"; run folder {outDir}");
         if (parallel.Size > 1) Console.WriteLine(session.Describe(training.BatchSize));
+        if (training.MixedPrecision == MixedPrecision.BFloat16) Console.WriteLine("mixed precision: bf16 compute on float32 master weights");
 
         // 3. Train, with Ctrl+C saving a checkpoint.
         UNetTrainingResult result = TrainingConsole.Run<UNetTrainingProgress, UNetTrainingResult>(training.Steps, trainer.Step,
@@ -181,6 +190,7 @@ public static class TrainUNetCommand
             Seed = parsed.GetValue(Seed),
             ExportPrecision = parsed.GetValue(ExportDtype),
             VarianceType = parsed.GetValue(LearnedVariance) ? VarianceType.LearnedRange : null,
+            MixedPrecision = ParseMixedPrecision(parsed.GetValue(MixedPrecisionOption)!)!.Value,
         };
         if (prompts.Length > 0) training = training with { ValidationPrompts = prompts };
         training.Validate();
@@ -209,6 +219,13 @@ public static class TrainUNetCommand
             throw new FileNotFoundException($"--resume: '{outDir}' holds no run to continue (no {UNetTrainer.TrainingConfigFileName} or {UNetTrainer.ModelConfigFileName})");
         return (ConfigFile.Read<UNetConfig>(modelPath, UNetConfig.ClassNameValue).Config, ConfigFile.Read<UNetTrainingConfig>(trainingPath).Config);
     }
+
+    static MixedPrecision? ParseMixedPrecision(string value) => value switch
+    {
+        "no" => MixedPrecision.No,
+        "bf16" => MixedPrecision.BFloat16,
+        _ => null,
+    };
 
     static UNetConfig? ModelPreset(string? name) => name?.ToLowerInvariant() switch
     {

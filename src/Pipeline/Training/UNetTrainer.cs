@@ -68,6 +68,7 @@ public sealed class UNetTrainer : IDisposable
     readonly NonFiniteGradientGuard gradientGuard = new();
     readonly IDataParallel parallel;
     readonly BatchShare share;
+    readonly BFloat16Compute<UNet2DConditionModel>? bf16;   // mixed_precision bf16: computes for the float32 unet
     readonly string configJson;
 
     /// <summary>Builds the U-Net (seeded), the optimizer, the EMA and the data order, and writes the configs to OUT.</summary>
@@ -123,6 +124,7 @@ public sealed class UNetTrainer : IDisposable
         if (config.InitFrom is { } init && checkpoints.Latest() is null) LoadInitialWeights(init, modelConfig, config);
         GradientAllReduce.BroadcastFromRankZero(unet.parameters(), this.parallel);   // identical start on every rank
         unet.train();
+        if (config.MixedPrecision == MixedPrecision.BFloat16) bf16 = new BFloat16Compute<UNet2DConditionModel>(unet, new UNet2DConditionModel(modelConfig));
         var adamW = new AdamWConfig(config.LearningRate, config.Beta1, config.Beta2, WeightDecay: config.WeightDecay);
         optimizer = new AdamWOptimizer(unet.named_parameters(), adamW, AdamWOptimizer.DecayMatricesOnly);
         ema = new ExponentialMovingAverage(unet.named_parameters(), new EmaConfig(Decay: config.EmaDecay, UseWarmup: true));
@@ -407,7 +409,9 @@ public sealed class UNetTrainer : IDisposable
         //    share of rows [s, s + c) only, and its loss is the share's sum / B, so that the ranks' sum is the batch mean.
         bool whole = share.IsWhole(config.BatchSize);
         Tensor Rows(Tensor x) => whole ? x : x.narrow(0, share.Start, share.Count);   // [B, ...] -> [c, ...]
-        var output = unet.forward(Rows(zt), Rows(t), Rows(context));              // [c, C, h, w], or [c, 2C, h, w] with a learned variance
+        var output = bf16 is null                                                 // [c, C, h, w], or [c, 2C, h, w] with a learned variance; float32
+            ? unet.forward(Rows(zt), Rows(t), Rows(context))
+            : bf16.Forward(unet, copy => copy.forward(BFloat16Compute.In(Rows(zt)), Rows(t), BFloat16Compute.In(Rows(context))));
         // Issue 25: a learned variance splits off its half and adds lambda T L_t (LearnedVarianceTraining).
         long[] rowTimesteps = whole ? timesteps : timesteps[share.Start..(share.Start + share.Count)];
         var (prediction, vlb) = LearnedVarianceTraining.Split(config, noiseSchedule, Rows(z0), Rows(zt), rowTimesteps, output);
@@ -429,6 +433,7 @@ public sealed class UNetTrainer : IDisposable
         // 5. Update: (sum the ranks' gradients and losses,) clip, step (skipped, counted and logged on a non-finite loss or
         //    gradient), EMA. Every rank then holds the same gradient and takes the same step.
         loss.backward();
+        bf16?.GradientsToMasters();
         double lossValue = loss.item<float>();
         if (!whole)
         {
@@ -529,6 +534,7 @@ public sealed class UNetTrainer : IDisposable
     {
         ema.Dispose();
         optimizer.Dispose();
+        bf16?.Dispose();
         unet.Dispose();
         noise.Dispose();
     }

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Latent.Core.Config;
+using Latent.Core.Training;
 using Latent.Pipeline.Schedulers;
 using Latent.Vae.Training;
 
@@ -122,6 +123,13 @@ public sealed record UNetTrainingConfig : JsonConfig
     /// always trains in float32.</summary>
     public ExportPrecision ExportPrecision { get; init; } = ExportPrecision.Float16;
 
+    /// <summary>The compute dtype of the U-Net's forward and backward passes: "no" (float32, the default) or "bf16"
+    /// (<see cref="BFloat16Compute{TModel}"/>: a bf16 copy computes, the float32 master weights, optimizer, EMA and
+    /// checkpoints are unchanged). Left out of the JSON when "no", so configs and checkpoints of float32 runs stay as
+    /// they were and resume.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public MixedPrecision MixedPrecision { get; init; }
+
     /// <summary>The split of the data folder to train on.</summary>
     public string TrainSplit { get; init; } = "train";
 
@@ -170,6 +178,7 @@ public sealed record UNetTrainingConfig : JsonConfig
         Check(VarianceType is null or Schedulers.VarianceType.LearnedRange, "variance_type", VarianceType!, "null (fixed) or learned_range");
         Check(VlbWeight is null || (VlbWeight > 0 && double.IsFinite(VlbWeight.Value)), "vlb_weight", VlbWeight!, "> 0 (or null: 0.001)");
         Check(VlbWeight is null || LearnsVariance, "vlb_weight", VlbWeight!, "null unless variance_type is learned_range");
+        Check(Enum.IsDefined(MixedPrecision), "mixed_precision", MixedPrecision, "no or bf16");
         Check(!string.IsNullOrWhiteSpace(TrainSplit), "train_split", TrainSplit, "a split name such as \"train\"");
     }
 
