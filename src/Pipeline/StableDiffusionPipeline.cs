@@ -2,7 +2,7 @@ using System.Globalization;
 using Latent.Core.Engine;
 using Latent.Core.Imaging;
 using Latent.Pipeline.Ort;
-using Latent.Pipeline.Schedulers;
+using Latent.Schedulers;
 using Latent.Pipeline.SingleFile;
 using Latent.TextEncoder;
 using Latent.TextEncoder.Tokenization;

@@ -8,11 +8,12 @@ using Latent.Pipeline;
 using Latent.Judge;
 using Latent.Judge.Evaluation;
 using Latent.Pipeline.Evaluation;
-using Latent.Pipeline.Schedulers;
+using Latent.Schedulers;
 using Latent.TextEncoder.Evaluation;
 using Latent.TextEncoder.Tokenization;
-using Latent.TextEncoder.Training;
+using Latent.Training.TextEncoder;
 using static TorchSharp.torch;
+using Latent.TextEncoder;
 
 namespace Latent.Cli.Commands;
 

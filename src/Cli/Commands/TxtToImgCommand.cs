@@ -6,7 +6,7 @@ using Latent.Core.IO;
 using Latent.Pipeline;
 using Latent.Pipeline.Lora;
 using Latent.Pipeline.Ort;
-using Latent.Pipeline.Schedulers;
+using Latent.Schedulers;
 using Spectre.Console;
 using static TorchSharp.torch;
 
