@@ -13,7 +13,7 @@ using Latent.Core.Engine;
 using Latent.Core.Imaging;
 using Latent.Core.Training;
 using Latent.Distributed;
-using Latent.Pipeline.Training;
+using Latent.Training.UNet;
 using Latent.TextEncoder;
 using Latent.TextEncoder.Tokenization;
 using Latent.UNetCrossAttn;

@@ -13,7 +13,7 @@ using Latent.Core.Data;
 using Latent.Core.Engine;
 using Latent.Core.Imaging;
 using Latent.Vae;
-using Latent.Vae.Training;
+using Latent.Training.Vae;
 using static TorchSharp.torch;
 
 string preset = args.Length > 0 ? args[0] : "light";

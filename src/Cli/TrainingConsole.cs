@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Runtime.InteropServices;
+using Latent.Core.Training;
 using Spectre.Console;
 
 namespace Latent.Cli;
@@ -13,6 +15,16 @@ namespace Latent.Cli;
 /// steps since the last checkpoint.</remarks>
 public static class TrainingConsole
 {
+    /// <summary>Runs a trainer's <c>Run</c> (see <see cref="Trainer{TStep}"/>) and returns its result.</summary>
+    /// <param name="totalSteps">The run's last step (the bar's end).</param>
+    /// <param name="currentStep">The step the trainer starts at (after a resume).</param>
+    /// <param name="run">The trainer's loop, given the progress sink and the cancellation token.</param>
+    /// <param name="describe">One line for a report (see <see cref="Describe{TStep}"/>).</param>
+    public static TResult Run<TStep, TResult>(long totalSteps, long currentStep,
+        Func<IProgress<TrainingProgress<TStep>>, CancellationToken, TResult> run, Func<TrainingProgress<TStep>, string> describe)
+        where TStep : class, ITrainingStep =>
+        Run(totalSteps, currentStep, run, p => p.Step, p => p.Event, describe);
+
     /// <summary>Runs <paramref name="run"/> and returns its result.</summary>
     /// <param name="totalSteps">The run's last step (the bar's end).</param>
     /// <param name="currentStep">The step the trainer starts at (after a resume).</param>
@@ -54,6 +66,25 @@ public static class TrainingConsole
         {
             Console.CancelKeyPress -= onCancel;
         }
+    }
+
+    /// <summary>One line of a report: step, the trainer's numbers, speed, ETA, the last validation, the grid just drawn,
+    /// skipped steps and the export.</summary>
+    /// <param name="p">The report.</param>
+    /// <param name="numbers">The last step's numbers (e.g. "loss 0.1234 lr 1e-04").</param>
+    /// <param name="validation">The last validation in a few words, or null.</param>
+    public static string Describe<TStep>(TrainingProgress<TStep> p, Func<TStep, string> numbers, string? validation = null)
+        where TStep : class, ITrainingStep
+    {
+        string text = $"step {p.Step}/{p.TotalSteps}";
+        if (p.Last is { } l) text += " " + numbers(l);
+        if (p.StepsPerSecond > 0) text += $" | {p.StepsPerSecond.ToString("F2", CultureInfo.InvariantCulture)} it/s";
+        if (p.Eta is { } eta) text += $" ETA {(int)eta.TotalHours}:{eta.Minutes:D2}:{eta.Seconds:D2}";
+        if (validation is not null) text += " | " + validation;
+        if (p.SamplePath is { } path) text += $" | samples {Path.GetFileName(path)}";
+        if (p.SkippedSteps > 0) text += $" | {p.SkippedSteps} skipped (non-finite loss or gradient)";
+        if (p.Phase == TrainingPhase.Exporting) text += " | exporting";
+        return text;
     }
 }
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using Latent.Core.Imaging;
-using Latent.Pipeline.Schedulers;
+using Latent.Schedulers;
 
 namespace Latent.Pipeline;
 

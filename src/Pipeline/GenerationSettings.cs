@@ -1,5 +1,5 @@
 using Latent.Pipeline.Lora;
-using Latent.Pipeline.Schedulers;
+using Latent.Schedulers;
 
 namespace Latent.Pipeline;
 

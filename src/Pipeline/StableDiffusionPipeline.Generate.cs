@@ -1,7 +1,7 @@
 using Latent.Core.Engine;
 using Latent.Pipeline.Denoising;
 using Latent.Pipeline.Guidance;
-using Latent.Pipeline.Schedulers;
+using Latent.Schedulers;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,7 +1,7 @@
 using Latent.Core.Engine;
 using Latent.Pipeline.Denoising;
 using Latent.Pipeline.Ort;
-using Latent.Pipeline.Schedulers;
+using Latent.Schedulers;
 using Latent.Pipeline.SingleFile;
 using Latent.TextEncoder;
 using Latent.TextEncoder.Tokenization;

@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using Latent.Cli.Commands;
 using Latent.Core.Imaging;
 using Latent.TextEncoder;
-using Latent.TextEncoder.Training;
+using Latent.Training.TextEncoder;
 using static TorchSharp.torch;
 
 namespace Latent.Cli.Tests;

@@ -1,6 +1,6 @@
 using Latent.Core.Imaging;
 using Latent.Pipeline.Lora;
-using Latent.Pipeline.Schedulers;
+using Latent.Schedulers;
 
 namespace Latent.Pipeline.Tests;
 

@@ -1,5 +1,5 @@
 using Latent.Core.Engine;
-using Latent.Pipeline.Schedulers;
+using Latent.Schedulers;
 using Latent.Vae;
 using static TorchSharp.torch;
 

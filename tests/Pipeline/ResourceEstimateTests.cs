@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Latent.Pipeline.Schedulers;
+using Latent.Schedulers;
 using Latent.TextEncoder;
 using Latent.UNetCrossAttn;
 using Latent.Vae;

@@ -1,5 +1,5 @@
 using Latent.Core.Imaging;
-using Latent.Pipeline.Schedulers;
+using Latent.Schedulers;
 using static TorchSharp.torch;
 
 namespace Latent.Pipeline.Tests;

@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using Latent.TextEncoder.Training;
+using Latent.TextEncoder;
 using static TorchSharp.torch;
 
 namespace Latent.Pipeline.Tests;

@@ -1,4 +1,4 @@
-using Latent.Pipeline.Schedulers;
+using Latent.Schedulers;
 using static TorchSharp.torch;
 
 namespace Latent.Pipeline.Tests;

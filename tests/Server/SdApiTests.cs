@@ -2,7 +2,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using Latent.Core.Imaging;
 using Latent.Pipeline;
-using Latent.Pipeline.Schedulers;
+using Latent.Schedulers;
 using static TorchSharp.torch;
 
 namespace Latent.Server.Tests;

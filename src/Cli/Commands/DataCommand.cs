@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Latent.Cli.Data;
 using Latent.Core.Data;
 using Spectre.Console;
 

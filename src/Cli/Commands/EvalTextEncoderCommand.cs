@@ -5,7 +5,9 @@ using Latent.Core.Data;
 using Latent.Core.IO;
 using Latent.TextEncoder.Evaluation;
 using Latent.TextEncoder.Tokenization;
-using Latent.TextEncoder.Training;
+using Latent.Training.TextEncoder;
+using Latent.TextEncoder.Captions;
+using Latent.TextEncoder;
 
 namespace Latent.Cli.Commands;
 

@@ -9,11 +9,12 @@ using Latent.Judge;
 using Latent.Judge.Evaluation;
 using Latent.Pipeline.Evaluation;
 using Latent.Pipeline.Guidance;
-using Latent.Pipeline.Schedulers;
+using Latent.Schedulers;
 using Latent.TextEncoder.Evaluation;
 using Latent.TextEncoder.Tokenization;
-using Latent.TextEncoder.Training;
+using Latent.Training.TextEncoder;
 using static TorchSharp.torch;
+using Latent.TextEncoder;
 
 namespace Latent.Cli.Commands;
 

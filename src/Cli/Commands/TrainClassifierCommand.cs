@@ -5,8 +5,8 @@ using Latent.Core.Data;
 using Latent.Judge;
 using Latent.Judge.Evaluation;
 using Latent.Pipeline.Guidance;
-using Latent.Pipeline.Schedulers;
-using Latent.Pipeline.Training;
+using Latent.Schedulers;
+using Latent.Training.UNet;
 using Latent.Vae;
 using static TorchSharp.torch;
 

@@ -3,9 +3,11 @@ using System.Globalization;
 using Latent.Core.Config;
 using Latent.Core.Data;
 using Latent.Core.IO;
+using Latent.Core.Training;
 using Latent.TextEncoder;
+using Latent.TextEncoder.Evaluation;
 using Latent.TextEncoder.Tokenization;
-using Latent.TextEncoder.Training;
+using Latent.Training.TextEncoder;
 using Spectre.Console;
 
 namespace Latent.Cli.Commands;
@@ -20,7 +22,6 @@ public static class TrainTextEncoderCommand
 
     static readonly Option<string> Data = new("--data") { Description = "Image folder with metadata.jsonl (its train split is trained on, its validation split validates).", Required = true };
     static readonly Option<string> Out = new("--out") { Description = "Run folder: configs, tokenizer/, log.jsonl, checkpoints/ and at the end text_encoder/, image_encoder/, eval.json.", Required = true };
-    static readonly Option<bool> Resume = new("--resume") { Description = "Continue the run in --out from its newest checkpoint, with its saved configs and tokenizer." };
     static readonly Option<string> Tokenizer = new("--tokenizer") { Description = "A CLIP tokenizer folder (vocab.json, merges.txt); default: learn one from the training captions first." };
     static readonly Option<int> VocabSize = new("--vocab-size")
     {
@@ -38,42 +39,6 @@ public static class TrainTextEncoderCommand
         DefaultValueFactory = _ => "default",
         Validators = { OptionChecks.Rule<string>(v => ModelPreset(v) is null ? $"--preset must be default or tiny; got '{v}'." : null) },
     };
-    static readonly Option<long> Steps = new("--steps")
-    {
-        Description = "Total optimizer steps.",
-        DefaultValueFactory = _ => Defaults.Steps,
-        Validators = { OptionChecks.Rule<long>(v => v < 1 ? $"--steps must be at least 1; got {v}." : null) },
-    };
-    static readonly Option<int> BatchSize = new("--batch-size")
-    {
-        Description = "Pairs per step (each pair is a negative for the others).",
-        DefaultValueFactory = _ => Defaults.BatchSize,
-        Validators = { OptionChecks.Rule<int>(v => v < 2 ? $"--batch-size must be at least 2 (a contrastive batch needs negatives); got {v}." : null) },
-    };
-    static readonly Option<double> LearningRate = new("--lr")
-    {
-        Description = "Peak AdamW learning rate (warm-up, then cosine to 10%).",
-        DefaultValueFactory = _ => Defaults.LearningRate,
-        Validators = { OptionChecks.Rule<double>(v => !(v > 0) || double.IsInfinity(v) ? $"--lr must be a positive number; got {v.ToString(CultureInfo.InvariantCulture)}." : null) },
-    };
-    static readonly Option<long> Warmup = new("--warmup")
-    {
-        Description = "Warm-up steps.",
-        DefaultValueFactory = _ => Defaults.WarmupSteps,
-        Validators = { OptionChecks.Rule<long>(v => v < 0 ? $"--warmup must be 0 or more; got {v}." : null) },
-    };
-    static readonly Option<double> WeightDecay = new("--weight-decay")
-    {
-        Description = "AdamW weight decay (matrices only).",
-        DefaultValueFactory = _ => Defaults.WeightDecay,
-        Validators = { OptionChecks.Rule<double>(v => !(v >= 0) ? $"--weight-decay must be 0 or more; got {v.ToString(CultureInfo.InvariantCulture)}." : null) },
-    };
-    static readonly Option<double> EmaDecay = new("--ema-decay")
-    {
-        Description = "Largest EMA decay (validation and the export use the EMA weights).",
-        DefaultValueFactory = _ => Defaults.EmaDecay,
-        Validators = { OptionChecks.Rule<double>(v => v is < 0 or > 1 or double.NaN ? $"--ema-decay must be in [0, 1]; got {v.ToString(CultureInfo.InvariantCulture)}." : null) },
-    };
     static readonly Option<long> EvalEvery = new("--eval-every")
     {
         Description = "Validate (recall@1/5, zero-shot) every N steps (0: at the end only).",
@@ -86,27 +51,13 @@ public static class TrainTextEncoderCommand
         DefaultValueFactory = _ => Defaults.EvalPairs,
         Validators = { OptionChecks.Rule<int>(v => v < 2 ? $"--eval-pairs must be at least 2; got {v}." : null) },
     };
-    static readonly Option<long> CheckpointEvery = new("--checkpoint-every")
-    {
-        Description = "Save a checkpoint every N steps (0: at the end only).",
-        DefaultValueFactory = _ => Defaults.CheckpointInterval,
-        Validators = { OptionChecks.Rule<long>(v => v < 0 ? $"--checkpoint-every must be 0 or more; got {v}." : null) },
-    };
-    static readonly Option<long> LogEvery = new("--log-every")
-    {
-        Description = "Write the averaged loss, logit scale and batch accuracy to log.jsonl every N steps.",
-        DefaultValueFactory = _ => Defaults.LogInterval,
-        Validators = { OptionChecks.Rule<long>(v => v < 1 ? $"--log-every must be at least 1; got {v}." : null) },
-    };
-    static readonly Option<ulong> Seed = new("--seed") { Description = "Seed of the weights, data order and caption draws.", DefaultValueFactory = _ => Defaults.Seed };
-    static readonly Option<string> InitFrom = new("--init-from")
-    {
-        Description = "Start from this folder's CLIP (text_encoder/, image_encoder/ and tokenizer/: an earlier run's OUT, or weights/emoji-64) " +
-                      "with a fresh schedule: fine-tuning, or training a finished run longer. Its configs and tokenizer are the model (no --preset, --tokenizer).",
-    };
 
-    static readonly Option[] HyperParameters =
-        [InitFrom, Tokenizer, VocabSize, Preset, Steps, BatchSize, LearningRate, Warmup, WeightDecay, EmaDecay, EvalEvery, EvalPairs, CheckpointEvery, LogEvery, Seed];
+    static readonly TrainingOptions Common = new(Defaults, (2, "2 (a contrastive batch needs negatives)"), "Pairs per step (each pair is a negative for the others).",
+        "Seed of the weights, data order and caption draws.",
+        "Start from this folder's CLIP (text_encoder/, image_encoder/ and tokenizer/: an earlier run's OUT, or weights/emoji-64) " +
+        "with a fresh schedule: fine-tuning, or training a finished run longer. Its configs and tokenizer are the model (no --preset, --tokenizer).");
+
+    static readonly Option[] HyperParameters = [Tokenizer, VocabSize, Preset, EvalEvery, EvalPairs, .. Common.HyperParameters];
 
     /// <summary>Builds the command (registered as <c>latent train text-encoder</c>).</summary>
     public static Command Create()
@@ -116,7 +67,7 @@ public static class TrainTextEncoderCommand
             "recall validation, checkpoints, --resume; exports OUT/text_encoder/, OUT/image_encoder/ and OUT/tokenizer/.");
         command.Options.Add(Data);
         command.Options.Add(Out);
-        command.Options.Add(Resume);
+        command.Options.Add(Common.Resume);
         command.Options.Add(DataOptions.SkipBad);
         command.Options.Add(DataParallelSession.CollectiveTimeout);
         foreach (var option in HyperParameters) command.Options.Add(option);
@@ -130,8 +81,8 @@ public static class TrainTextEncoderCommand
         string data = parsed.GetValue(Data)!;
         string outDir = Path.GetFullPath(parsed.GetValue(Out)!);
         if (!Directory.Exists(data)) throw new DirectoryNotFoundException($"--data folder '{Path.GetFullPath(data)}' does not exist");
-        bool resume = parsed.GetValue(Resume);
-        var training = resume ? SavedTraining(parsed, outDir) : NewTraining(parsed, outDir);
+        bool resume = parsed.GetValue(Common.Resume);
+        var training = resume ? TrainingOptions.SavedTraining<ClipTrainingConfig>(parsed, outDir, HyperParameters) : NewTraining(parsed, outDir);
         var trainSet = DataOptions.Read(parsed, data, training.TrainSplit);
         var (text, image, tokenizer, tokenizerNote) = resume ? SavedModel(outDir) : NewModel(parsed, trainSet);
 
@@ -139,7 +90,7 @@ public static class TrainTextEncoderCommand
         using var session = DataParallelSession.Start(TimeSpan.FromSeconds(parsed.GetValue(DataParallelSession.CollectiveTimeout)));
         var parallel = session.Parallel;
         if (tokenizerNote is not null) Console.WriteLine(tokenizerNote);
-        Latent.Core.Training.BatchShare.Of(training.BatchSize, parallel);   // a batch smaller than N fails before any work
+        BatchShare.Of(training.BatchSize, parallel);   // a batch smaller than N fails before any work
         GlobalOptions.StartEngine(parsed);
         ImageFolderDataset? validationSet = DataOptions.ReadOptional(parsed, data, training.ValidationSplit);
         using var trainer = new ClipTrainer(text, image, training, tokenizer, trainSet, validationSet, outDir, parallel);
@@ -154,11 +105,8 @@ public static class TrainTextEncoderCommand
         if (parallel.Size > 1) Console.WriteLine(session.Describe(training.BatchSize));
 
         // 3. Train, with Ctrl+C saving a checkpoint.
-        ClipTrainingResult result = TrainingConsole.Run<ClipTrainingProgress, ClipTrainingResult>(training.Steps, trainer.Step,
-            (progress, token) => trainer.Run(progress, cancellation: token),
-            p => p.Step,
-            p => p.Phase != ClipTrainingPhase.Training ? p.Phase.ToString().ToLowerInvariant() : p.Losses is { Skipped: true } ? "skipped" : null,
-            Describe);
+        ClipTrainingResult result = TrainingConsole.Run<ClipStepLosses, ClipTrainingResult>(training.Steps, trainer.Step,
+            (progress, token) => trainer.Run(progress, cancellation: token), p => Describe(p, trainer.LastValidation));
 
         // 4. Summary.
         string validation = result.Validation is { } v ? EvalTextEncoderCommand.Summary(v) : "no validation yet";
@@ -175,44 +123,20 @@ public static class TrainTextEncoderCommand
 
     static ClipTrainingConfig NewTraining(ParseResult parsed, string outDir)
     {
-        string checkpoints = Path.Combine(outDir, "checkpoints");
-        if (Directory.Exists(checkpoints) && Directory.EnumerateFiles(checkpoints, "*.safetensors").Any())
-            throw new ArgumentException($"--out '{outDir}' already holds a run (checkpoints/); pass --resume to continue it, or choose a new --out");
-        var training = new ClipTrainingConfig
+        TrainingOptions.RequireNewRun(outDir);
+        var training = Common.Apply(parsed, new ClipTrainingConfig
         {
-            Steps = parsed.GetValue(Steps),
-            BatchSize = parsed.GetValue(BatchSize),
-            LearningRate = parsed.GetValue(LearningRate),
-            WarmupSteps = parsed.GetValue(Warmup),
-            WeightDecay = parsed.GetValue(WeightDecay),
-            EmaDecay = parsed.GetValue(EmaDecay),
             EvalInterval = parsed.GetValue(EvalEvery),
             EvalPairs = parsed.GetValue(EvalPairs),
-            CheckpointInterval = parsed.GetValue(CheckpointEvery),
-            LogInterval = parsed.GetValue(LogEvery),
-            Seed = parsed.GetValue(Seed),
-            InitFrom = parsed.GetValue(InitFrom) is { } init ? Path.GetFullPath(init) : null,
-        };
-        training.Validate();
-        return training;
-    }
-
-    static ClipTrainingConfig SavedTraining(ParseResult parsed, string outDir)
-    {
-        var given = HyperParameters.Where(o => parsed.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
-        if (given.Count > 0)
-            throw new ArgumentException($"--resume continues with the configs saved in '{outDir}'; drop {string.Join(", ", given)} (or edit {ClipTrainer.TrainingConfigFileName} there)");
-        string path = Path.Combine(outDir, ClipTrainer.TrainingConfigFileName);
-        if (!File.Exists(path))
-            throw new FileNotFoundException($"--resume: '{outDir}' holds no run to continue (no {ClipTrainer.TrainingConfigFileName})", path);
-        var training = ConfigFile.Read<ClipTrainingConfig>(path).Config;
+            InitFrom = parsed.GetValue(Common.InitFrom) is { } init ? Path.GetFullPath(init) : null,
+        });
         training.Validate();
         return training;
     }
 
     static (ClipTextConfig, ClipImageTowerConfig, ClipTokenizer, string?) NewModel(ParseResult parsed, ImageFolderDataset train)
     {
-        if (parsed.GetValue(InitFrom) is { } init) return InitialModel(parsed, init);
+        if (parsed.GetValue(Common.InitFrom) is { } init) return InitialModel(parsed, init);
         var (textPreset, imagePreset) = ModelPreset(parsed.GetValue(Preset))!.Value;
         ClipTokenizer tokenizer;
         string? note = null;
@@ -277,18 +201,11 @@ public static class TrainTextEncoderCommand
     };
 
     /// <summary>One line: step, loss, temperature, batch accuracy, speed, ETA and the last validation.</summary>
-    internal static string Describe(ClipTrainingProgress p)
+    internal static string Describe(TrainingProgress<ClipStepLosses> p, ClipEvaluation? validation)
     {
         var c = CultureInfo.InvariantCulture;
-        string text = $"step {p.Step}/{p.TotalSteps}";
-        if (p.Losses is { } l)
-            text += $" loss {l.Loss.ToString("F4", c)} scale {l.LogitScale.ToString("F1", c)} acc {l.BatchAccuracy.ToString("F2", c)} lr {l.LearningRate.ToString("G2", c)}";
-        if (p.StepsPerSecond > 0) text += $" | {p.StepsPerSecond.ToString("F2", c)} it/s";
-        if (p.Eta is { } eta) text += $" ETA {(int)eta.TotalHours}:{eta.Minutes:D2}:{eta.Seconds:D2}";
-        if (p.Validation is { } v)
-            text += $" | val t2i R@1 {v.TextToImageRecall1.ToString("F3", c)} R@5 {v.TextToImageRecall5.ToString("F3", c)}";
-        if (p.SkippedSteps > 0) text += $" | {p.SkippedSteps} skipped (non-finite loss or gradient)";
-        if (p.Phase == ClipTrainingPhase.Exporting) text += " | exporting";
-        return text;
+        return TrainingConsole.Describe(p,
+            l => $"loss {l.Loss.ToString("F4", c)} scale {l.LogitScale.ToString("F1", c)} acc {l.BatchAccuracy.ToString("F2", c)} lr {l.LearningRate.ToString("G2", c)}",
+            validation is { } v ? $"val t2i R@1 {v.TextToImageRecall1.ToString("F3", c)} R@5 {v.TextToImageRecall5.ToString("F3", c)}" : null);
     }
 }

@@ -5,13 +5,12 @@ using Latent.Core.Config;
 using Latent.Core.Data;
 using Latent.Core.Imaging;
 using Latent.Core.Training;
-using Latent.Pipeline.Schedulers;
-using Latent.Pipeline.Training;
+using Latent.Schedulers;
+using Latent.Training.UNet;
 using Latent.TextEncoder;
 using Latent.TextEncoder.Tokenization;
 using Latent.UNetCrossAttn;
 using Latent.Vae;
-using Latent.Vae.Training;
 using Spectre.Console;
 
 namespace Latent.Cli.Commands;
@@ -26,20 +25,12 @@ public static class TrainUNetCommand
     static readonly Option<string> Vae = new("--vae") { Description = "The frozen VAE's folder (diffusers AutoencoderKL, e.g. OUT/vae of `latent train vae`).", Required = true };
     static readonly Option<string> TextEncoderDir = new("--text-encoder") { Description = "The frozen text encoder's folder (transformers CLIPTextModel).", Required = true };
     static readonly Option<string> TokenizerDir = new("--tokenizer") { Description = "The tokenizer's folder (vocab.json, merges.txt).", Required = true };
-    static readonly Option<bool> Resume = new("--resume") { Description = "Continue the run in --out from its newest checkpoint, with its saved configs." };
     static readonly Option<string> Preset = new("--preset")
     {
         Description = "U-Net size: default (22.6M parameters, SD 1.x layout) or tiny (tests); cross_attention_dim and sample_size follow the text encoder and the latents.",
         DefaultValueFactory = _ => "default",
         Validators = { OptionChecks.Rule<string>(v => ModelPreset(v) is null ? $"--preset must be default or tiny; got '{v}'." : null) },
     };
-    static readonly Option<long> Steps = new("--steps") { Description = "Total optimizer steps.", DefaultValueFactory = _ => Defaults.Steps };
-    static readonly Option<int> BatchSize = new("--batch-size") { Description = "Latents per step.", DefaultValueFactory = _ => Defaults.BatchSize };
-    static readonly Option<double> LearningRate = new("--lr") { Description = "Peak AdamW learning rate (warm-up, then cosine to 10%).", DefaultValueFactory = _ => Defaults.LearningRate };
-    static readonly Option<long> Warmup = new("--warmup") { Description = "Warm-up steps.", DefaultValueFactory = _ => Defaults.WarmupSteps };
-    static readonly Option<double> WeightDecay = new("--weight-decay") { Description = "AdamW weight decay (kernels and matrices only).", DefaultValueFactory = _ => Defaults.WeightDecay };
-    static readonly Option<double> MaxGradNorm = new("--max-grad-norm") { Description = "Clip the total gradient norm (0: off).", DefaultValueFactory = _ => Defaults.MaxGradNorm };
-    static readonly Option<double> EmaDecay = new("--ema-decay") { Description = "Largest EMA decay (grids and the export use the EMA weights).", DefaultValueFactory = _ => Defaults.EmaDecay };
     static readonly Option<double> CaptionDropoutRate = new("--caption-dropout")
     {
         Description = "Probability of training on the empty prompt instead of the caption (classifier-free guidance).",
@@ -55,10 +46,7 @@ public static class TrainUNetCommand
     static readonly Option<double> MinSnrGamma = new("--min-snr-gamma") { Description = "γ of min-SNR loss weighting (0: off).", DefaultValueFactory = _ => Defaults.MinSnrGamma };
     static readonly Option<double> NoiseOffset = new("--noise-offset") { Description = "Per-channel noise offset (0: off; 0.05-0.1 for very dark or bright images).", DefaultValueFactory = _ => Defaults.NoiseOffset };
     static readonly Option<long> SampleEvery = new("--sample-every") { Description = "Save a grid of samples every N steps (0: at the end only).", DefaultValueFactory = _ => Defaults.SampleInterval };
-    static readonly Option<long> LogEvery = new("--log-every") { Description = "Write the averaged loss to log.jsonl every N steps.", DefaultValueFactory = _ => Defaults.LogInterval };
-    static readonly Option<long> CheckpointEvery = new("--checkpoint-every") { Description = "Save a checkpoint every N steps (0: when stopping only).", DefaultValueFactory = _ => Defaults.CheckpointInterval };
     static readonly Option<string[]> Prompts = new("--prompt") { Description = "A validation prompt of the sample grids (repeat the option for several).", AllowMultipleArgumentsPerToken = false };
-    static readonly Option<ulong> Seed = new("--seed") { Description = "Seed of the weights, data order, caption choices, noise and grids.", DefaultValueFactory = _ => Defaults.Seed };
     static readonly Option<ExportPrecision> ExportDtype = new("--export-dtype") { Description = "Dtype of the exported weights: Float16, BFloat16 or Float32.", DefaultValueFactory = _ => Defaults.ExportPrecision };
     static readonly Option<string> MixedPrecisionOption = new("--mixed-precision")
     {
@@ -69,11 +57,11 @@ public static class TrainUNetCommand
     };
 
 
-    static readonly Option<string> InitFrom = new("--init-from")
-    {
-        Description = "Start from this U-Net folder's weights (config.json + diffusion_pytorch_model.safetensors, e.g. OUT/unet of an earlier run) " +
-                      "with a fresh schedule: fine-tuning, or training a finished run longer. Its config.json is the model (no --preset).",
-    };
+
+    static readonly TrainingOptions Common = new(Defaults, (1, "1"), "Latents per step.",
+        "Seed of the weights, data order, caption choices, noise and grids.",
+        "Start from this U-Net folder's weights (config.json + diffusion_pytorch_model.safetensors, e.g. OUT/unet of an earlier run) " +
+        "with a fresh schedule: fine-tuning, or training a finished run longer. Its config.json is the model (no --preset).");
 
     // Issue 25: improved DDPM's learned variance.
     static readonly Option<bool> LearnedVariance = new("--learned-variance")
@@ -83,8 +71,7 @@ public static class TrainUNetCommand
     };
 
     static readonly Option[] HyperParameters =
-        [InitFrom, LearnedVariance, Preset, Steps, BatchSize, LearningRate, Warmup, WeightDecay, MaxGradNorm, EmaDecay, CaptionDropoutRate, Prediction, MinSnrGamma,
-         NoiseOffset, LogEvery, SampleEvery, CheckpointEvery, Prompts, Seed, ExportDtype, MixedPrecisionOption];
+        [Preset, LearnedVariance, CaptionDropoutRate, Prediction, MinSnrGamma, NoiseOffset, SampleEvery, Prompts, ExportDtype, MixedPrecisionOption, .. Common.HyperParameters];
 
     /// <summary>Builds the command (registered as <c>latent train unet</c>).</summary>
     public static Command Create()
@@ -92,7 +79,7 @@ public static class TrainUNetCommand
         var command = new Command("unet", "Train the text-conditioned U-Net on latents of a frozen VAE and text encoder (cached on disk): caption dropout, " +
                                           "epsilon/v, min-SNR, EMA, sample grids, checkpoints, --resume; OUT becomes a diffusers pipeline folder. " +
                                           "Under `mpiexec -n N` it trains data-parallel on N processes (docs/training/distributed.md).");
-        foreach (var option in new Option[] { Data, Out, Vae, TextEncoderDir, TokenizerDir, Resume, DataOptions.SkipBad, DataParallelSession.CollectiveTimeout }) command.Options.Add(option);
+        foreach (var option in new Option[] { Data, Out, Vae, TextEncoderDir, TokenizerDir, Common.Resume, DataOptions.SkipBad, DataParallelSession.CollectiveTimeout }) command.Options.Add(option);
         foreach (var option in HyperParameters) command.Options.Add(option);
         command.SetAction(CommandRunner.Wrap(Run));
         return command;
@@ -105,13 +92,13 @@ public static class TrainUNetCommand
         string outDir = Path.GetFullPath(parsed.GetValue(Out)!);
         foreach (var (option, dir) in new[] { (Data, data), (Vae, parsed.GetValue(Vae)!), (TextEncoderDir, parsed.GetValue(TextEncoderDir)!), (TokenizerDir, parsed.GetValue(TokenizerDir)!) })
             if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"{option.Name} folder '{Path.GetFullPath(dir)}' does not exist");
-        var (preset, training) = parsed.GetValue(Resume) ? SavedConfigs(parsed, outDir) : NewConfigs(parsed, outDir);
+        var (preset, training) = parsed.GetValue(Common.Resume) ? SavedConfigs(parsed, outDir) : NewConfigs(parsed, outDir);
 
         // 2. The processes (one, or the ranks of mpiexec), frozen models, data and cache. Rank 0 encodes the cache while
         //    the others wait (without a timeout: encoding takes as long as the data set needs), then they read it.
         using var session = DataParallelSession.Start(TimeSpan.FromSeconds(parsed.GetValue(DataParallelSession.CollectiveTimeout)));
         var parallel = session.Parallel;
-        Latent.Core.Training.BatchShare.Of(training.BatchSize, parallel);   // a batch smaller than N fails before any work
+        BatchShare.Of(training.BatchSize, parallel);   // a batch smaller than N fails before any work
         GlobalOptions.StartEngine(parsed);
         using var vae = AutoencoderKL.FromPretrained(parsed.GetValue(Vae)!);
         using var textEncoder = ClipTextModel.FromPretrained(parsed.GetValue(TextEncoderDir)!);
@@ -126,14 +113,14 @@ public static class TrainUNetCommand
         using var cache = built ?? BuildCache();
         if (cache.EncodedImages == 0 && cache.EncodedCaptions == 0) Console.WriteLine("  reused the cache (models and data unchanged)");
         // A new run's U-Net takes the text encoder's width and the latents' size; a resumed run keeps its saved config.
-        var model = parsed.GetValue(Resume) ? preset : preset with
+        var model = parsed.GetValue(Common.Resume) ? preset : preset with
         {
             CrossAttentionDim = (int)cache.TextShape[1],
             SampleSize = (int)cache.LatentShape[1],
             OutChannels = LearnedVarianceTraining.OutChannels(training, cache.LatentShape[0]),   // 2C with --learned-variance
         };
         using var trainer = new UNetTrainer(model, training, cache, vae, textEncoder, tokenizer, outDir, parallel);
-        long? resumed = parsed.GetValue(Resume) ? trainer.Resume() : null;
+        long? resumed = parsed.GetValue(Common.Resume) ? trainer.Resume() : null;
         foreach (string skipped in trainer.ResumeSkipped) Console.Error.WriteLine($"warning: {skipped}; resuming from the older checkpoint");
         long parameters = trainer.Model.parameters().Sum(p => p.numel());
         Console.WriteLine($"training a U-Net ({(parameters / 1e6).ToString("F1", CultureInfo.InvariantCulture)} M parameters) on {cache.Count} images " +
@@ -143,11 +130,8 @@ public static class TrainUNetCommand
         if (training.MixedPrecision == MixedPrecision.BFloat16) Console.WriteLine("mixed precision: bf16 compute on float32 master weights");
 
         // 3. Train, with Ctrl+C saving a checkpoint.
-        UNetTrainingResult result = TrainingConsole.Run<UNetTrainingProgress, UNetTrainingResult>(training.Steps, trainer.Step,
-            (progress, token) => trainer.Run(progress, cancellation: token),
-            p => p.Step,
-            p => p.Phase != UNetTrainingPhase.Training ? p.Phase.ToString().ToLowerInvariant() : p.Last is { Skipped: true } ? "skipped" : null,
-            Describe);
+        UNetTrainingResult result = TrainingConsole.Run<UNetStepResult, UNetTrainingResult>(training.Steps, trainer.Step,
+            (progress, token) => trainer.Run(progress, cancellation: token), Describe);
 
         // 4. Summary.
         session.Complete();
@@ -167,57 +151,33 @@ public static class TrainUNetCommand
 
     static (UNetConfig, UNetTrainingConfig) NewConfigs(ParseResult parsed, string outDir)
     {
-        string checkpoints = Path.Combine(outDir, "checkpoints");
-        if (Directory.Exists(checkpoints) && Directory.EnumerateFiles(checkpoints, "*.safetensors").Any())
-            throw new ArgumentException($"--out '{outDir}' already holds a run (checkpoints/); pass --resume to continue it, or choose a new --out");
+        TrainingOptions.RequireNewRun(outDir);
         string[] prompts = parsed.GetValue(Prompts) ?? [];
-        var training = new UNetTrainingConfig
+        var training = Common.Apply(parsed, new UNetTrainingConfig
         {
-            Steps = parsed.GetValue(Steps),
-            BatchSize = parsed.GetValue(BatchSize),
-            LearningRate = parsed.GetValue(LearningRate),
-            WarmupSteps = parsed.GetValue(Warmup),
-            WeightDecay = parsed.GetValue(WeightDecay),
-            MaxGradNorm = parsed.GetValue(MaxGradNorm),
-            EmaDecay = parsed.GetValue(EmaDecay),
             CaptionDropout = parsed.GetValue(CaptionDropoutRate),
             PredictionType = ParsePrediction(parsed.GetValue(Prediction)!)!.Value,
             MinSnrGamma = parsed.GetValue(MinSnrGamma),
             NoiseOffset = parsed.GetValue(NoiseOffset),
-            LogInterval = parsed.GetValue(LogEvery),
             SampleInterval = parsed.GetValue(SampleEvery),
-            CheckpointInterval = parsed.GetValue(CheckpointEvery),
-            Seed = parsed.GetValue(Seed),
             ExportPrecision = parsed.GetValue(ExportDtype),
             VarianceType = parsed.GetValue(LearnedVariance) ? VarianceType.LearnedRange : null,
             MixedPrecision = ParseMixedPrecision(parsed.GetValue(MixedPrecisionOption)!)!.Value,
-        };
+        });
         if (prompts.Length > 0) training = training with { ValidationPrompts = prompts };
         training.Validate();
-        if (parsed.GetValue(InitFrom) is not { } init)
+        if (parsed.GetValue(Common.InitFrom) is not { } init)
             return (ModelPreset(parsed.GetValue(Preset)!)!, training);
 
         // Continuing or fine-tuning: the folder's architecture is the run's.
-        if (parsed.GetResult(Preset) is { Implicit: false })
-            throw new ArgumentException("--preset and --init-from both name the model; drop --preset (the --init-from folder's config.json is used)");
-        string folder = Path.GetFullPath(init);
-        string configPath = Path.Combine(folder, "config.json");
-        if (!File.Exists(configPath))
-            throw new FileNotFoundException($"--init-from '{folder}' is not a U-Net folder; expected config.json and {UNet2DConditionModel.WeightsFileName} in it");
-        var saved = ConfigFile.Read<UNetConfig>(configPath, UNetConfig.ClassNameValue).Config;
+        var (folder, saved) = TrainingOptions.InitialModel<UNetConfig>(parsed, init, Preset, "U-Net", UNet2DConditionModel.WeightsFileName, UNetConfig.ClassNameValue);
         return (saved with { DiffusersVersion = null }, training with { InitFrom = folder });
     }
 
     static (UNetConfig, UNetTrainingConfig) SavedConfigs(ParseResult parsed, string outDir)
     {
-        var given = HyperParameters.Where(o => parsed.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
-        if (given.Count > 0)
-            throw new ArgumentException($"--resume continues with the configs saved in '{outDir}'; drop {string.Join(", ", given)} (or edit {UNetTrainer.TrainingConfigFileName} there)");
-        string trainingPath = Path.Combine(outDir, UNetTrainer.TrainingConfigFileName);
-        string modelPath = Path.Combine(outDir, UNetTrainer.ModelConfigFileName);
-        if (!File.Exists(trainingPath) || !File.Exists(modelPath))
-            throw new FileNotFoundException($"--resume: '{outDir}' holds no run to continue (no {UNetTrainer.TrainingConfigFileName} or {UNetTrainer.ModelConfigFileName})");
-        return (ConfigFile.Read<UNetConfig>(modelPath, UNetConfig.ClassNameValue).Config, ConfigFile.Read<UNetTrainingConfig>(trainingPath).Config);
+        var training = TrainingOptions.SavedTraining<UNetTrainingConfig>(parsed, outDir, HyperParameters, UNetTrainer.ModelConfigFileName);
+        return (ConfigFile.Read<UNetConfig>(Path.Combine(outDir, UNetTrainer.ModelConfigFileName), UNetConfig.ClassNameValue).Config, training);
     }
 
     static MixedPrecision? ParseMixedPrecision(string value) => value switch
@@ -241,17 +201,7 @@ public static class TrainUNetCommand
         _ => null,
     };
 
-    /// <summary>One line: step, loss, learning rate, speed and ETA.</summary>
-    internal static string Describe(UNetTrainingProgress p)
-    {
-        var c = CultureInfo.InvariantCulture;
-        string text = $"step {p.Step}/{p.TotalSteps}";
-        if (p.Last is { } l) text += $" loss {l.Loss.ToString("F4", c)} lr {l.LearningRate.ToString("G2", c)}";
-        if (p.StepsPerSecond > 0) text += $" | {p.StepsPerSecond.ToString("F2", c)} it/s";
-        if (p.Eta is { } eta) text += $" ETA {(int)eta.TotalHours}:{eta.Minutes:D2}:{eta.Seconds:D2}";
-        if (p.SamplePath is { } path) text += $" | samples {Path.GetFileName(path)}";
-        if (p.SkippedSteps > 0) text += $" | {p.SkippedSteps} skipped (non-finite loss or gradient)";
-        if (p.Phase == UNetTrainingPhase.Exporting) text += " | exporting";
-        return text;
-    }
+    /// <summary>One line: step, loss, learning rate, speed, ETA and the grid just drawn.</summary>
+    internal static string Describe(TrainingProgress<UNetStepResult> p) =>
+        TrainingConsole.Describe(p, l => $"loss {l.Loss.ToString("F4", CultureInfo.InvariantCulture)} lr {l.LearningRate.ToString("G2", CultureInfo.InvariantCulture)}");
 }

@@ -7,7 +7,7 @@ using Latent.Pipeline;
 using Latent.Pipeline.Guidance;
 using Latent.Pipeline.Lora;
 using Latent.Pipeline.Ort;
-using Latent.Pipeline.Schedulers;
+using Latent.Schedulers;
 using Spectre.Console;
 using static TorchSharp.torch;
 

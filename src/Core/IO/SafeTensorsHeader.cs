@@ -38,8 +38,8 @@ internal static class SafeTensorsHeader
 
         using (doc)
         {
-            if (Latent.Core.Config.JsonStrings.FindUndecodable(doc.RootElement) is { } at)
-                throw new SafeTensorsFormatException(path, null, $"the header holds {Latent.Core.Config.JsonStrings.Problem}, at {at}.");
+            if (JsonStrings.FindUndecodable(doc.RootElement) is { } at)
+                throw new SafeTensorsFormatException(path, null, $"the header holds {JsonStrings.Problem}, at {at}.");
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw new SafeTensorsFormatException(path, null, $"the header must be a JSON object, found {doc.RootElement.ValueKind}.");
 

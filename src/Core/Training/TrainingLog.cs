@@ -30,7 +30,7 @@ public abstract class TrainingLog
 
     /// <summary>When true, <see cref="Append"/> and <see cref="TruncateAfter"/> write nothing: the log of a rank other than
     /// 0 in data-parallel training, where rank 0 alone writes the run folder.</summary>
-    public bool Muted { get; init; }
+    public bool Muted { get; set; }
 
     /// <summary>Appends one entry (a line) and flushes it, so a killed run keeps everything logged before.</summary>
     public void Append(JsonObject entry)

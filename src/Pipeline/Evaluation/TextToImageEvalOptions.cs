@@ -1,4 +1,4 @@
-using Latent.Pipeline.Schedulers;
+using Latent.Schedulers;
 
 namespace Latent.Pipeline.Evaluation;
 

@@ -1,5 +1,5 @@
 using Latent.Core.Engine;
-using Latent.Pipeline.Schedulers;
+using Latent.Schedulers;
 using TorchSharp;
 using static TorchSharp.torch;
 

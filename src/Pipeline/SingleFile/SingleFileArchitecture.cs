@@ -1,4 +1,4 @@
-using Latent.Pipeline.Schedulers;
+using Latent.Schedulers;
 using Latent.TextEncoder;
 using Latent.UNetCrossAttn;
 using Latent.Vae;

@@ -1,6 +1,6 @@
 using Latent.Core.Config;
 using Latent.Core.IO;
-using Latent.Pipeline.Schedulers;
+using Latent.Schedulers;
 using Latent.TextEncoder;
 using Latent.TextEncoder.Tokenization;
 using Latent.UNetCrossAttn;

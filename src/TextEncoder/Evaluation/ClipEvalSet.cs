@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Latent.Core.Data;
 using Latent.Core.Imaging;
-using Latent.TextEncoder.Training;
+using Latent.TextEncoder.Captions;
 using static TorchSharp.torch;
 
 namespace Latent.TextEncoder.Evaluation;

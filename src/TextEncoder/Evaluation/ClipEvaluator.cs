@@ -1,5 +1,5 @@
 using Latent.TextEncoder.Tokenization;
-using Latent.TextEncoder.Training;
+using Latent.TextEncoder.Captions;
 using TorchSharp;
 using static TorchSharp.torch;
 

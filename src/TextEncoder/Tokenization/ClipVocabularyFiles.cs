@@ -102,10 +102,10 @@ internal static class ClipVocabularyFiles
         try
         {
             JsonDocument document = JsonDocument.Parse(File.ReadAllBytes(path));
-            if (Latent.Core.Config.JsonStrings.FindUndecodable(document.RootElement) is { } at)
+            if (Latent.Core.IO.JsonStrings.FindUndecodable(document.RootElement) is { } at)
             {
                 document.Dispose();
-                throw new FormatException($"{path}: {Latent.Core.Config.JsonStrings.Problem}, at {at}.");
+                throw new FormatException($"{path}: {Latent.Core.IO.JsonStrings.Problem}, at {at}.");
             }
             return document;
         }

@@ -1,5 +1,5 @@
 using Latent.Pipeline.Evaluation;
-using Latent.Pipeline.Schedulers;
+using Latent.Schedulers;
 using Latent.TextEncoder;
 using Latent.TextEncoder.Tokenization;
 using static TorchSharp.torch;

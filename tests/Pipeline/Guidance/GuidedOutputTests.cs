@@ -1,8 +1,8 @@
 using Latent.Core.Engine;
 using Latent.Pipeline.Guidance;
-using Latent.Pipeline.Schedulers;
+using Latent.Schedulers;
 using TorchSharp;
-using static Latent.Pipeline.Tests.Schedulers.SchedulerTestData;
+using static Latent.Schedulers.Tests.SchedulerTestData;
 using static TorchSharp.torch;
 
 namespace Latent.Pipeline.Tests.Guidance;
