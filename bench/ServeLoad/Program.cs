@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using Latent.Core.Imaging;
+using Latent.Pipeline.Metadata;
 
 // A bounded load against `latent serve` (or a load balancer in front of replicas): REQUESTS txt2img calls, CONCURRENCY
 // at a time, request i with its own prompt ("... request i") and seed i. Every answer is checked to be a 200 with one

@@ -1,3 +1,4 @@
+using Latent.Pipeline.Metadata;
 using System.Globalization;
 using Latent.Core.Imaging;
 using Latent.Schedulers;

@@ -1,3 +1,4 @@
+using Latent.Pipeline.Metadata;
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Text;

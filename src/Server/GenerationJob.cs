@@ -1,3 +1,4 @@
+using Latent.Pipeline.Metadata;
 using System.Diagnostics;
 using Latent.Core.Imaging;
 

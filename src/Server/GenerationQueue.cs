@@ -1,3 +1,4 @@
+using Latent.Pipeline.Metadata;
 using System.Diagnostics;
 using System.Threading.Channels;
 using Latent.Core.Imaging;

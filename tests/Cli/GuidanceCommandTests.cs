@@ -1,3 +1,4 @@
+using Latent.Pipeline.Metadata;
 using System.Text.Json.Nodes;
 using Latent.Cli.Commands;
 using Latent.Core.Imaging;

@@ -1,3 +1,4 @@
+using Latent.Pipeline.Metadata;
 using Latent.Core.Engine;
 using Latent.Cli.Commands;
 using Latent.Core.Imaging;

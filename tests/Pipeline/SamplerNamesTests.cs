@@ -1,3 +1,4 @@
+using Latent.Pipeline.Metadata;
 using Latent.Core.Imaging;
 using Latent.Schedulers;
 using static TorchSharp.torch;

@@ -1,3 +1,4 @@
+using Latent.Pipeline.Metadata;
 using System.Net;
 using System.Text.Json.Nodes;
 using Latent.Core.Imaging;

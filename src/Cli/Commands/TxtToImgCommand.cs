@@ -1,3 +1,4 @@
+using Latent.Pipeline.Metadata;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;

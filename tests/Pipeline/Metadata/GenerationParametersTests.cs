@@ -1,8 +1,10 @@
+using Latent.Core.Tests.Imaging;
+using Latent.Pipeline.Metadata;
 using System.Globalization;
 using Latent.Core.Imaging;
 using Xunit;
 
-namespace Latent.Core.Tests.Imaging;
+namespace Latent.Pipeline.Tests.Metadata;
 
 public class GenerationParametersTests
 {

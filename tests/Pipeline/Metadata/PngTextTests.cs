@@ -1,10 +1,12 @@
+using Latent.Core.Tests.Imaging;
+using Latent.Pipeline.Metadata;
 using System.IO.Compression;
 using System.Text;
 using Latent.Core.Imaging;
 using TorchSharp;
 using Xunit;
 
-namespace Latent.Core.Tests.Imaging;
+namespace Latent.Pipeline.Tests.Metadata;
 
 public class PngTextTests
 {

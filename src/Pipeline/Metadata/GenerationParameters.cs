@@ -3,8 +3,9 @@ using System.Numerics;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Latent.Core.Imaging;
 
-namespace Latent.Core.Imaging;
+namespace Latent.Pipeline.Metadata;
 
 /// <summary>
 /// The settings that made an image, in AUTOMATIC1111's <c>parameters</c> text format, so that A1111, ComfyUI loaders,

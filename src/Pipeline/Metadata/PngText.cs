@@ -4,7 +4,7 @@ using System.IO.Hashing;
 using System.Text;
 using Latent.Core.IO;
 
-namespace Latent.Core.Imaging;
+namespace Latent.Pipeline.Metadata;
 
 /// <summary>The PNG chunk a text entry was stored in.</summary>
 public enum PngTextKind
