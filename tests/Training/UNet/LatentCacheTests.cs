@@ -78,7 +78,8 @@ public sealed class LatentCacheTests : IDisposable
     {
         string dir = TestEnvironment.NewTempDir();
         using (world.Cache(dir)) { }
-        using (var green = ToyWorld.SolidImage(1) * Scalars.Of(0.5))
+        using (var solid = ToyWorld.SolidImage(1))
+        using (var green = solid * Scalars.Of(0.5))
             ImageIO.SavePng(green, Path.Combine(world.DataDir, "red.png"));    // same name, other pixels
         var changed = ImageFolderDataset.Read(world.DataDir);
         using var cache = LatentCache.Build(dir, changed, new ImageSize(16, 16), world.Vae, world.TextEncoder, world.Tokenizer);

@@ -76,7 +76,16 @@ internal sealed class ToyWorld : IDisposable
     }
 
     /// <summary>[3, 16, 16] of colour <paramref name="i"/>, in [-1, 1].</summary>
-    public static Tensor SolidImage(int i) => tensor(Rgb[i]).reshape(3, 1, 1).expand(3, 16, 16).contiguous();
+    /// <remarks>
+    /// Built in a dispose scope of its own: callers use it outside one, and a chained temporary that nothing holds is
+    /// finalised while libtorch reads it (src/Core/Engine/Scalars.cs, "Tensors"). This line without the scope crashed the
+    /// Training test host in native code under GC stress.
+    /// </remarks>
+    public static Tensor SolidImage(int i)
+    {
+        using var scope = NewDisposeScope();
+        return tensor(Rgb[i]).reshape(3, 1, 1).expand(3, 16, 16).contiguous().MoveToOuterDisposeScope();
+    }
 
     /// <summary>
     /// A Tiny VAE with random weights whose posterior is nearly a point (log-variance −12 everywhere, so a posterior sample
