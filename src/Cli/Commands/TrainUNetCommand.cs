@@ -63,6 +63,13 @@ public static class TrainUNetCommand
         "Start from this U-Net folder's weights (config.json + diffusion_pytorch_model.safetensors, e.g. OUT/unet of an earlier run) " +
         "with a fresh schedule: fine-tuning, or training a finished run longer. Its config.json is the model (no --preset).");
 
+    // Issue 19: half the emoji images are skin-tone variants of ~400 emoji; balancing by base gives every emoji its share.
+    static readonly Option<string> BalanceBy = new("--balance-by")
+    {
+        Description = "Give every group of images the same share of the steps, grouped by this metadata field (e.g. base: the emoji without " +
+                      "skin tones, which `latent data emoji` writes). Default: every image once an epoch.",
+    };
+
     // Issue 25: improved DDPM's learned variance.
     static readonly Option<bool> LearnedVariance = new("--learned-variance")
     {
@@ -71,7 +78,7 @@ public static class TrainUNetCommand
     };
 
     static readonly Option[] HyperParameters =
-        [Preset, LearnedVariance, CaptionDropoutRate, Prediction, MinSnrGamma, NoiseOffset, SampleEvery, Prompts, ExportDtype, MixedPrecisionOption, .. Common.HyperParameters];
+        [Preset, LearnedVariance, BalanceBy, CaptionDropoutRate, Prediction, MinSnrGamma, NoiseOffset, SampleEvery, Prompts, ExportDtype, MixedPrecisionOption, .. Common.HyperParameters];
 
     /// <summary>Builds the command (registered as <c>latent train unet</c>).</summary>
     public static Command Create()
@@ -163,6 +170,7 @@ public static class TrainUNetCommand
             ExportPrecision = parsed.GetValue(ExportDtype),
             VarianceType = parsed.GetValue(LearnedVariance) ? VarianceType.LearnedRange : null,
             MixedPrecision = ParseMixedPrecision(parsed.GetValue(MixedPrecisionOption)!)!.Value,
+            BalanceBy = parsed.GetValue(BalanceBy),
         });
         if (prompts.Length > 0) training = training with { ValidationPrompts = prompts };
         training.Validate();

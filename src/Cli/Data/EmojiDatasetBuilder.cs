@@ -6,6 +6,7 @@ using Latent.Core.Engine;
 using Latent.Core.Imaging;
 using Latent.Core.IO;
 using Latent.Core.Data;
+using Latent.Judge;
 
 namespace Latent.Cli.Data;
 
@@ -160,7 +161,7 @@ public static class EmojiDatasetBuilder
             lines.Append(JsonSerializer.Serialize(new Dictionary<string, object>
             {
                 ["file_name"] = fileName, ["text"] = e.Captions, ["split"] = splits[i], ["source"] = e.Source,
-                ["unified"] = e.Unified, ["category"] = e.Category, ["subcategory"] = e.Subcategory,
+                ["unified"] = e.Unified, ["base"] = EmojiCodes.Fold(e.Unified), ["category"] = e.Category, ["subcategory"] = e.Subcategory,
             }, jsonOptions)).Append('\n');
         }
         AtomicFile.WriteAllBytes(Path.Combine(outDir, ImageFolderDataset.MetadataFile), Encoding.UTF8.GetBytes(lines.ToString()));

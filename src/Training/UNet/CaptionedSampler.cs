@@ -13,24 +13,41 @@ public sealed record CaptionedBatch(int[] Images, int[] Captions);
 /// image's captions, picked by a fixed hash of (seed, epoch, position), so a resumed run, whose sampler state is
 /// restored from the checkpoint, picks the same captions.
 /// </summary>
+/// <remarks>
+/// With groups (<c>balance_by</c>), the shuffle runs over the groups instead: every group is drawn once an epoch, and
+/// each draw takes one of the group's images by a second fixed hash, so every group gets the same share of the steps
+/// however many images it has. For the emoji data, grouped by base emoji, this stops the 48% of images that are
+/// skin-tone variants of about 400 people and hand emoji from taking half of the U-Net's steps.
+/// </remarks>
 public sealed class CaptionedSampler
 {
     readonly IReadOnlyList<int[]> imageCaptions;
+    readonly int[][] groups;        // image indices per group; one group per image when not balancing
 
     /// <summary>Starts at epoch 0, position 0.</summary>
     /// <param name="imageCaptions">For each image its caption indices (at least one each).</param>
     /// <param name="seed">The data seed.</param>
-    /// <exception cref="ArgumentException">There are no images, or an image has no caption.</exception>
-    public CaptionedSampler(IReadOnlyList<int[]> imageCaptions, ulong seed)
+    /// <param name="imageGroups">For each image its group (any integers); null: every image is its own group.</param>
+    /// <exception cref="ArgumentException">There are no images, an image has no caption, or the groups do not cover the
+    /// images one to one.</exception>
+    public CaptionedSampler(IReadOnlyList<int[]> imageCaptions, ulong seed, IReadOnlyList<int>? imageGroups = null)
     {
         ArgumentNullException.ThrowIfNull(imageCaptions);
         int bad = imageCaptions.ToList().FindIndex(c => c is not { Length: > 0 });
         if (bad >= 0) throw new ArgumentException($"image {bad} has no caption; expected at least one per image", nameof(imageCaptions));
+        if (imageGroups is not null && imageGroups.Count != imageCaptions.Count)
+            throw new ArgumentException($"{imageGroups.Count} image groups for {imageCaptions.Count} images; expected one group per image", nameof(imageGroups));
         this.imageCaptions = imageCaptions;
-        Sampler = new ShuffleSampler(imageCaptions.Count, seed);
+        groups = imageGroups is null
+            ? Enumerable.Range(0, imageCaptions.Count).Select(i => new[] { i }).ToArray()
+            : Enumerable.Range(0, imageGroups.Count).GroupBy(i => imageGroups[i]).Select(g => g.ToArray()).ToArray();
+        Sampler = new ShuffleSampler(groups.Length, seed);
     }
 
-    /// <summary>The image order and position: what a checkpoint saves (<see cref="TrainingState.Sampler"/>).</summary>
+    /// <summary>The number of groups an epoch visits (the number of images when not balancing).</summary>
+    public int GroupCount => groups.Length;
+
+    /// <summary>The group order and position: what a checkpoint saves (<see cref="TrainingState.Sampler"/>).</summary>
     public ShuffleSampler Sampler { get; }
 
     /// <summary>The next <paramref name="batchSize"/> images and their captions.</summary>
@@ -43,7 +60,8 @@ public sealed class CaptionedSampler
         {
             long epoch = Sampler.Epoch;
             int position = Sampler.Position;
-            int image = Sampler.Next();
+            int[] members = groups[Sampler.Next()];
+            int image = members.Length == 1 ? members[0] : members[(int)(Draw(~Sampler.Seed, epoch, position) % (ulong)members.Length)];
             int[] choices = imageCaptions[image];
             images[b] = image;
             captions[b] = choices[(int)(Draw(Sampler.Seed, epoch, position) % (ulong)choices.Length)];

@@ -53,8 +53,9 @@ public sealed class LatentCache : IDisposable
     readonly SafeTensorsFile[] shards;
 
     LatentCache(string directory, Tensor mean, Tensor logVar, Tensor empty, SafeTensorsFile[] shards, List<string> captions,
-        int[][] imageCaptions, int encodedImages, int encodedCaptions)
+        int[][] imageCaptions, IReadOnlyList<ImageFolderRecord> records, int encodedImages, int encodedCaptions)
     {
+        Records = records;
         Directory = directory;
         this.mean = mean;
         this.logVar = logVar;
@@ -77,6 +78,10 @@ public sealed class LatentCache : IDisposable
 
     /// <summary>For each image, the indices into <see cref="Captions"/> of its captions (at least one).</summary>
     public IReadOnlyList<int[]> ImageCaptions { get; }
+
+    /// <summary>The data set's records, one per image in cache order (their metadata fields group images for
+    /// <see cref="UNetTrainingConfig.BalanceBy"/>).</summary>
+    public IReadOnlyList<ImageFolderRecord> Records { get; }
 
     /// <summary>The latent shape [C, h, w] of one image.</summary>
     public long[] LatentShape => mean.shape[1..];
@@ -156,7 +161,7 @@ public sealed class LatentCache : IDisposable
         }
         var shards = Enumerable.Range(0, shardCount).Select(s => SafeTensors.Open(ShardPath(directory, s))).ToArray();
         var empty = shards[0].ReadTensor(EmptyKey);
-        return new LatentCache(directory, mean, logVar, empty, shards, captions, imageCaptions, encodedImages, encodedCaptions);
+        return new LatentCache(directory, mean, logVar, empty, shards, captions, imageCaptions, data.Records, encodedImages, encodedCaptions);
     }
 
     /// <summary>The cached posteriors of images <paramref name="indices"/> as float32: mean and log-variance, each [B, C, h, w].</summary>

@@ -109,7 +109,8 @@ public sealed class UNetTrainer : Trainer<UNetStepResult>
         noiseSchedule = new NoiseSchedule(SchedulerConfigFor(config.PredictionType));
 
         // 2. Data order and randomness.
-        sampler = new CaptionedSampler(cache.ImageCaptions, config.Seed);
+        sampler = new CaptionedSampler(cache.ImageCaptions, config.Seed,
+            config.BalanceBy is { } field ? ImageGroups.By(cache.Records, field) : null);
         noise = new Generator(config.Seed);
     }
 

@@ -90,6 +90,12 @@ public sealed record UNetTrainingConfig : TrainingConfig
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public MixedPrecision MixedPrecision { get; init; }
 
+    /// <summary>A metadata field (e.g. <c>base</c>, which <c>latent data emoji</c> writes: the emoji without skin tones)
+    /// whose value groups the images; every group then gets the same share of the steps (<see cref="CaptionedSampler"/>).
+    /// Null (the default): every image once an epoch. Left out of the JSON when null, so earlier runs resume.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? BalanceBy { get; init; }
+
     /// <summary>A config for unit tests: a few steps of batch 4, everything every 2 steps.</summary>
     public static UNetTrainingConfig Tiny { get; } = new()
     {
@@ -125,5 +131,6 @@ public sealed record UNetTrainingConfig : TrainingConfig
         Check(VlbWeight is null || (VlbWeight > 0 && double.IsFinite(VlbWeight.Value)), "vlb_weight", VlbWeight!, "> 0 (or null: 0.001)");
         Check(VlbWeight is null || LearnsVariance, "vlb_weight", VlbWeight!, "null unless variance_type is learned_range");
         Check(Enum.IsDefined(MixedPrecision), "mixed_precision", MixedPrecision, "no or bf16");
+        Check(BalanceBy is null || !string.IsNullOrWhiteSpace(BalanceBy), "balance_by", BalanceBy, "null or a metadata field name");
     }
 }

@@ -217,4 +217,24 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(ConfigFile.ToJsonText(config), ConfigFile.ToJsonText(back));
         Assert.Contains("\"prediction_type\": \"v_prediction\"", ConfigFile.ToJsonText(config));
     }
+
+    [Fact]
+    public void Constructor_BalanceByAFieldTheDataLacks_ThrowsNamingIt()
+    {
+        using var cache = world.Cache(TestEnvironment.NewTempDir());
+        var e = Assert.Throws<InvalidDataException>(() => Trainer(cache, UNetTrainingConfig.Tiny with { BalanceBy = "base" }));
+        Assert.Contains("balance_by 'base'", e.Message);
+        Assert.Contains("4 of 4 images", e.Message);
+    }
+
+    [Fact]
+    public void Config_BalanceBy_IsLeftOutOfTheJsonWhenNullAndRoundTrips()
+    {
+        Assert.DoesNotContain("balance_by", ConfigFile.ToJsonText(UNetTrainingConfig.Tiny));   // earlier runs' configs resume
+        var config = UNetTrainingConfig.Tiny with { BalanceBy = "base" };
+        var back = ConfigFile.ReadText<UNetTrainingConfig>(ConfigFile.ToJsonText(config), "test").Config;
+        Assert.Equal("base", back.BalanceBy);
+        var e = Assert.Throws<ArgumentException>(() => (UNetTrainingConfig.Tiny with { BalanceBy = " " }).Validate());
+        Assert.Contains("balance_by", e.Message);
+    }
 }
