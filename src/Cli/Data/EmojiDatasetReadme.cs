@@ -13,7 +13,7 @@ static class EmojiDatasetReadme
         var md = new StringBuilder();
         md.AppendLine("# Latent emoji data set").AppendLine();
         md.AppendLine("Built by `latent data emoji`. An image folder in the Hugging Face convention: `metadata.jsonl` holds one");
-        md.AppendLine("JSON object per image, `{\"file_name\", \"text\": [captions], \"split\", \"source\", \"unified\", \"category\", \"subcategory\"}`.");
+        md.AppendLine("JSON object per image, `{\"file_name\", \"text\": [captions], \"split\", \"source\", \"unified\", \"base\" (unified without skin tones), \"category\", \"subcategory\"}`.");
         md.AppendLine($"Images are {options.Size} RGB PNGs, transparent pixels composited on white. Generated data: do not commit it.").AppendLine();
         md.AppendLine("## Sources and licences").AppendLine();
         md.AppendLine("| source | npm package | licence | images | train | validation | captions |");
