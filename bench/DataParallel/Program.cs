@@ -94,6 +94,7 @@ static void WriteImages(string dir, int n)
     var generator = new Generator(1);
     for (int i = 0; i < n; i++)
     {
+        using var scope = NewDisposeScope();   // holds the chain's temporaries (src/Core/Engine/Scalars.cs)
         using var rgb = rand(new long[] { 3, 1, 1 }, generator: generator);
         using var image = (rgb * Scalars.Of(2) - Scalars.Of(1)).expand(3, 64, 64).contiguous();
         ImageIO.SavePng(image, Path.Combine(dir, $"{i}.png"));

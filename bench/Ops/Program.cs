@@ -27,7 +27,8 @@ Report("linear 64->64, batch 8", 5000, () =>
 Report("conv2d 3x3 64->64 [8,64,32,32] fwd+bwd", 20, () =>
 {
     var x = randn(8, 64, 32, 32).requires_grad_();
-    var w = (randn(64, 64, 3, 3) * Scalars.Of(0.05)).requires_grad_();
+    using var w0 = randn(64, 64, 3, 3);   // held across the product (src/Core/Engine/Scalars.cs)
+    var w = (w0 * Scalars.Of(0.05)).requires_grad_();
     return () =>
     {
         using var scope = NewDisposeScope();

@@ -43,7 +43,9 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor, Tensor>
         vision_model = new ClipImageTower(imageConfig);
         visual_projection = nn.Linear(imageConfig.HiddenSize, textConfig.ProjectionDim, hasBias: false);
         text_projection = nn.Linear(textConfig.HiddenSize, textConfig.ProjectionDim, hasBias: false);
-        logit_scale = new Parameter(tensor((float)LogitScaleInit));
+        var logitScaleInit = tensor((float)LogitScaleInit);
+        logit_scale = new Parameter(logitScaleInit);
+        GC.KeepAlive(logitScaleInit);   // held across the native call: constructors run outside dispose scopes (Engine/Scalars.cs)
         using (no_grad())
         {
             // transformers' CLIPPreTrainedModel._init_weights for CLIPModel.

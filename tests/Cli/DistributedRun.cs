@@ -96,6 +96,7 @@ internal static class DistributedRun
     /// </summary>
     public static double WorstWeight(string checkpointsA, string checkpointsB, ITestOutputHelper output)
     {
+        using var scope = NewDisposeScope();
         var (wa, wb) = (Checkpoint(checkpointsA), Checkpoint(checkpointsB));
         Assert.Equal(wa.Keys.Order(), wb.Keys.Order());
         double worst = wa.Keys.Max(k => (wa[k].to(ScalarType.Float64) - wb[k].to(ScalarType.Float64)).abs().max().item<double>());

@@ -16,6 +16,7 @@ public class TrainUNetCommandTests
     /// <summary>Four solid-colour images and Tiny VAE, text encoder and tokenizer folders.</summary>
     internal static (string Data, string Vae, string TextEncoder, string Tokenizer) World()
     {
+        using var scope = NewDisposeScope();
         string root = TestEnvironment.NewTempDir();
         string data = Directory.CreateDirectory(Path.Combine(root, "data")).FullName;
         string[] colours = ["red", "green", "blue", "yellow"];

@@ -101,6 +101,7 @@ public class TxtToImgCommandTests
     [Fact]
     public void Bf16ThatWouldMakeWrongImages_ExitsTwo_SayingToUseFp32()
     {
+        using var scope = NewDisposeScope();
         // The parity pipeline with a U-Net that bf16 cannot carry on any CPU (as in PipelineLoadTests): conv_norm_out adds
         // 1000, which conv_out's channel-mean-free weights cancel in float32, while bf16 loses the signal under it.
         string model = Path.Combine(TestEnvironment.NewTempDir(), "fragile");
@@ -183,6 +184,7 @@ public class TxtToImgCommandTests
     [Fact]
     public void Runtimes_GiveTheSameImage_AndBf16OnOnnxRuntimeIsRefused()
     {
+        using var scope = NewDisposeScope();
         string dir = TestEnvironment.NewTempDir();
         string[] common = ["txt2img", "a photo of a cat", "--model", TestEnvironment.Parity, "--size", "32", "--steps", "2", "--seed", "5"];
         Assert.Equal(0, Run([.. common, "--runtime", "libtorch", "--out", Path.Combine(dir, "torch.png")]).Code);

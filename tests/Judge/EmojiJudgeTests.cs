@@ -16,6 +16,7 @@ public class EmojiJudgeTests
     [Fact]
     public void Classify_GivesLogitsAndFeatures()
     {
+        using var scope = NewDisposeScope();
         using var judge = Tiny();
         using var x = rand([3, 3, 16, 16], generator: new Generator(2)).mul(Scalars.Of(2.0)).sub(Scalars.One);
         var (logits, features) = judge.Classify(x);
@@ -60,6 +61,7 @@ public class EmojiJudgeTests
     [Fact]
     public void SaveLoad_Float32_RoundTripsOutputsExactly()
     {
+        using var scope = NewDisposeScope();
         using var judge = Tiny();
         judge.eval();
         var classes = Enumerable.Range(0, 5).Select(i => new JudgeClass($"1F43{i}", $"animal {i}")).ToList();
@@ -128,6 +130,7 @@ public class EmojiJudgeTests
     [Fact]
     public void OverfitOneBatch_LossFalls()
     {
+        using var testScope = NewDisposeScope();
         using var judge = Tiny(classes: 4);
         judge.train();
         using var x = rand([8, 3, 16, 16], generator: new Generator(5)).mul(Scalars.Of(2.0)).sub(Scalars.One);

@@ -7,11 +7,16 @@ public class JudgeAugmentationTests
 {
     public JudgeAugmentationTests() => TestEnvironment.Init();
 
-    static Tensor Images() => rand([4, 3, 16, 16], generator: new Generator(9)).mul(Scalars.Of(2.0)).sub(Scalars.One);
+    static Tensor Images()
+    {
+        using var scope = NewDisposeScope();
+        return rand([4, 3, 16, 16], generator: new Generator(9)).mul(Scalars.Of(2.0)).sub(Scalars.One).MoveToOuterDisposeScope();
+    }
 
     [Fact]
     public void Apply_SameSeed_SameImages()
     {
+        using var scope = NewDisposeScope();
         using var x = Images();
         using var a = JudgeAugmentation.Apply(x, new AugmentationOptions(), new Generator(1));
         using var b = JudgeAugmentation.Apply(x, new AugmentationOptions(), new Generator(1));
@@ -23,6 +28,7 @@ public class JudgeAugmentationTests
     [Fact]
     public void Apply_KeepsShapeAndRange_AndLeavesInputAlone()
     {
+        using var scope = NewDisposeScope();
         using var x = Images();
         using var before = x.clone();
         using var y = JudgeAugmentation.Apply(x, new AugmentationOptions(BlurProbability: 1, BackgroundProbability: 1), new Generator(3));
@@ -42,6 +48,7 @@ public class JudgeAugmentationTests
     [Fact]
     public void Apply_NeverMirrors()
     {
+        using var scope = NewDisposeScope();
         // A left-heavy image stays left-heavy under every distortion (no flips: direction can be an emoji's meaning).
         using var x = ones(8, 3, 16, 16);
         x.narrow(3, 0, 5).fill_(Scalars.Of(-1.0));

@@ -84,6 +84,7 @@ public class ImageToImageTests(ParityPipelineFixture fixture) : IClassFixture<Pa
     [Fact]
     public void HigherStrength_MovesFurtherFromTheReconstruction()
     {
+        using var scope = NewDisposeScope();
         // (The random parity VAE reconstructs poorly, so compare with strength 0, the reconstruction itself.)
         using var image = Image();
         using var none = pipe.ImageToImage(Request(image, 0));
@@ -97,6 +98,7 @@ public class ImageToImageTests(ParityPipelineFixture fixture) : IClassFixture<Pa
     [Fact]
     public void TwoImagesPerPrompt_GivesTheImagesSizeAndStrengthInTheParameters()
     {
+        using var scope = NewDisposeScope();
         using var image = Image();
         var request = Request(image, 0.5);
         using var result = pipe.ImageToImage(request with { Generation = request.Generation with { ImagesPerPrompt = 2 } });

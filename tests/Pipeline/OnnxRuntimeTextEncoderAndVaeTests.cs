@@ -28,6 +28,7 @@ public class OnnxRuntimeTextEncoderAndVaeTests(ITestOutputHelper output)
 
     float Report(string what, Tensor expected, Tensor actual)
     {
+        using var scope = NewDisposeScope();
         Assert.Equal(expected.shape, actual.shape);
         float diff = (expected - actual).abs().max().item<float>();
         output.WriteLine($"{what}: max abs diff {diff:E2} (output scale {expected.abs().max().item<float>():F2})");

@@ -98,6 +98,7 @@ public class OnnxRuntimeUNetTests(ITestOutputHelper output)
     [Fact]
     public void PrepareText_ServesManySteps_MatchingLibTorch()
     {
+        using var testScope = NewDisposeScope();
         // The denoising loop's form: the text's keys and values computed once, then several calls on other latents and timesteps.
         using var scope = NewDisposeScope();
         using var unet = RandomUNet(UNetConfig.Tiny with { OnlyCrossAttention = true }, seed: 7);

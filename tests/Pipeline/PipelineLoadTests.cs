@@ -88,6 +88,7 @@ public class PipelineLoadTests(ITestOutputHelper output)
     [Fact]
     public void HalfPrecisionWeights_LoadAndGiveNearlyTheSameImages()
     {
+        using var scope = NewDisposeScope();
         string dir = CopyOfParity();
         using (var unet = UNet2DConditionModel.FromPretrained(Path.Combine(dir, "unet"))) unet.SavePretrained(Path.Combine(dir, "unet"), ScalarType.Float16);
         using (var vae = AutoencoderKL.FromPretrained(Path.Combine(dir, "vae"))) vae.SavePretrained(Path.Combine(dir, "vae"), ScalarType.BFloat16);
@@ -102,6 +103,7 @@ public class PipelineLoadTests(ITestOutputHelper output)
     [Fact]
     public void Bf16Compute_GivesNearlyTheFp32Images_OrIsRefused()
     {
+        using var scope = NewDisposeScope();
         // Never silently wrong: where this engine's bf16 is wrong on this CPU, loading refuses it (BFloat16Check);
         // where it loads, its images must be close to float32's.
         StableDiffusionPipeline bf16;
@@ -129,6 +131,7 @@ public class PipelineLoadTests(ITestOutputHelper output)
     [Fact]
     public void Bf16_IsRefusedForAUNetWhoseBf16OutputIsOff_NamingTheErrorAndFp32()
     {
+        using var scope = NewDisposeScope();
         // A U-Net that bf16 cannot carry on any CPU: conv_norm_out adds 1000 to every activation, and conv_out's weights
         // sum to zero over the input channels, so float32 cancels the offset exactly while bf16 (8 bits; a step of 4 at
         // 1000) loses the signal under it. The load-time check must see the output off and refuse, as for a wrong kernel.
@@ -157,6 +160,7 @@ public class PipelineLoadTests(ITestOutputHelper output)
     [Fact]
     public void Constructor_WithBf16UNet_RunsOnlyWhereTheEngineCheckPasses()
     {
+        using var scope = NewDisposeScope();
         using var vae = new AutoencoderKL(VaeConfig.Tiny);
         using var text = new ClipTextModel(ClipTextConfig.Tiny with { HiddenSize = 16, IntermediateSize = 32 });
         using var unet = new UNet2DConditionModel(UNetConfig.Tiny);
@@ -179,6 +183,7 @@ public class PipelineLoadTests(ITestOutputHelper output)
     [Fact]
     public void OnnxRuntime_GivesTheLibTorchImages()
     {
+        using var scope = NewDisposeScope();
         // Same function in another engine: per-call differences are float32 rounding (~1e-6), so the images agree closely.
         using var onnx = StableDiffusionPipeline.Load(TestEnvironment.Parity, new PipelineOptions { Runtime = UNetRuntime.OnnxRuntime });
         using var torch = StableDiffusionPipeline.Load(TestEnvironment.Parity);
@@ -197,6 +202,7 @@ public class PipelineLoadTests(ITestOutputHelper output)
     [Fact]
     public void OnnxRuntime_ImageToImage_GivesTheLibTorchImages()
     {
+        using var scope = NewDisposeScope();
         // The VAE's encoder on ONNX Runtime too (opened on first use).
         using var onnx = StableDiffusionPipeline.Load(TestEnvironment.Parity, new PipelineOptions { Runtime = UNetRuntime.OnnxRuntime });
         using var torch = StableDiffusionPipeline.Load(TestEnvironment.Parity);
@@ -211,6 +217,7 @@ public class PipelineLoadTests(ITestOutputHelper output)
     [Fact]
     public void OnnxRuntime_ReleasesLibTorchsCopy_AndReadsItBackToSave()
     {
+        using var scope = NewDisposeScope();
         using var onnx = StableDiffusionPipeline.Load(TestEnvironment.Parity, new PipelineOptions { Runtime = UNetRuntime.OnnxRuntime });
         Assert.True(onnx.TorchWeightsReleased);
         Assert.Contains(onnx.LoadTimings.Stages, s => s.Key.StartsWith("release LibTorch", StringComparison.Ordinal));
@@ -228,6 +235,7 @@ public class PipelineLoadTests(ITestOutputHelper output)
     [Fact]
     public void OnnxRuntime_FilesChangedAfterLoad_RefusesToReadThemBack()
     {
+        using var scope = NewDisposeScope();
         string dir = CopyOfParity();
         using var onnx = StableDiffusionPipeline.Load(dir, new PipelineOptions { Runtime = UNetRuntime.OnnxRuntime });
         using (var other = UNet2DConditionModel.FromPretrained(Path.Combine(dir, "unet")))
@@ -242,6 +250,7 @@ public class PipelineLoadTests(ITestOutputHelper output)
     [Fact]
     public void OnnxRuntime_SameSeedTwice_GivesTheSameImagesBitForBit()
     {
+        using var scope = NewDisposeScope();
         using var onnx = StableDiffusionPipeline.Load(TestEnvironment.Parity, new PipelineOptions { Runtime = UNetRuntime.OnnxRuntime });
         var request = Small with { GuidanceScale = 7.5, ImagesPerPrompt = 2, Steps = 3 };
         using var a = onnx.Generate(request);
@@ -343,6 +352,7 @@ public class PipelineLoadTests(ITestOutputHelper output)
     [Fact]
     public void Sd1xFolderScheduler_PlmsRunsAsTheFolderSays()
     {
+        using var scope = NewDisposeScope();
         // SD 1.x folders name PNDMScheduler with skip_prk_steps: PLMS, one more U-Net call than steps.
         using var pipe = StableDiffusionPipeline.Load(CopyOfParityWithScheduler("PNDMScheduler", ", \"skip_prk_steps\": true"));
         int calls = 0;
@@ -356,6 +366,7 @@ public class PipelineLoadTests(ITestOutputHelper output)
     [Fact]
     public void PndmFolderScheduler_WithoutSkip_RunsTheRungeKuttaWarmUp()
     {
+        using var scope = NewDisposeScope();
         // PNDMScheduler's own default (F-PNDM): twelve Runge-Kutta calls for the first three jumps, then one per step.
         using var pipe = StableDiffusionPipeline.Load(CopyOfParityWithScheduler("PNDMScheduler"));
         int calls = 0;

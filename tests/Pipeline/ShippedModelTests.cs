@@ -36,6 +36,7 @@ public class ShippedModelTests
     [Fact]
     public void Pipeline_LoadsStrictly_AndIsDeterministic()
     {
+        using var scope = NewDisposeScope();
         using var pipeline = StableDiffusionPipeline.Load(ShippedFolder());
         Assert.Equal(64, pipeline.DefaultSize);
         var request = new GenerationRequest { Prompts = ["a cat"], Steps = 3, Seed = 7 };

@@ -36,7 +36,11 @@ public class StableDiffusionPipelineTests(ParityPipelineFixture fixture) : IClas
         Height = 32,
     };
 
-    static bool BitEqual(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
+    static bool BitEqual(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        return a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
+    }
 
     /// <summary>Runs with a hook that records the sample shape of every U-Net call.</summary>
     List<long[]> CountingCalls(Action run)
@@ -60,6 +64,7 @@ public class StableDiffusionPipelineTests(ParityPipelineFixture fixture) : IClas
     [Fact]
     public void Generate_TwoImages_GivesFiniteImagesInRange()
     {
+        using var scope = NewDisposeScope();
         using var result = pipe.Generate(Request());
         Assert.Equal(new long[] { 2, 3, 32, 32 }, result.Images.shape);
         Assert.Equal(ScalarType.Float32, result.Images.dtype);
@@ -220,6 +225,7 @@ public class StableDiffusionPipelineTests(ParityPipelineFixture fixture) : IClas
     [InlineData(SchedulerKind.EulerKarras)]
     public void Generate_EverySampler_GivesFiniteDeterministicImages(SchedulerKind kind)
     {
+        using var scope = NewDisposeScope();
         using var a = pipe.Generate(Request() with { Scheduler = kind });
         using var b = pipe.Generate(Request() with { Scheduler = kind });
         Assert.True(a.Images.isfinite().all().item<bool>());

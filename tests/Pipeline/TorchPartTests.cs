@@ -21,6 +21,7 @@ public class TorchPartTests
     [Fact]
     public void Given_CountsNoBuild_AndReleaseRebuildsWithTheNewBuilder()
     {
+        using var scope = NewDisposeScope();
         var given = nn.Linear(2, 2);
         using var part = new TorchPart<nn.Module<Tensor, Tensor>>(given);
         Assert.True(part.IsBuilt);

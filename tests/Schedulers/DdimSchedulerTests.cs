@@ -91,6 +91,7 @@ public class DdimSchedulerTests
     [Fact]
     public void Step_SamplePredictionWithThresholding_MatchesDiffusers()
     {
+        using var scope = NewDisposeScope();
         var s = SdDdim(prediction: PredictionType.Sample, thresholding: true);
         using var x = Sample();
         using var m = ModelOutput() * Scalars.Of(4);
@@ -101,6 +102,7 @@ public class DdimSchedulerTests
     [Fact]
     public void DynamicThresholding_MatchesDiffusers()
     {
+        using var scope = NewDisposeScope();
         using var x = TestTensors.Arange(16, dtype: ScalarType.Float32).reshape(2, 2, 2, 2) * Scalars.Of(0.25) - Scalars.Of(2);
         using var y = DynamicThresholding.Apply(x, 0.9, 1.5);
         AssertClose([-1.0f, -1.0f, -1.0f, -0.8333333f, -0.6666667f, -0.5f, -0.33333334f, -0.16666667f, 0.0f, 0.16666667f,

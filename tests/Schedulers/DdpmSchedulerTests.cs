@@ -117,6 +117,7 @@ public class DdpmSchedulerTests
     [Fact]
     public void Step_LearnedRange_SplitsTheChannels()
     {
+        using var scope = NewDisposeScope();
         // predicted v = -1 gives log sigma^2 = log beta~ (eq. 15 of improved DDPM): the same draw as fixed_small.
         var learned = Linear(1000, VarianceType.LearnedRange);
         var small = Linear(1000);

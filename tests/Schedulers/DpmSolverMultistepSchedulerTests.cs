@@ -60,6 +60,7 @@ public class DpmSolverMultistepSchedulerTests
     [Fact]
     public void FirstStep_IsDdimByHand()
     {
+        using var scope = NewDisposeScope();
         // DPM-Solver++(1) = DDIM (eta 0): x' = sigma' / sigma x - alpha' (e^{-h} - 1) x_0, x_0 = (x - sigma eps) / alpha.
         var s = SdDpm();
         s.SetTimesteps(30);

@@ -67,6 +67,7 @@ public class EulerAncestralDiscreteSchedulerTests
     [Fact]
     public void TwoSteps_MatchDiffusers()
     {
+        using var scope = NewDisposeScope();
         // x_T = sample * init_noise_sigma; each step: model input x / sqrt(sigma^2 + 1), then step with one generator.
         var s = SdEuler();
         using var gen = new Generator(0);
@@ -97,6 +98,7 @@ public class EulerAncestralDiscreteSchedulerTests
     [Fact]
     public void LastStep_HasNoNoise()
     {
+        using var scope = NewDisposeScope();
         // sigma' = 0: sigma_up = sigma_down = 0 and x' = x_0 = x - sigma eps (the generator is still advanced).
         var sigma = Scalars.Of(0.029167533f);   // sigma at the last timestep
         var s = SdEuler();

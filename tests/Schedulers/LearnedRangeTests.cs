@@ -11,6 +11,7 @@ public class LearnedRangeTests
     [Fact]
     public void LogVariance_StaysWithinPosteriorVarianceAndBeta_WithTheEndsExact()
     {
+        using var scope = NewDisposeScope();
         // every training timestep t > 0 of SD's schedule, v from -1 to 1: beta~_t <= Sigma <= beta_t, Sigma(-1) = beta~_t, Sigma(1) = beta_t
         var ddpm = new DdpmScheduler(Sd(SchedulerConfig.DdpmClassName));
         using var v = linspace(-1, 1, 21, dtype: ScalarType.Float64);
@@ -53,13 +54,15 @@ public class LearnedRangeTests
 
     static Tensor WithVariance(Tensor eps, double v)   // [B, C] -> [B, 2C]
     {
+        using var scope = NewDisposeScope();
         using var s = v.ToScalar();
-        return cat([eps, full_like(eps, s)], 1);
+        return cat([eps, full_like(eps, s)], 1).MoveToOuterDisposeScope();
     }
 
     [Fact]
     public void Ddim_Eta0_IgnoresTheLearnedVariance()
     {
+        using var scope = NewDisposeScope();
         using var x = Sample();
         using var m = ModelOutput();
         using var plain = Ddim(0).Step(m, 981, x);
@@ -71,6 +74,7 @@ public class LearnedRangeTests
     [Fact]
     public void Ddim_Eta1_WithVMinusOne_EqualsDdimsOwnNoise()
     {
+        using var scope = NewDisposeScope();
         // v = -1 gives Sigma = beta~ of the jump, which is DDIM's eta = 1 variance: the same step, to float32 rounding.
         using var x = Sample();
         using var m = ModelOutput();

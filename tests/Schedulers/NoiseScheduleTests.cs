@@ -112,6 +112,7 @@ public class NoiseScheduleTests
     [Fact]
     public void AddNoise_PerSampleTimesteps_MatchesDiffusers()
     {
+        using var scope = NewDisposeScope();
         var s = new NoiseSchedule(new SchedulerConfig());
         using var x0 = TestTensors.Arange(16, dtype: ScalarType.Float32).reshape(2, 2, 2, 2) / Scalars.Of(8) - Scalars.Of(1);
         using var noise = ones(2, 2, 2, 2) * Scalars.Of(0.5);
@@ -135,6 +136,7 @@ public class NoiseScheduleTests
     [Fact]
     public void AddNoise_SamplesForwardMarginal()
     {
+        using var scope = NewDisposeScope();
         // q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I), DDPM eq. 4. With N = 200,000 draws per sample the
         // standard error of the mean is sqrt(1 - alpha_bar)/sqrt(N) <= 0.0023 and that of the variance
         // (1 - alpha_bar) sqrt(2/N) <= 0.0032; the tolerance is 5 standard errors (a false failure has p < 1e-6).

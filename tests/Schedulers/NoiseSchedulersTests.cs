@@ -33,6 +33,7 @@ public class NoiseSchedulersTests
     [Fact]
     public void TimestepsForStrength_ThenAddNoiseAtTheFirst()
     {
+        using var scope = NewDisposeScope();
         INoiseScheduler s = SdDdim50();
         double first = s.TimestepsForStrength(0.5)[0];
         using var x0 = ones(2, 4, 2, 2);
@@ -59,6 +60,7 @@ public class NoiseSchedulersTests
     [Fact]
     public void TimestepsTensor_HasDiffusersDtype()
     {
+        using var scope = NewDisposeScope();
         using var ddim = SdDdim50().TimestepsTensor();
         Assert.Equal(ScalarType.Int64, ddim.dtype);
         Assert.Equal(981L, ddim[0].item<long>());

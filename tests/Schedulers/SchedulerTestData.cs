@@ -24,12 +24,18 @@ internal static class SchedulerTestData
     };
 
     /// <summary>x_t = (arange(8) - 3.5) / 4 as [1, 2, 2, 2] (exact in float32).</summary>
-    public static Tensor Sample() =>
-        ((TestTensors.Arange(8, dtype: ScalarType.Float32) - Scalars.Of(3.5)) / Scalars.Of(4)).reshape(1, 2, 2, 2);
+    public static Tensor Sample()
+    {
+        using var scope = NewDisposeScope();
+        return ((TestTensors.Arange(8, dtype: ScalarType.Float32) - Scalars.Of(3.5)) / Scalars.Of(4)).reshape(1, 2, 2, 2).MoveToOuterDisposeScope();
+    }
 
     /// <summary>The model output arange(8) * 0.37 - 1 as [1, 2, 2, 2].</summary>
-    public static Tensor ModelOutput() =>
-        (TestTensors.Arange(8, dtype: ScalarType.Float32) * Scalars.Of(0.37) - Scalars.Of(1)).reshape(1, 2, 2, 2);
+    public static Tensor ModelOutput()
+    {
+        using var scope = NewDisposeScope();
+        return (TestTensors.Arange(8, dtype: ScalarType.Float32) * Scalars.Of(0.37) - Scalars.Of(1)).reshape(1, 2, 2, 2).MoveToOuterDisposeScope();
+    }
 
     /// <summary>
     /// Runs the scheduler's timesteps in order (the first <paramref name="steps"/>, or all) from
@@ -58,6 +64,7 @@ internal static class SchedulerTestData
     /// <summary>The values of <paramref name="t"/> as float[] (row-major).</summary>
     public static float[] Values(Tensor t)
     {
+        using var scope = NewDisposeScope();
         using Tensor c = t.detach().cpu().to(ScalarType.Float32).contiguous();
         return c.data<float>().ToArray();
     }

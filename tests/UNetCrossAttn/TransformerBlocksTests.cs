@@ -9,6 +9,7 @@ public class TransformerBlocksTests
 {
     private static void Randomise(nn.Module module, ulong seed)
     {
+        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var g = new Generator(seed);
         foreach (var (_, p) in module.named_parameters())
@@ -34,6 +35,7 @@ public class TransformerBlocksTests
     [Fact]
     public void FeedForward_KeysAreNet0ProjAndNet2()
     {
+        using var scope = NewDisposeScope();
         using var ff = new FeedForward("ff", 8);
         Assert.Equal(new[] { "net.0.proj.bias", "net.0.proj.weight", "net.2.bias", "net.2.weight" },
             ff.state_dict().Keys.OrderBy(k => k, StringComparer.Ordinal).ToArray());
@@ -61,6 +63,7 @@ public class TransformerBlocksTests
     [Fact]
     public void BasicTransformerBlock_OnlyCrossAttentionMakesAttn1ReadTheContext()
     {
+        using var scope = NewDisposeScope();
         using var block = new BasicTransformerBlock("b", 16, 2, 8, 12, onlyCrossAttention: true);
         Assert.Equal(new long[] { 16, 12 }, block.state_dict()["attn1.to_k.weight"].shape);
         using var plain = new BasicTransformerBlock("b", 16, 2, 8, 12);

@@ -98,6 +98,7 @@ public class UNet2DConditionModelTests
     [Fact]
     public void Parameters_FreshModelHasNoUninitialisedNorms()
     {
+        using var scope = NewDisposeScope();
         using var unet = Tiny();
         foreach (var (name, p) in unet.named_parameters())
             Assert.False(p.isnan().any().item<bool>() || p.abs().max().item<float>() > 100, $"{name} looks uninitialised");
@@ -123,6 +124,7 @@ public class UNet2DConditionModelTests
     [Fact]
     public void SavePretrained_BFloat16StoresBFloat16Weights()
     {
+        using var scope = NewDisposeScope();
         using var unet = Tiny();
         string dir = TestEnvironment.NewTempDir();
         unet.SavePretrained(dir, ScalarType.BFloat16);

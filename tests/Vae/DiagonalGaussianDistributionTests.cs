@@ -78,6 +78,7 @@ public class DiagonalGaussianDistributionTests
     [Fact]
     public void Dispose_LeavesCallersMomentsAlive()
     {
+        using var scope = NewDisposeScope();
         using var moments = ones(1, 2, 1, 1);
         new DiagonalGaussianDistribution(moments).Dispose();
         Assert.Equal(1f, moments.sum().item<float>() / 2f);

@@ -17,6 +17,7 @@ public sealed class ParityTests(ITestOutputHelper output) : IDisposable
 
     private double MaxDiff(string name, Tensor actual)
     {
+        using var scope = NewDisposeScope();
         var expected = vectors[name];
         Assert.Equal(expected.shape, actual.shape);
         double diff = (actual - expected).abs().max().item<float>();

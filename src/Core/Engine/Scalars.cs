@@ -25,9 +25,25 @@ namespace Latent.Core.Engine;
 /// <para><b>The rule.</b> Constants (literals, config values: a bounded set per process) come from
 /// <see cref="Of(double)"/>, which keeps each Scalar in a process-wide table and never frees it. Values computed per
 /// call (a learning rate, a scheduler coefficient) are held by a <c>using</c> local, so the Scalar is reachable until
-/// after the call returns. Tensor + tensor is <c>a.add(b, Scalars.One)</c>. Tensors themselves are safe inside a dispose
-/// scope, which holds every tensor made in it; keep tensor work inside scopes (STYLE.md habit 8).</para>
-/// <para><b>When it can go:</b> when TorchSharp keeps the Scalar alive across its native calls (its operators and
+/// after the call returns. Tensor + tensor is <c>a.add(b, Scalars.One)</c>.</para>
+/// <para><b>Tensors: the same race.</b> A <c>Tensor</c> made on the spot and not held — an intermediate of a chain
+/// (<c>tensor(a).reshape(3, 1, 1).expand(3, 64, 64).contiguous()</c>), the operand of an operator
+/// (<c>SolidImage(1) * Scalars.Of(0.5)</c>), a call result passed straight into a call, a plain local whose last use is
+/// a native call — is unreachable once TorchSharp has read its handle, and the finalizer thread can delete the native
+/// <c>at::Tensor</c> while libtorch reads it. Measured (commit 79d4002, <c>DOTNET_GCgen0size=0x10000</c> and an
+/// allocating thread): that chain outside a dispose scope segfaulted in 4 of 5 runs of 2,000 iterations (3 of 3 at
+/// 20,000); inside <c>NewDisposeScope()</c> with the result moved out, 0 crashes and 0 wrong values in 5 runs. It crashed
+/// the Training test host (<c>ToyWorld.SolidImage</c> in <c>THSTensor_contiguous</c>). A dispose scope holds every tensor
+/// made in it (on its own thread), so the rule is: <b>tensor work runs inside a dispose scope</b> (STYLE.md habit 8) —
+/// forwards, steps, test methods and test helpers, constructors, static initialisers, CLI commands, and each body that
+/// runs on another thread (<c>Parallel.For</c>, <c>Task.Run</c>, a data loader: scopes are per thread); results leave
+/// with <c>MoveToOuterDisposeScope()</c>. Where no scope fits (a constructor that builds a <c>Parameter</c>), hold each
+/// intermediate in a <c>using</c> local, or <c>GC.KeepAlive</c> it after the call. The canary
+/// <c>TensorTemporariesGcStressTests.UnscopedChain_UnderGcStress_CrashesOrGivesWrongValues</c> (tests/Core/Training,
+/// child process tests/GcStress <c>--temporaries unscoped</c>) fails when TorchSharp keeps its temporaries alive; no
+/// analyzer enforces this half (whether a scope is active is decided at run time, by the callers).</para>
+/// <para><b>When it can go:</b> the tensor half, when the canary above fails. The Scalar half, when TorchSharp keeps the
+/// Scalar alive across its native calls (its operators and
 /// methods hold their conversions with <c>using</c>, or Scalars join dispose scopes), regenerate
 /// <c>src/Analyzers/TorchSharpUnheldScalars.txt</c> with <c>src/Analyzers/find-unheld-scalars.py</c> for the new
 /// version; when it lists no method and TorchSharp's own implicit conversions are gone, drop this class and LAT0001.</para>

@@ -64,6 +64,7 @@ public sealed class ExponentialMovingAverage : IDisposable
         names = list.Select(np => np.name).ToArray();
         parameters = list.Select(np => np.parameter).ToArray();
         using var noGrad = torch.no_grad();
+        using var scope = NewDisposeScope();   // holds each detach() while clone() reads it; trainers build this outside a scope
         shadows = parameters.Select(p => p.detach().clone().DetachFromDisposeScope()).ToArray();
     }
 
@@ -148,6 +149,7 @@ public sealed class ExponentialMovingAverage : IDisposable
     public IDisposable SwapIntoModel()
     {
         Tensor[] stored;
+        using (NewDisposeScope())
         using (torch.no_grad())
             stored = parameters.Select(p => p.detach().clone().DetachFromDisposeScope()).ToArray();
         CopyToModel();

@@ -103,8 +103,10 @@ public static class LoraFile
             var layers = new List<LoraLayer>();
             foreach (var ((target, weightKey), (down, up, alpha)) in parts)
             {
+                using var scope = NewDisposeScope();   // the pipeline reads LoRAs outside its generation scope
                 double rank = down!.shape[0];
-                layers.Add(new LoraLayer(target, weightKey, down.detach().clone(), up!.detach().clone(), alpha is null ? rank : alpha.to(ScalarType.Float64).item<double>()));
+                layers.Add(new LoraLayer(target, weightKey, down.detach().clone().MoveToOuterDisposeScope(), up!.detach().clone().MoveToOuterDisposeScope(),
+                    alpha is null ? rank : alpha.to(ScalarType.Float64).item<double>()));
             }
             return layers;
         }

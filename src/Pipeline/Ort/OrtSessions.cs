@@ -54,14 +54,16 @@ public static class OrtSessions
     /// <summary>A float32 copy of <paramref name="t"/> (any float dtype, any device) as an ONNX Runtime value.</summary>
     public static OrtValue Float(Tensor t)
     {
-        using var f = t.detach().to(ScalarType.Float32).cpu().contiguous();
+        using var scope = NewDisposeScope();   // callers may hold no scope; the chain's temporaries need one (Engine/Scalars.cs)
+        var f = t.detach().to(ScalarType.Float32).cpu().contiguous();
         return OrtValue.CreateTensorValueFromMemory(f.data<float>().ToArray(), f.shape);
     }
 
     /// <summary>An int64 copy of <paramref name="t"/> as an ONNX Runtime value (token ids).</summary>
     public static OrtValue Int64(Tensor t)
     {
-        using var l = t.detach().to(ScalarType.Int64).cpu().contiguous();
+        using var scope = NewDisposeScope();
+        var l = t.detach().to(ScalarType.Int64).cpu().contiguous();
         return OrtValue.CreateTensorValueFromMemory(l.data<long>().ToArray(), l.shape);
     }
 

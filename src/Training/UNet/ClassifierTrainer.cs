@@ -57,8 +57,8 @@ public sealed class ClassifierTrainer : IDisposable
         if (labels.Any(l => l < 0 || l >= model.NumClasses))
             throw new ArgumentException($"a label is outside [0, {model.NumClasses}): {labels.First(l => l < 0 || l >= model.NumClasses)}", nameof(labels));
         this.config = config;
-        mean = posteriorMean.detach().clone();
-        std = posteriorLogVar.mul(Scalars.Of(0.5)).exp();
+        using (var detached = posteriorMean.detach()) mean = detached.clone();   // each temporary held: no dispose scope here
+        using (var half = posteriorLogVar.mul(Scalars.Of(0.5))) std = half.exp();
         this.labels = tensor(labels.Select(l => (long)l).ToArray());
         this.scalingFactor = scalingFactor;
         this.schedule = schedule;

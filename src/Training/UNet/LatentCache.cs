@@ -312,7 +312,8 @@ public sealed class LatentCache : IDisposable
         Add(hash, ConfigFile.ToJsonText(textEncoder.Config));
         AddWeights(hash, textEncoder);
         Add(hash, $"{CaptionsPerShard}/{shardCount}/{string.Join(",", ids.shape)}");
-        hash.AppendData(MemoryMarshal.AsBytes(ids.contiguous().data<long>().ToArray().AsSpan()));
+        using var contiguous = ids.contiguous();   // held while its bytes are read: no dispose scope here
+        hash.AppendData(MemoryMarshal.AsBytes(contiguous.data<long>().ToArray().AsSpan()));
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 

@@ -73,7 +73,8 @@ public static class LearnedVarianceTraining
         {
             if (!weights.TryGetValue(key, out Tensor? old))
                 throw new ArgumentException($"the U-Net weights have no '{key}'; expected a diffusers UNet2DConditionModel state dict", nameof(weights));
-            weights[key] = cat([old, zeros_like(old)], 0);   // [C, ...] -> [2C, ...]
+            using var zeros = zeros_like(old);               // held across cat: no dispose scope here
+            weights[key] = cat([old, zeros], 0);             // [C, ...] -> [2C, ...]
             old.Dispose();
         }
     }

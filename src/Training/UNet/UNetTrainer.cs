@@ -336,7 +336,8 @@ public sealed class UNetTrainer : Trainer<UNetStepResult>
                     Width = size,
                     Height = size,
                 });
-                return result.Images.detach().clone();
+                using var detached = result.Images.detach();   // held across clone(): SaveSamples runs outside a dispose scope
+                return detached.clone();
             }
             finally
             {

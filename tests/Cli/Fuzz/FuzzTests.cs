@@ -88,6 +88,7 @@ public class FuzzTests(ITestOutputHelper output)
 
     static readonly Lazy<byte[]> BasePng = new(() =>
     {
+        using var scope = NewDisposeScope();
         using var image = rand(3, 32, 32, generator: new TorchSharp.torch.Generator(1)).mul(Latent.Core.Engine.Scalars.Of(2)).sub(Latent.Core.Engine.Scalars.One);
         return ImageIO.EncodePng(image);
     });

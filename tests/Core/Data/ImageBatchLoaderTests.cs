@@ -19,6 +19,7 @@ public class ImageBatchLoaderTests
     [Fact]
     public void Next_FollowsTheShuffleSamplerOrder_InBatchesOfBx3x64x64()
     {
+        using var scope = NewDisposeScope();
         using var loader = new ImageBatchLoader(Twelve, new() { BatchSize = 5, Seed = 7 });
         var sampler = new ShuffleSampler(12, seed: 7);
         for (int i = 0; i < 4; i++) // crosses the epoch boundary
@@ -96,6 +97,7 @@ public class ImageBatchLoaderTests
     [Fact]
     public void HorizontalFlip_IsOptIn_AndMirrorsTheFlaggedImages()
     {
+        using var scope = NewDisposeScope();
         using var plain = new ImageBatchLoader(Twelve, new() { BatchSize = 12, Seed = 5, Captions = CaptionChoice.First });
         using var flipping = new ImageBatchLoader(Twelve, new() { BatchSize = 12, Seed = 5, Augment = Augmentations.HorizontalFlip });
         using var a = plain.Next();

@@ -11,7 +11,11 @@ internal static class ImageFolderFixture
     public static string Images(int count, int size = 64)
     {
         string dir = TestEnvironment.NewTempDir();
-        for (int i = 0; i < count; i++) ImageIO.SavePng(Image(i, size), Path.Combine(dir, $"img{i}.png"));
+        for (int i = 0; i < count; i++)
+        {
+            using var image = Image(i, size);
+            ImageIO.SavePng(image, Path.Combine(dir, $"img{i}.png"));
+        }
         return dir;
     }
 

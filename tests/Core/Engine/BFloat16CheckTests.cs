@@ -22,6 +22,7 @@ public class BFloat16CheckTests(ITestOutputHelper output)
     [Fact]
     public void Probe_PassesAnOpThatOnlyRoundsItsResult()
     {
+        using var scope = NewDisposeScope();
         // An element-wise sum: bf16 rounds each result once (at most 2^-9 relative), far inside the tolerance.
         var add = new BFloat16Check.OpProbe("add [64]", BFloat16Check.OpTolerance,
             g => [randn([64], generator: g), randn([64], generator: g)],
@@ -35,6 +36,7 @@ public class BFloat16CheckTests(ITestOutputHelper output)
     [Fact]
     public void Probe_FlagsAnOpThatIsWrongInBFloat16()
     {
+        using var scope = NewDisposeScope();
         // A kernel that drops part of its sum in bf16 only: the output is 30% off.
         var broken = new BFloat16Check.OpProbe("broken op [2,8]", BFloat16Check.OpTolerance,
             g => [randn([2, 8], generator: g)],
@@ -56,6 +58,7 @@ public class BFloat16CheckTests(ITestOutputHelper output)
     [Fact]
     public void Probe_FlagsNaNAsWorst()
     {
+        using var scope = NewDisposeScope();
         var nan = new BFloat16Check.OpProbe("nan op", BFloat16Check.OpTolerance,
             g => [randn([4], generator: g)],
             x => x[0].dtype == ScalarType.BFloat16 ? x[0].log() : x[0].clone()); // log of negative values: NaN in bf16 only
@@ -74,6 +77,7 @@ public class BFloat16CheckTests(ITestOutputHelper output)
     [Fact]
     public void Probe_CountsAnOpThatFailsInBFloat16AsOff_WithTheEnginesMessage()
     {
+        using var scope = NewDisposeScope();
         // cholesky has no bf16 kernel on CPU: the engine throws, and the probe reports that instead of throwing.
         var noKernel = new BFloat16Check.OpProbe("cholesky [3,3]", BFloat16Check.OpTolerance,
             g => [eye(3)],
@@ -88,6 +92,7 @@ public class BFloat16CheckTests(ITestOutputHelper output)
     [Fact]
     public void Error_IsMaxAbsDifferenceOverMaxAbsReference()
     {
+        using var scope = NewDisposeScope();
         using var reference = tensor(new float[] { 1, -2, 4 });
         using var candidate = tensor(new float[] { 1.5f, -2, 3 }).to(ScalarType.BFloat16);
         Assert.Equal(0.25, BFloat16Check.Error(reference, candidate), 6);

@@ -53,6 +53,7 @@ public class PickleCheckpointTests
     [Fact]
     public void Load_ReadsEveryDtypeAndAParameter()
     {
+        using var scope = NewDisposeScope();
         var expected = Expected("dtypes");
         var actual = PickleCheckpoint.Load(Pickle("dtypes.pt"));
         AssertEqualTensors(expected, actual);
@@ -65,6 +66,7 @@ public class PickleCheckpointTests
     [Fact]
     public void Load_KeepsStridesAndOffsetsOfViews()
     {
+        using var scope = NewDisposeScope();
         var expected = Expected("views");
         var actual = PickleCheckpoint.Load(Pickle("views.pt"));
         AssertEqualTensors(expected, actual);
@@ -78,6 +80,7 @@ public class PickleCheckpointTests
     [Fact]
     public void Load_ViewsOfOneStorageStillShareIt()
     {
+        using var scope = NewDisposeScope();
         var actual = PickleCheckpoint.Load(Pickle("views.pt"));
         using (no_grad())
         {
@@ -212,6 +215,7 @@ public class PickleCheckpointTests
     [Fact]
     public void PretrainedFolder_LoadsTheBinWhenThereIsNoSafetensors()
     {
+        using var scope = NewDisposeScope();
         var expected = Expected("linear");
         using var model = PretrainedFolder.Load<DiffusersConfig, TorchSharp.Modules.Linear>(Pickle("bin-folder"),
             "diffusion_pytorch_model.safetensors", "TinyLinear", (_, _) => { }, _ => nn.Linear(3, 2));

@@ -12,15 +12,16 @@ public class SafeTensorsRoundTripTests
 {
     static Tensor Sample(ScalarType dtype, long[] shape, int seed)
     {
+        using var scope = NewDisposeScope();
         var g = new Generator((ulong)seed);
-        return dtype switch
+        return (dtype switch
         {
             ScalarType.Bool => randint(0, 2, shape, generator: g).to(ScalarType.Bool),
             ScalarType.Byte => randint(0, 256, shape, generator: g).to(ScalarType.Byte),
             ScalarType.Int8 or ScalarType.Int16 or ScalarType.Int32 => randint(-100, 100, shape, generator: g).to(dtype),
             ScalarType.Int64 => randint(-5_000_000_000L, 5_000_000_000L, shape, generator: g).to(dtype),
             _ => (randn(shape, generator: g) * Scalars.Of(1000)).to(dtype),
-        };
+        }).MoveToOuterDisposeScope();
     }
 
     static byte[] RawBytes(Tensor t)

@@ -66,6 +66,7 @@ public class SpecialFileReadTests
     [Fact]
     public void ImageLoad_RefusesFifo()
     {
+        using var scope = TorchSharp.torch.NewDisposeScope();
         string path = SpecialFiles.MakeFifo(Path.Combine(TestEnvironment.NewTempDir(), "photo.png"));
         IOException e = RefusedWithin10s(() => ImageIO.Load(path).Dispose());
         Assert.Contains("image", e.Message);

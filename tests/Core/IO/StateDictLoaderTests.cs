@@ -23,20 +23,29 @@ public class StateDictLoaderTests
             RegisterComponents();
         }
 
-        public override Tensor forward(Tensor x) => norm.forward(lin.forward(x)) * scale;
+        public override Tensor forward(Tensor x)
+        {
+            using var scope = NewDisposeScope();
+            return (norm.forward(lin.forward(x)) * scale).MoveToOuterDisposeScope();
+        }
     }
 
-    static Dictionary<string, Tensor> Snapshot(nn.Module module) =>
-        module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+    static Dictionary<string, Tensor> Snapshot(nn.Module module)
+    {
+        using var scope = NewDisposeScope();
+        return module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().MoveToOuterDisposeScope());
+    }
 
     static Dictionary<string, Tensor> RandomState(nn.Module module, int seed, ScalarType? dtype = null)
     {
+        using var scope = NewDisposeScope();
         var g = new Generator((ulong)seed);
-        return module.state_dict().ToDictionary(kv => kv.Key, kv => randn(kv.Value.shape, generator: g).to(dtype ?? kv.Value.dtype));
+        return module.state_dict().ToDictionary(kv => kv.Key, kv => randn(kv.Value.shape, generator: g).to(dtype ?? kv.Value.dtype).MoveToOuterDisposeScope());
     }
 
     static void AssertSame(Dictionary<string, Tensor> expected, nn.Module module)
     {
+        using var scope = NewDisposeScope();
         var actual = module.state_dict();
         Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
         foreach (var (k, v) in expected) Assert.True(v.to(actual[k].dtype).eq(actual[k]).all().item<bool>(), k);
@@ -218,6 +227,7 @@ public class StateDictLoaderTests
     [Fact]
     public void LoadLazy_ChecksShapesBeforeReading_AndDisposesWhatItReads()
     {
+        using var scope = NewDisposeScope();
         TestEnvironment.Init();
         using var module = new Small();
         var state = RandomState(module, seed: 3);

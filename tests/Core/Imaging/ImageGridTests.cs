@@ -21,6 +21,7 @@ public class ImageGridTests
     [Fact]
     public void Tile_PlacesCellsRowByRow_AndPadsWithTheColour()
     {
+        using var scope = NewDisposeScope();
         // Image i is filled with the value i / 10.
         using Tensor batch = TestTensors.Arange(5, ScalarType.Float32).div(Scalars.Of(10))
             .view(5, 1, 1, 1).expand(5, 3, 6, 8).contiguous();
@@ -37,6 +38,7 @@ public class ImageGridTests
     [Fact]
     public void Tile_DefaultPaddingIsWhite()
     {
+        using var scope = NewDisposeScope();
         using Tensor grid = ImageGrid.Tile(zeros(2, 3, 4, 4), columns: 2);
         Assert.Equal(1f, grid[TensorIndex.Colon, 0, 0].min().item<float>());
     }
@@ -44,6 +46,7 @@ public class ImageGridTests
     [Fact]
     public void Tile_ListEqualsBatch()
     {
+        using var scope = NewDisposeScope();
         using Tensor batch = rand(3, 3, 5, 4, generator: new Generator(0).manual_seed(1));
         Tensor[] list = [batch[0], batch[1], batch[2]];
         using Tensor a = ImageGrid.Tile(batch, 2, 1, Color.Red);
@@ -56,17 +59,24 @@ public class ImageGridTests
     [Fact]
     public void Tile_ThrowsForNonBatchShape()
     {
+        using var scope = NewDisposeScope();
         var e = Assert.Throws<ArgumentException>(() => ImageGrid.Tile(zeros(3, 8, 8), 2));
         Assert.Contains("[3, 8, 8]", e.Message);
     }
 
     [Fact]
-    public void Tile_ThrowsForZeroColumns() =>
+    public void Tile_ThrowsForZeroColumns()
+    {
+        using var scope = NewDisposeScope();
         Assert.Throws<ArgumentOutOfRangeException>(() => ImageGrid.Tile(zeros(2, 3, 4, 4), 0));
+    }
 
     [Fact]
-    public void Tile_ThrowsForNegativePadding() =>
+    public void Tile_ThrowsForNegativePadding()
+    {
+        using var scope = NewDisposeScope();
         Assert.Throws<ArgumentOutOfRangeException>(() => ImageGrid.Tile(zeros(2, 3, 4, 4), 2, padding: -1));
+    }
 
     [Fact]
     public void Tile_ThrowsForEmptyList() =>
@@ -75,6 +85,7 @@ public class ImageGridTests
     [Fact]
     public void Tile_ThrowsForMixedShapesInList()
     {
+        using var scope = NewDisposeScope();
         var e = Assert.Throws<ArgumentException>(() => ImageGrid.Tile([zeros(3, 4, 4), zeros(3, 4, 5)], 2));
         Assert.Contains("[3, 4, 5]", e.Message);
     }

@@ -18,6 +18,7 @@ public class ImageIOTests
     [Fact]
     public void Decode_Png_GivesChwShapeAndExactLevels()
     {
+        using var scope = NewDisposeScope();
         byte[] png = TestImages.Encode(4, 3, (x, y) => new SKColor((byte)(x * 60), (byte)(y * 100), 7));
         using Tensor t = ImageIO.Decode(png);
         Assert.Equal(new long[] { 3, 3, 4 }, t.shape);
@@ -30,6 +31,7 @@ public class ImageIOTests
     [Fact]
     public void Decode_ValuesStayInMinusOneToOne()
     {
+        using var scope = NewDisposeScope();
         using Tensor t = ImageIO.Decode(TestImages.Noise(16, 16, seed: 1));
         Assert.True(t.min().item<float>() >= -1f);
         Assert.True(t.max().item<float>() <= 1f);
@@ -38,6 +40,7 @@ public class ImageIOTests
     [Fact]
     public void Decode_Jpeg_ApproximatesColour()
     {
+        using var scope = NewDisposeScope();
         byte[] jpeg = TestImages.Encode(16, 16, (_, _) => new SKColor(200, 100, 50), SKEncodedImageFormat.Jpeg, 95);
         Assert.Equal(0xFF, jpeg[0]);
         using Tensor t = ImageIO.Decode(jpeg);
@@ -50,6 +53,7 @@ public class ImageIOTests
     [Fact]
     public void Decode_LosslessWebP_IsExact()
     {
+        using var scope = NewDisposeScope();
         byte[] webp = TestImages.Encode(5, 4, (x, y) => new SKColor((byte)(x * 50), (byte)(y * 60), 255), SKEncodedImageFormat.Webp);
         Assert.Equal("RIFF", System.Text.Encoding.ASCII.GetString(webp, 0, 4));
         using Tensor t = ImageIO.Decode(webp);
@@ -61,6 +65,7 @@ public class ImageIOTests
     [Fact]
     public void Decode_AlphaIsCompositedOnWhite()
     {
+        using var scope = NewDisposeScope();
         // (0,0): 50%-alpha red; (1,0): fully transparent black; (2,0): opaque blue.
         SKColor[] row = [new(255, 0, 0, 128), new(0, 0, 0, 0), new(0, 0, 255, 255)];
         using Tensor t = ImageIO.Decode(TestImages.Encode(3, 1, (x, _) => row[x]));
@@ -73,6 +78,7 @@ public class ImageIOTests
     [Fact]
     public void Decode_Resized_CompositesTransparentPixelsOnWhite()
     {
+        using var scope = NewDisposeScope();
         using Tensor t = ImageIO.Decode(TestImages.Encode(8, 8, (_, _) => new SKColor(0, 0, 0, 0)), new ImageSize(4, 4));
         Assert.Equal(1f, t.min().item<float>());
     }
@@ -90,6 +96,7 @@ public class ImageIOTests
     [Fact]
     public void Decode_Downscale_OfGradient_IsBoxAverage()
     {
+        using var scope = NewDisposeScope();
         // Level x at column x; 256 -> 64 averages columns 4j..4j+3: 4j + 1.5.
         using Tensor t = ImageIO.Decode(TestImages.Gray(256, 8, (x, _) => (byte)x), new ImageSize(64, 2));
         float[] row = Values(t[0, 0]);
@@ -100,6 +107,7 @@ public class ImageIOTests
     [Fact]
     public void Decode_Downscale_OfFineStripes_DoesNotAlias()
     {
+        using var scope = NewDisposeScope();
         // White every third column: a single cubic tap per 4 pixels would give 0 or 255 by position; an area average
         // gives 1 or 2 white columns in 4 (63.75 or 127.5).
         using Tensor t = ImageIO.Decode(TestImages.Gray(256, 256, (x, _) => (byte)(x % 3 == 0 ? 255 : 0)), new ImageSize(64, 64));
@@ -114,6 +122,7 @@ public class ImageIOTests
     [Fact]
     public void Decode_Upscale_OfGradient_IsSmoothAndMonotonic()
     {
+        using var scope = NewDisposeScope();
         using Tensor t = ImageIO.Decode(TestImages.Gray(16, 4, (x, _) => (byte)(x * 16)), new ImageSize(64, 4));
         float[] row = Values(t[0, 1]);
         for (int j = 1; j < 64; j++)
@@ -128,6 +137,7 @@ public class ImageIOTests
     [Fact]
     public void PngRoundTrip_IsBitExact()
     {
+        using var scope = NewDisposeScope();
         byte[] original = TestImages.Noise(17, 9, seed: 3);
         using Tensor t = ImageIO.Decode(original);
         byte[] encoded = ImageIO.EncodePng(t);
@@ -141,6 +151,7 @@ public class ImageIOTests
     [Fact]
     public void EncodePng_ClampsAndRoundsToNearest()
     {
+        using var scope = NewDisposeScope();
         // (x + 1) * 127.5: -2 -> 0 (clamped), -1 -> 0, 0.5 -> 191.25 -> 191, 0.51 -> 192.525 -> 193, 1 -> 255, 3 -> 255.
         float[] xs = [-2f, -1f, 0.5f, 0.51f, 1f, 3f];
         using Tensor t = tensor(xs).view(1, 1, 6).expand(3, 1, 6).contiguous();
@@ -152,6 +163,7 @@ public class ImageIOTests
     [Fact]
     public void EncodePng_Gray_WritesGrayPngThatDecodesToThreeEqualChannels()
     {
+        using var scope = NewDisposeScope();
         using Tensor gray = linspace(-1, 1, 12).view(1, 3, 4);
         byte[] png = ImageIO.EncodePng(gray);
         Assert.Equal(0, MiniPng.Parse(png)[0].Data[9]); // IHDR colour type 0 = grayscale
@@ -170,6 +182,7 @@ public class ImageIOTests
     [Fact]
     public void SavePng_ThenLoad_GivesTheSameTensor_AndLeavesNoTempFile()
     {
+        using var scope = NewDisposeScope();
         string dir = TestEnvironment.NewTempDir();
         string path = Path.Combine(dir, "sub", "img.png");
         using Tensor t = ImageIO.Decode(TestImages.Noise(8, 8, seed: 4));
@@ -182,6 +195,7 @@ public class ImageIOTests
     [Fact]
     public void LoadBatch_StacksInOrder()
     {
+        using var scope = NewDisposeScope();
         string dir = TestEnvironment.NewTempDir();
         string a = Path.Combine(dir, "a.png"), b = Path.Combine(dir, "b.jpg");
         File.WriteAllBytes(a, TestImages.Encode(8, 8, (_, _) => SKColors.Black));

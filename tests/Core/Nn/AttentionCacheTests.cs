@@ -10,13 +10,18 @@ public class AttentionCacheTests
 {
     static void Randomise(nn.Module module, ulong seed)
     {
+        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var g = new Generator(seed);
         foreach (var (_, p) in module.named_parameters())
             p.copy_(randn(p.shape, generator: g) * Scalars.Of(0.3));
     }
 
-    static float MaxDiff(Tensor a, Tensor b) => (a - b).abs().max().item<float>();
+    static float MaxDiff(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        return (a - b).abs().max().item<float>();
+    }
 
     [Theory]
     [InlineData(true)]

@@ -9,11 +9,16 @@ public class AttentionTests
 {
     private static string[] Keys(nn.Module module) => module.state_dict().Keys.OrderBy(k => k, StringComparer.Ordinal).ToArray();
 
-    private static float MaxDiff(Tensor a, Tensor b) => (a - b).abs().max().item<float>();
+    private static float MaxDiff(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        return (a - b).abs().max().item<float>();
+    }
 
     /// <summary>Sets every parameter to seeded noise so that biases and norms do not vanish.</summary>
     private static void Randomise(nn.Module module, ulong seed)
     {
+        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var g = new Generator(seed);
         foreach (var (_, p) in module.named_parameters())
@@ -23,6 +28,7 @@ public class AttentionTests
     /// <summary>Hand-written multi-head attention with the module's weights: no fused kernel, per-head loop.</summary>
     private static Tensor Reference(Attention attn, Tensor x, Tensor? context, int heads, long dimHead)
     {
+        using var scope = NewDisposeScope();
         var sd = attn.state_dict();
         var ctx = context ?? x;
         var q = nn.functional.linear(x, sd["to_q.weight"]);
@@ -39,12 +45,13 @@ public class AttentionTests
             var p = (matmul(qh, kh.transpose(1, 2)) / sqrtDimHead).softmax(-1);
             outs.Add(matmul(p, vh));
         }
-        return nn.functional.linear(cat(outs, -1), sd["to_out.0.weight"], sd["to_out.0.bias"]);
+        return nn.functional.linear(cat(outs, -1), sd["to_out.0.weight"], sd["to_out.0.bias"]).MoveToOuterDisposeScope();
     }
 
     [Fact]
     public void Keys_AreDiffusersNames()
     {
+        using var scope = NewDisposeScope();
         using var attn = new Attention("a", 16, crossAttentionDim: 12, heads: 2, dimHead: 4);
         Assert.Equal(new[] { "to_k.weight", "to_out.0.bias", "to_out.0.weight", "to_q.weight", "to_v.weight" }, Keys(attn));
         var sd = attn.state_dict();
@@ -55,6 +62,7 @@ public class AttentionTests
     [Fact]
     public void Keys_WithNormAndBias_HaveGroupNormAndProjectionBiases()
     {
+        using var scope = NewDisposeScope();
         using var attn = new Attention("a", 16, heads: 1, dimHead: 16, bias: true, normGroups: 4);
         Assert.Equal(new[] { "group_norm.bias", "group_norm.weight", "to_k.bias", "to_k.weight", "to_out.0.bias", "to_out.0.weight",
             "to_q.bias", "to_q.weight", "to_v.bias", "to_v.weight" }, Keys(attn));

@@ -10,6 +10,7 @@ public class LayersTests
     [Fact]
     public void GroupNorm_InitialisesWeightToOnesAndBiasToZeros()
     {
+        using var scope = NewDisposeScope();
         for (int i = 0; i < 20; i++)
         {
             using var norm = Layers.GroupNorm(4, 64, eps: 1e-6);
@@ -33,6 +34,7 @@ public class LayersTests
     [Fact]
     public void GroupNorm_RawEngineStillLeavesWeightUninitialised()
     {
+        using var scope = NewDisposeScope();
         // Canary for the engine bug that Layers.GroupNorm works around: when this fails, TorchSharp initialises
         // GroupNorm itself and the workaround can go. Several layers are made so that memory that happens to hold
         // ones cannot make the bug look fixed.

@@ -31,6 +31,7 @@ public class OpsTests
     [Fact]
     public void UpsampleNearest2x_RawEngineUpsampleNearestStillThrows()
     {
+        using var scope = NewDisposeScope();
         // Canary: the engine's own nearest upsample throws an align_corners error in 0.107.0.
         using var x = randn(1, 1, 2, 2);
         Assert.ThrowsAny<Exception>(() => nn.functional.upsample_nearest(x, scale_factor: new[] { 2.0, 2.0 }).Dispose());

@@ -29,6 +29,7 @@ public class ResnetBlock2DTests
     [Fact]
     public void Keys_WithTembAndChannelChange_HaveProjectionAndOneByOneShortcut()
     {
+        using var scope = NewDisposeScope();
         using var block = new ResnetBlock2D("r", 8, 12, tembChannels: 20, groups: 4);
         var sd = block.state_dict();
         Assert.Equal(new long[] { 12, 20 }, sd["time_emb_proj.weight"].shape);

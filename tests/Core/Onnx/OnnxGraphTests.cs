@@ -46,6 +46,7 @@ public class OnnxGraphTests
     [Fact]
     public void ToModel_WritesAModelProtoWithTheGraphAndOpset()
     {
+        using var scope = NewDisposeScope();
         var g = new OnnxGraph("tiny");
         string x = g.Input("x", "batch", 2L);
         using var w = tensor(new float[] { 1, 2, 3, 4 }).reshape(2, 2).to(ScalarType.BFloat16);

@@ -42,6 +42,7 @@ public class AdamWOptimizerTests
     [Fact]
     public void Step_MatchesHandComputedAdamW_WithAndWithoutDecay()
     {
+        using var scope = NewDisposeScope();
         double[] w0 = [1.0, -2.0, 0.5, 3.0], b0 = [0.25, -0.75];
         using var w = new Parameter(tensor(w0.Select(x => (float)x).ToArray()).reshape(2, 2));
         using var b = new Parameter(tensor(b0.Select(x => (float)x).ToArray()));
@@ -69,6 +70,7 @@ public class AdamWOptimizerTests
     [Fact]
     public void Step_SkipsParameterWithoutGradient_AndKeepsItsStepCount()
     {
+        using var scope = NewDisposeScope();
         using var a = new Parameter(ones(3));
         using var c = new Parameter(ones(3));
         using var opt = new AdamWOptimizer([("a", a), ("c", c)], new AdamWConfig(0.1));
@@ -82,6 +84,7 @@ public class AdamWOptimizerTests
     [Fact]
     public void Constructor_SkipsFrozenParameters()
     {
+        using var scope = NewDisposeScope();
         using var a = new Parameter(ones(3));
         using var frozen = new Parameter(ones(3), requires_grad: false);
         using var opt = new AdamWOptimizer([("a", a), ("frozen", frozen)], new AdamWConfig());
@@ -91,6 +94,7 @@ public class AdamWOptimizerTests
     [Fact]
     public void Constructor_InsideDisposeScope_StateSurvivesTheScope()
     {
+        using var scope = NewDisposeScope();
         using var a = new Parameter(ones(3));
         AdamWOptimizer opt;
         using (NewDisposeScope()) opt = new AdamWOptimizer([("a", a)], new AdamWConfig(0.1));
@@ -105,6 +109,7 @@ public class AdamWOptimizerTests
     [Fact]
     public void Constructor_ThrowsForDuplicateNames()
     {
+        using var scope = NewDisposeScope();
         using var a = new Parameter(ones(3));
         var e = Assert.Throws<ArgumentException>(() => new AdamWOptimizer([("x", a), ("x", a)], new AdamWConfig()));
         Assert.Contains("'x'", e.Message);
@@ -120,6 +125,7 @@ public class AdamWOptimizerTests
     [Fact]
     public void LoadState_ThrowsNamingMismatchedKeys()
     {
+        using var scope = NewDisposeScope();
         using var a = new Parameter(ones(3));
         using var opt = new AdamWOptimizer([("a", a)], new AdamWConfig());
         using var wrong = zeros(4);

@@ -18,10 +18,17 @@ public sealed class BFloat16ComputeTests
 
     static Tensor Input() => randn(new long[] { 2, 3, 8, 8 }, generator: new Generator(5));   // [B, 3, H, W]
 
-    static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
+    static bool Same(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        return a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
+    }
 
-    static double RelativeError(Tensor reference, Tensor candidate) =>
-        (candidate - reference).abs().max().item<float>() / reference.abs().max().item<float>();
+    static double RelativeError(Tensor reference, Tensor candidate)
+    {
+        using var scope = NewDisposeScope();
+        return (candidate - reference).abs().max().item<float>() / reference.abs().max().item<float>();
+    }
 
     [Fact]
     public void Forward_RunsTheMastersWeightsInBf16AndReturnsFloat32()
@@ -85,6 +92,7 @@ public sealed class BFloat16ComputeTests
     [Fact]
     public void MasterWeights_KeepUpdatesTooSmallForBf16()
     {
+        using var testScope = NewDisposeScope();
         // The reason for float32 masters: 100 steps of 1e-4 relative are each below bf16's resolution (2^-8 ≈ 0.4%), so
         // bf16 weights round every one away; the masters add them up to ~1%, which the next bf16 pass then sees.
         using var scope = NewDisposeScope();

@@ -47,6 +47,7 @@ public class BatchShareTests
     [Fact]
     public void SingleProcess_AllGatherRows_IsTheWholeBatchUnchanged()
     {
+        using var scope = TorchSharp.torch.NewDisposeScope();
         using var rows = TorchSharp.torch.tensor(new float[] { 0, 1, 2, 3, 4, 5 }).reshape(3, 2);
         using var all = SingleProcess.Instance.AllGatherRows(rows, 3, "test");
         Assert.Equal(rows.data<float>().ToArray(), all.data<float>().ToArray());

@@ -18,6 +18,7 @@ public class ExponentialMovingAverageTests
     [Fact]
     public void Update_FollowsDiffusersDecay()
     {
+        using var scope = NewDisposeScope();
         using var p = new Parameter(full(2, Scalars.Of(1.0)));
         using var ema = new ExponentialMovingAverage([("p", p)], new EmaConfig(Decay: 0.9));
         Set(p, 3f);
@@ -34,6 +35,7 @@ public class ExponentialMovingAverageTests
     [Fact]
     public void DecayAt_WarmupAndUpdateAfterStep()
     {
+        using var scope = NewDisposeScope();
         using var p = new Parameter(ones(1));
         using var ema = new ExponentialMovingAverage([("p", p)],
             new EmaConfig(Decay: 0.999, UpdateAfterStep: 2, UseWarmup: true, InvGamma: 1.0, Power: 0.75));
@@ -47,6 +49,7 @@ public class ExponentialMovingAverageTests
     [Fact]
     public void Update_FrozenParameterShadowIsACopy()
     {
+        using var scope = NewDisposeScope();
         using var p = new Parameter(ones(2), requires_grad: false);
         using var ema = new ExponentialMovingAverage([("p", p)], new EmaConfig(Decay: 0.9));
         ema.Update();
@@ -58,6 +61,7 @@ public class ExponentialMovingAverageTests
     [Fact]
     public void SwapIntoModel_UsesAveragesThenRestoresTrainingWeights()
     {
+        using var scope = NewDisposeScope();
         using var p = new Parameter(full(3, Scalars.Of(2.0)));
         using var ema = new ExponentialMovingAverage([("p", p)], new EmaConfig(Decay: 0.5));
         Set(p, 4f);
@@ -74,6 +78,7 @@ public class ExponentialMovingAverageTests
     [Fact]
     public void Constructor_InsideDisposeScope_ShadowsSurvive()
     {
+        using var scope = NewDisposeScope();
         using var p = new Parameter(ones(2));
         ExponentialMovingAverage ema;
         using (NewDisposeScope()) ema = new ExponentialMovingAverage([("p", p)], new EmaConfig());
@@ -87,6 +92,7 @@ public class ExponentialMovingAverageTests
     [Fact]
     public void LoadState_ThrowsNamingMissingKey()
     {
+        using var scope = NewDisposeScope();
         using var p = new Parameter(ones(2));
         using var ema = new ExponentialMovingAverage([("conv.weight", p)], new EmaConfig());
         var e = Assert.Throws<InvalidDataException>(() => ema.LoadState(new Dictionary<string, Tensor>(), 3));

@@ -30,7 +30,8 @@ public class GradientAllReduceTests
         var generator = new Generator(5);
         return sizes.Select(n =>
         {
-            var p = new Parameter(randn(new[] { n, 2 }, generator: generator));
+            using var init = randn(new[] { n, 2 }, generator: generator);
+            var p = new Parameter(init);
             using var g = randn(new[] { n, 2 }, generator: generator);
             using var scope = NewDisposeScope();
             (p * g).sum().backward();   // p.grad = g
@@ -41,6 +42,7 @@ public class GradientAllReduceTests
     [Fact]
     public void Sum_PacksBucketsInModelOrderAndWritesTheSumsBack()
     {
+        using var scope = NewDisposeScope();
         var parameters = WithGradients(3, 5, 1, 8);   // 6, 10, 2, 16 floats
         var before = parameters.Select(p => p.grad!.clone()).ToList();
         var ranks = new MirrorRanks();
@@ -56,6 +58,7 @@ public class GradientAllReduceTests
     [Fact]
     public void Sum_OneProcess_LeavesTheGradientsAlone()
     {
+        using var scope = NewDisposeScope();
         var parameters = WithGradients(3);
         var before = parameters[0].grad!.clone();
         Assert.Equal(0, GradientAllReduce.Sum(parameters, SingleProcess.Instance, "test"));
@@ -65,6 +68,7 @@ public class GradientAllReduceTests
     [Fact]
     public void Sum_DoubleGradient_ThrowsNamingTheDtype()
     {
+        using var scope = NewDisposeScope();
         var p = new Parameter(zeros(2, dtype: ScalarType.Float64));
         using (NewDisposeScope()) p.sum().backward();
         var e = Assert.Throws<ArgumentException>(() => GradientAllReduce.Sum([p], new MirrorRanks(), "test"));
@@ -74,6 +78,7 @@ public class GradientAllReduceTests
     [Fact]
     public void BroadcastFromRankZero_OverwritesEveryParameter()
     {
+        using var scope = NewDisposeScope();
         var parameters = WithGradients(3, 5);
         var ranks = new MirrorRanks();
         GradientAllReduce.BroadcastFromRankZero(parameters, ranks, bucketBytes: 6 * sizeof(float));

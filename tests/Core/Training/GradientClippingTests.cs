@@ -9,7 +9,8 @@ public class GradientClippingTests
 {
     static Parameter WithGrad(float[] grad)
     {
-        var p = new Parameter(zeros(grad.Length));
+        using var init = zeros(grad.Length);
+        var p = new Parameter(init);
         using var scope = NewDisposeScope();
         (p * tensor(grad)).sum().backward();
         return p;
@@ -18,6 +19,7 @@ public class GradientClippingTests
     [Fact]
     public void Clip_ReturnsTotalNormBeforeClipping_AndScalesToMaxNorm()
     {
+        using var scope = NewDisposeScope();
         using var a = WithGrad([3f, 0f]);
         using var b = WithGrad([0f, 4f, 0f]);
         using var noGrad = new Parameter(ones(2));   // never had a gradient
@@ -34,6 +36,7 @@ public class GradientClippingTests
     [Fact]
     public void Clip_LeavesSmallGradientsBitForBit()
     {
+        using var scope = NewDisposeScope();
         using var a = WithGrad([0.3f, -0.4f]);
         var result = GradientClipping.ClipByTotalNorm([a], maxNorm: 1.0);
         Assert.Equal(0.5, result.TotalNorm, 1e-6);
@@ -44,6 +47,7 @@ public class GradientClippingTests
     [Fact]
     public void Clip_ReportsNonFiniteNorm_AndLeavesGradientsUntouched()
     {
+        using var scope = NewDisposeScope();
         using var a = WithGrad([float.NaN, 1f]);
         using var b = WithGrad([2f]);
         var result = GradientClipping.ClipByTotalNorm([a, b], maxNorm: 1.0);
@@ -57,6 +61,7 @@ public class GradientClippingTests
     [Fact]
     public void Clip_NoGradients_ReturnsZero()
     {
+        using var scope = NewDisposeScope();
         using var a = new Parameter(ones(2));
         Assert.Equal(0.0, GradientClipping.ClipByTotalNorm([a], 1.0).TotalNorm);
     }
@@ -64,6 +69,7 @@ public class GradientClippingTests
     [Fact]
     public void TotalNorm_MeasuresLikeClip_AndLeavesGradientsUntouched()
     {
+        using var scope = NewDisposeScope();
         using var a = WithGrad([3f, 0f]);
         using var b = WithGrad([0f, 4f, 0f]);
         using var noGrad = new Parameter(ones(2));

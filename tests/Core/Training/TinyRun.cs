@@ -57,7 +57,8 @@ internal sealed class TinyRun : IDisposable
         BatchSize = batchSize;
         using var data = new Generator(5);
         inputs = randn(new long[] { datasetSize, 3, size, size }, generator: data);   // [N, 3, H, W]
-        targets = inputs.flip(3).mul(Scalars.Of(0.5));                               // [N, 3, H, W]
+        using var flipped = inputs.flip(3);
+        targets = flipped.mul(Scalars.Of(0.5));                                      // [N, 3, H, W]
     }
 
     public Dictionary<string, Generator> Generators => new() { ["noise"] = Noise };

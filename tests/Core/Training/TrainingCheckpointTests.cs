@@ -17,6 +17,7 @@ public class TrainingCheckpointTests
 
     static void AssertBitEqual(IReadOnlyDictionary<string, Tensor> expected, IReadOnlyDictionary<string, Tensor> actual, string what)
     {
+        using var scope = NewDisposeScope();
         Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
         foreach (var (key, t) in expected)
             Assert.True(t.eq(actual[key]).all().item<bool>(), $"{what} '{key}' differs");
@@ -25,6 +26,7 @@ public class TrainingCheckpointTests
     [Fact]
     public void Resume_IsBitExact()
     {
+        using var scope = NewDisposeScope();
         const int n = 12, k = 5;
         string dir = TestEnvironment.NewTempDir();
 
@@ -87,6 +89,7 @@ public class TrainingCheckpointTests
     [Fact]
     public void Load_ThrowsNamingKeys_ForAnotherModel_AndChangesNothing()
     {
+        using var scope = NewDisposeScope();
         string path = Path.Combine(TestEnvironment.NewTempDir(), "c.safetensors");
         using (var run = new TinyRun(initSeed: 1)) TrainingCheckpoint.Save(path, StateOf(run), 0);
         using var wider = new TinyRun(initSeed: 2, channels: 12);

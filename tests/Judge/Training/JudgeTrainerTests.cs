@@ -88,6 +88,7 @@ public class JudgeTrainerTests
     [Fact]
     public void Resume_ContinuesBitForBit()
     {
+        using var scope = NewDisposeScope();
         var data = Data();
         string straight = TestEnvironment.NewTempDir(), split = TestEnvironment.NewTempDir();
         using var a = new JudgeTrainer(Config(), data, straight);

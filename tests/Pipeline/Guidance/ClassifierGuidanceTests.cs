@@ -23,6 +23,7 @@ public class ClassifierGuidanceTests
     [Fact]
     public void Gradient_MatchesAFiniteDifference()
     {
+        using var scope = NewDisposeScope();
         // d/dx_i sum_b log p(y_b | x_b): central differences in float64 against autograd, at every element of a 2 x 4 x 4 x 4 input
         using var classifier = Tiny();
         classifier.to(ScalarType.Float64);
@@ -69,6 +70,7 @@ public class ClassifierGuidanceTests
     [Fact]
     public void Apply_MovesOnlyTheMeanHalfOfALearnedVarianceOutput_AndScaleZeroIsOff()
     {
+        using var scope = NewDisposeScope();
         using var classifier = Tiny();
         var schedule = new NoiseSchedule(Sd(SchedulerConfig.DdpmClassName));
         using var x = randn([1, 4, 4, 4]);
@@ -101,6 +103,7 @@ public class ClassifierGuidanceTests
     [Fact]
     public void EmptyClassSet_LeavesThatImageUnguided()
     {
+        using var scope = NewDisposeScope();
         using var classifier = Tiny();
         var guidance = new ClassifierGuidance(classifier, 1, [[0], []]);
         using var x = randn([2, 4, 4, 4]);

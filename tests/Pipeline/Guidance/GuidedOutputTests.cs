@@ -12,6 +12,7 @@ public class GuidedOutputTests
     [Fact]
     public void ClassifierFree_GuidesTheMeanHalfAndKeepsTheConditionalVariance()
     {
+        using var scope = NewDisposeScope();
         // [uncond; cond] with C = 1: mean 1 and 3, variance 0.1 and 0.5; s = 2 -> mean 1 + 2 (3 - 1) = 5, variance 0.5
         using var output = tensor(new float[] { 1, 0.1f, 3, 0.5f }).reshape(2, 2, 1, 1);
         using var s = 2.0.ToScalar();
@@ -22,6 +23,7 @@ public class GuidedOutputTests
     [Fact]
     public void ClassifierFree_WithoutAVarianceHalf_IsPlainCfg()
     {
+        using var scope = NewDisposeScope();
         using var output = tensor(new float[] { 1, 2, 3, 6 }).reshape(2, 2, 1, 1);
         using var s = 2.0.ToScalar();
         using var guided = GuidedOutput.ClassifierFree(output, s, latentChannels: 2);
@@ -31,6 +33,7 @@ public class GuidedOutputTests
     [Fact]
     public void ForScheduler_KeepsTheVarianceOnlyWhereItIsUsed()
     {
+        using var scope = NewDisposeScope();
         using var output = zeros(1, 8, 2, 2);
         var ddpmLearned = new DdpmScheduler(Sd(SchedulerConfig.DdpmClassName) with { VarianceType = VarianceType.LearnedRange });
         var ddpmFixed = new DdpmScheduler(Sd(SchedulerConfig.DdpmClassName));

@@ -44,6 +44,7 @@ public class LoraTests(Xunit.Abstractions.ITestOutputHelper output)
 
     static float MaxDiff(nn.Module module, string safetensors)
     {
+        using var scope = NewDisposeScope();
         var expected = SafeTensors.Load(safetensors);
         var actual = module.state_dict();
         float max = 0;
@@ -150,6 +151,7 @@ public class LoraTests(Xunit.Abstractions.ITestOutputHelper output)
     [Fact]
     public void Pipeline_ServesCallsWithDifferentLoras_AndNamesThemAsA1111()
     {
+        using var scope = NewDisposeScope();
         TestEnvironment.Init();
         using var pipe = StableDiffusionPipeline.Load(Folder);
         using var plain = pipe.Generate(Short);
@@ -183,6 +185,7 @@ public class LoraTests(Xunit.Abstractions.ITestOutputHelper output)
     [Fact]
     public void OnnxRuntimeUNet_IsExportedAgain_WithTheLora()
     {
+        using var scope = NewDisposeScope();
         TestEnvironment.Init();
         using var torchPipe = StableDiffusionPipeline.Load(Folder);
         using var onnxPipe = StableDiffusionPipeline.Load(Folder, new PipelineOptions { Runtime = UNetRuntime.OnnxRuntime });

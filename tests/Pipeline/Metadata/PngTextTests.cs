@@ -37,6 +37,7 @@ public class PngTextTests
     [Fact]
     public void Write_PutsTextRightAfterIhdr_WithValidCrcs_AndKeepsTheImage()
     {
+        using var scope = TorchSharp.torch.NewDisposeScope();
         byte[] png = PngText.Write(Png, [new("a", "1"), new("b", "β ✓")]);
         List<MiniPng.Chunk> chunks = MiniPng.Parse(png);
         Assert.All(chunks, c => Assert.True(c.CrcOk, $"bad CRC in {c.Type}"));

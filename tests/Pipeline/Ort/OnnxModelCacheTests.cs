@@ -64,6 +64,7 @@ public class OnnxModelCacheTests
     [Fact]
     public void UnwritableFolder_RunsWithoutCaching()
     {
+        using var scope = NewDisposeScope();
         // A file where the folder should be: nothing can be cached, but the model still runs.
         string blocker = Path.Combine(TestEnvironment.NewTempDir(), "not-a-folder");
         File.WriteAllText(blocker, "x");
@@ -81,6 +82,7 @@ public class OnnxModelCacheTests
     [Fact]
     public void Pipeline_SecondLoad_SkipsExportAndOptimisation_SameImages()
     {
+        using var scope = NewDisposeScope();
         string dir = TestEnvironment.NewTempDir();
         var options = new PipelineOptions { Runtime = UNetRuntime.OnnxRuntime, OnnxCacheDirectory = dir };
         var request = new GenerationRequest { Prompts = ["a photo of a cat"], Steps = 2, Seed = 1, GuidanceScale = 7.5 };

@@ -32,6 +32,7 @@ public class RuntimeProbeTests
     [InlineData(UNetRuntime.OnnxRuntime)]
     public void StoredDecision_IsObeyed_AndGivesTheSameImages(UNetRuntime stored)
     {
+        using var scope = TorchSharp.torch.NewDisposeScope();
         string cache = TestEnvironment.NewTempDir();
         using (var unet = UNet2DConditionModel.FromPretrained(Path.Combine(TestEnvironment.Parity, "unet")))
         {

@@ -31,6 +31,7 @@ public class WarmStartTests
     [Fact]
     public void WarmCache_Auto_BuildsNoLibTorchModule_AndGivesTheSameImages()
     {
+        using var scope = NewDisposeScope();
         string cache = CacheDecidingOnnxRuntime(TestEnvironment.Parity);
         Tensor expected;
         using (var cold = StableDiffusionPipeline.Load(TestEnvironment.Parity, Auto(cache)))
@@ -53,6 +54,7 @@ public class WarmStartTests
     [Fact]
     public void WarmCache_CallTooLargeForOnnxRuntime_BuildsTheUNetOnce_AndMatchesLibTorch()
     {
+        using var scope = NewDisposeScope();
         string cache = CacheDecidingOnnxRuntime(TestEnvironment.Parity);
         StableDiffusionPipeline.Load(TestEnvironment.Parity, Auto(cache)).Dispose();   // fills the cache
         using var warm = StableDiffusionPipeline.Load(TestEnvironment.Parity, Auto(cache));
@@ -78,6 +80,7 @@ public class WarmStartTests
     [Fact]
     public void WarmCache_ImageToImage_ReadsTheEncoderFromTheCache_BuildingNoModule()
     {
+        using var scope = NewDisposeScope();
         string cache = CacheDecidingOnnxRuntime(TestEnvironment.Parity);
         using var image = TestTensors.UniformPixels([3, 32, 32], new Generator(3));
         var request = new ImageToImageRequest { Generation = Small, Image = image, Strength = 0.5 };
@@ -95,6 +98,7 @@ public class WarmStartTests
     [Fact]
     public void WarmCache_FilesChangedAfterLoad_RefusesToBuildFromThem()
     {
+        using var scope = NewDisposeScope();
         string dir = PipelineLoadTests.CopyOfParity();
         string cache = CacheDecidingOnnxRuntime(dir);
         StableDiffusionPipeline.Load(dir, Auto(cache)).Dispose();
@@ -112,6 +116,7 @@ public class WarmStartTests
     [Fact]
     public void ChangedFiles_AreNotTakenForTheRememberedWeights()
     {
+        using var scope = NewDisposeScope();
         // Files of another hash: the module is built to hash its weights, and the graphs are exported anew.
         string dir = PipelineLoadTests.CopyOfParity();
         string cache = TestEnvironment.NewTempDir();

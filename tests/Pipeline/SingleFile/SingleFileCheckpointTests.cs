@@ -32,6 +32,7 @@ public class SingleFileCheckpointTests(Xunit.Abstractions.ITestOutputHelper outp
 
     static void AssertSameStateDict(nn.Module expected, nn.Module actual, double tolerance)
     {
+        using var scope = NewDisposeScope();
         var e = expected.state_dict();
         var a = actual.state_dict();
         Assert.Equal(e.Keys.Order(), a.Keys.Order());
@@ -65,6 +66,7 @@ public class SingleFileCheckpointTests(Xunit.Abstractions.ITestOutputHelper outp
     [Fact]
     public void SingleFile_GivesTheFoldersImage()
     {
+        using var scope = NewDisposeScope();
         TestEnvironment.Init();
         using var folder = StableDiffusionPipeline.Load(Folder);
         using var single = StableDiffusionPipeline.Load(File1, new PipelineOptions { ConfigDirectory = Folder });
@@ -118,6 +120,7 @@ public class SingleFileCheckpointTests(Xunit.Abstractions.ITestOutputHelper outp
     [Fact]
     public void MisShapedWeight_IsAnError_NamingTheModuleAndKey()
     {
+        using var scope = NewDisposeScope();
         string path = Variant(t => { t["first_stage_model.decoder.conv_in.bias"].Dispose(); t["first_stage_model.decoder.conv_in.bias"] = zeros(7); });
         var e = Assert.Throws<InvalidDataException>(() => SingleFileCheckpoint.Load(path, Folder));
         Assert.Contains("AutoencoderKL", e.Message);
@@ -150,6 +153,7 @@ public class SingleFileCheckpointTests(Xunit.Abstractions.ITestOutputHelper outp
     [Fact]
     public void VaeOnlyFile_IsRefused()
     {
+        using var scope = NewDisposeScope();
         string path = Variant(t =>
         {
             foreach (string k in t.Keys.Where(k => !k.StartsWith("first_stage_model.")).ToList()) { t[k].Dispose(); t.Remove(k); }

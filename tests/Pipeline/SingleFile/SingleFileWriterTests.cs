@@ -13,6 +13,7 @@ public class SingleFileWriterTests
     [Fact]
     public void FolderToSingleFile_GivesDiffusersConvertersFile_KeyForKey()
     {
+        using var scope = NewDisposeScope();
         TestEnvironment.Init();
         string path = Path.Combine(TestEnvironment.NewTempDir(), "out.safetensors");
         using (var pipe = StableDiffusionPipeline.Load(Folder)) pipe.SaveSingleFile(path);
@@ -37,6 +38,7 @@ public class SingleFileWriterTests
     [Fact]
     public void SingleFileToFolderInFp16_LoadsBackWithinHalfPrecision()
     {
+        using var scope = NewDisposeScope();
         TestEnvironment.Init();
         string dir = Path.Combine(TestEnvironment.NewTempDir(), "folder");
         using (var pipe = StableDiffusionPipeline.Load(File1, new PipelineOptions { ConfigDirectory = Folder })) pipe.SavePretrained(dir, ScalarType.Float16);

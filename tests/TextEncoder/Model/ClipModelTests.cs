@@ -77,6 +77,7 @@ public class ClipModelTests(ITestOutputHelper output)
     [Fact]
     public void EncodeImage_ReturnsProjectionShape_AndTowerGroupNormIsInitialised()
     {
+        using var scope = NewDisposeScope();
         torch.manual_seed(0);
         using var model = new ClipModel(ClipTextConfig.Tiny, ClipImageTowerConfig.Tiny);
         using var pixels = TestTensors.UniformPixels([3, 3, 16, 16]);
@@ -125,6 +126,7 @@ public class ClipModelTests(ITestOutputHelper output)
     [Fact]
     public void ImageTower_StrideTwoConvIn_HalvesTheFirstStage_AndChecksTheSize()
     {
+        using var scope = NewDisposeScope();
         manual_seed(2);
         var config = ClipImageTowerConfig.Tiny with { ConvInStride = 2 };
         using var tower = new ClipImageTower(config);
@@ -143,6 +145,7 @@ public class ClipModelTests(ITestOutputHelper output)
     [Fact]
     public void Training_FewAdamWSteps_DriveLossDown()
     {
+        using var testScope = NewDisposeScope();
         torch.manual_seed(1234);
         using var model = new ClipModel(ClipTextConfig.Tiny, ClipImageTowerConfig.Tiny);
         model.train();

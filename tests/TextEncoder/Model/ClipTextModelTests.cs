@@ -28,6 +28,7 @@ public class ClipTextModelTests
     [Fact]
     public void Encode_ReturnsTransformersShapes()
     {
+        using var scope = NewDisposeScope();
         using var model = NewTiny();
         using var ids = Ids();
         using var output = model.Encode(ids, outputHiddenStates: true);
@@ -63,6 +64,7 @@ public class ClipTextModelTests
     [Fact]
     public void Forward_IsCausal_LaterTokenLeavesEarlierStatesUnchanged()
     {
+        using var scope = NewDisposeScope();
         using var model = NewTiny();
         using var ids = Ids();
         using var changed = ids.clone();

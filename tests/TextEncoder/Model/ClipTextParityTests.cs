@@ -23,6 +23,7 @@ public class ClipTextParityTests(ITestOutputHelper output)
     [Fact]
     public void FromPretrained_WithPositionIds_ReproducesTransformers()
     {
+        using var scope = NewDisposeScope();
         // A copy of the fixture whose weights carry the I64 [1, 77] buffer, as many real checkpoints do.
         string dir = TestEnvironment.NewTempDir();
         File.Copy(Path.Combine(ModelDir, "config.json"), Path.Combine(dir, "config.json"));
@@ -38,6 +39,7 @@ public class ClipTextParityTests(ITestOutputHelper output)
     [Fact]
     public void StrictLoad_WithoutKeyMap_RejectsPositionIds()
     {
+        using var scope = NewDisposeScope();
         var tensors = SafeTensors.Load(Path.Combine(ModelDir, "model.safetensors"));
         tensors[ClipTextModel.PositionIdsKey] = TestTensors.Arange(77, dtype: ScalarType.Int64).unsqueeze(0);
         try
@@ -57,6 +59,7 @@ public class ClipTextParityTests(ITestOutputHelper output)
     [Fact]
     public void PoolingPositions_MatchStoredEosPositions()
     {
+        using var scope = NewDisposeScope();
         using var model = ClipTextModel.FromPretrained(ModelDir);
         var vectors = SafeTensors.Load(VectorsPath);
         try
@@ -75,6 +78,7 @@ public class ClipTextParityTests(ITestOutputHelper output)
 
     void AssertParity(ClipTextModel model, string label)
     {
+        using var scope = NewDisposeScope();
         var vectors = SafeTensors.Load(VectorsPath);
         try
         {
@@ -96,6 +100,7 @@ public class ClipTextParityTests(ITestOutputHelper output)
 
     static double MaxAbsDiff(Tensor actual, Tensor expected)
     {
+        using var scope = NewDisposeScope();
         Assert.Equal(expected.shape, actual.shape);
         using var diff = (actual - expected).abs().max();
         return diff.item<float>();

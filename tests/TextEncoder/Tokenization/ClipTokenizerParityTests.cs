@@ -11,6 +11,7 @@ public class ClipTokenizerParityTests
 
     static long[] StoredRow(int row)
     {
+        using var scope = TorchSharp.torch.NewDisposeScope();
         var vectors = SafeTensors.Load(Path.Combine(TestEnvironment.Parity, "vectors", "text_encoder.safetensors"));
         try
         {
@@ -61,6 +62,7 @@ public class ClipTokenizerParityTests
     [Fact]
     public void EncodeBatch_GivesInt64TensorsOfTheStoredRows()
     {
+        using var scope = TorchSharp.torch.NewDisposeScope();
         var tokenizer = ClipTokenizer.FromPretrained(TokenizerDir);
 
         var (ids, mask) = tokenizer.EncodeBatch(["a photo of a cat", "A  photo of a CAT\n"]);

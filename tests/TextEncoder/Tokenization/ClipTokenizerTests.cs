@@ -119,6 +119,7 @@ public class ClipTokenizerTests
     [Fact]
     public void EncodeBatch_Longest_PadsToTheLongestRow()
     {
+        using var scope = TorchSharp.torch.NewDisposeScope();
         var (ids, mask) = Parity.EncodeBatch(["a cat", "a photo of a cat"], new ClipPaddingOptions { Padding = ClipPadding.Longest });
         using (ids)
         using (mask)

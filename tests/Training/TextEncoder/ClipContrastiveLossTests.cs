@@ -43,6 +43,7 @@ public class ClipContrastiveLossTests
     [Fact]
     public void Compute_WithMask_GradientsAreFinite()
     {
+        using var scope = NewDisposeScope();
         using var generator = new Generator(4);
         using var image = randn(new long[] { 4, 6 }, generator: generator).requires_grad_();
         using var text = randn(new long[] { 4, 6 }, generator: generator).requires_grad_();
@@ -83,6 +84,7 @@ public class ClipContrastiveLossTests
     [InlineData(3)]
     public void ComputeOnShare_RanksGradientsSumToOneProcesssGradient(int ranks)
     {
+        using var scope = NewDisposeScope();
         // Two "towers" (a matrix each) and a logit scale; batch 5 with a masked duplicate pair, shared by the ranks.
         using var generator = new Generator(11);
         using var imageIn = randn(new long[] { 5, 4 }, generator: generator);

@@ -19,6 +19,7 @@ public class ClipModelFolderTests
     [Fact]
     public void SaveLoad_RoundTrip_SameWeightsAndEmbeddings_AndTextEncoderLoadsAlone()
     {
+        using var scope = NewDisposeScope();
         using var model = NewModel();
         string root = TestEnvironment.NewTempDir();
         ClipModelFolder.Save(model, root);

@@ -111,6 +111,7 @@ public sealed class ClipTrainerTests(ITestOutputHelper output)
     [Fact]
     public void InitFrom_StartsFromTheFoldersClip_AndRefusesAnotherArchitecture()
     {
+        using var scope = NewDisposeScope();
         string folder = TestClipFolder.Create(emoji: 2);
         var train = TestClipFolder.Read(folder);
         var tokenizer = TestClipFolder.Tokenizer(train);
@@ -180,6 +181,7 @@ public sealed class ClipTrainerTests(ITestOutputHelper output)
 
     internal static void AssertSameTensors(IReadOnlyDictionary<string, Tensor> expected, IReadOnlyDictionary<string, Tensor> actual)
     {
+        using var scope = NewDisposeScope();
         Assert.Equal(expected.Keys.OrderBy(k => k), actual.Keys.OrderBy(k => k));
         foreach (var (key, tensor) in expected)
             Assert.True(tensor.equal(actual[key]).all().item<bool>(), $"'{key}' differs");

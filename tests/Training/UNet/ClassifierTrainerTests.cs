@@ -13,6 +13,7 @@ public class ClassifierTrainerTests
     [Fact]
     public void Trainer_LearnsTwoSeparableClasses()
     {
+        using var scope = NewDisposeScope();
         // class 0: latents of +1, class 1: of -1; after training the clean latents are told apart and the loss fell
         using var mean = cat([ones(6, 4, 4, 4), ones(6, 4, 4, 4).neg()], 0);
         using var logVar = full([12, 4, 4, 4], Scalars.Of(-12.0));

@@ -63,6 +63,7 @@ public class DiffusionObjectiveTests
     [Fact]
     public void Target_V_IsSqrtAlphaBarEpsMinusSqrtOneMinusAlphaBarX0()
     {
+        using var scope = NewDisposeScope();
         using var x0 = tensor(new float[] { 1, 2, 3, 4, 5, 6, 7, 8 }).reshape(2, 1, 2, 2);
         using var eps = tensor(new float[] { -1, 0.5f, 2, 0, 1, 1, -2, 3 }).reshape(2, 1, 2, 2);
         using var v = DiffusionObjective.Target(Sd, x0, eps, [0, 999], PredictionType.VPrediction);
@@ -76,6 +77,7 @@ public class DiffusionObjectiveTests
     [Fact]
     public void Target_Epsilon_IsTheNoise()
     {
+        using var scope = NewDisposeScope();
         using var x0 = ones(2, 1, 2, 2);
         using var eps = randn(2, 1, 2, 2);
         using var target = DiffusionObjective.Target(Sd, x0, eps, [3, 500], PredictionType.Epsilon);
@@ -85,6 +87,7 @@ public class DiffusionObjectiveTests
     [Fact]
     public void Noise_WithOffset_AddsOffsetTimesOnePerChannelDraw()
     {
+        using var scope = NewDisposeScope();
         using var g = new Generator(9);
         using var noise = DiffusionObjective.Noise([2, 3, 4, 4], 0.1, g);
         using var replay = new Generator(9);
@@ -97,6 +100,7 @@ public class DiffusionObjectiveTests
     [Fact]
     public void Noise_WithoutOffset_IsPlainStandardNormal()
     {
+        using var scope = NewDisposeScope();
         using var g = new Generator(9);
         using var noise = DiffusionObjective.Noise([2, 3, 4, 4], 0, g);
         using var replay = new Generator(9);

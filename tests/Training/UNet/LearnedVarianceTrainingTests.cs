@@ -21,6 +21,7 @@ public sealed class LearnedVarianceTrainingTests : IDisposable
     [Fact]
     public void InitFrom_ACChannelUNet_WidensConvOutWithZeros_TrainsAndExportsLearnedRange()
     {
+        using var scope = NewDisposeScope();
         using var cache = world.Cache(TestEnvironment.NewTempDir());
         string source = TestEnvironment.NewTempDir();
         manual_seed(123);

@@ -98,6 +98,7 @@ internal sealed class ToyWorld : IDisposable
         vae.eval();
         var p = vae.named_parameters().ToDictionary(np => np.name, np => np.parameter);
         int latent = VaeConfig.Tiny.LatentChannels;
+        using (NewDisposeScope())
         using (no_grad())
         {
             p["quant_conv.weight"][latent..].zero_();

@@ -19,7 +19,11 @@ public sealed class UNetTrainerMixedPrecisionTests(ITestOutputHelper output) : I
     UNetTrainer Trainer(LatentCache cache, UNetTrainingConfig config, string? outDir = null) =>
         new(ToyWorld.UNet, config, cache, world.Vae, world.TextEncoder, world.Tokenizer, outDir ?? TestEnvironment.NewTempDir());
 
-    static bool BitEqual(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
+    static bool BitEqual(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        return a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
+    }
 
     [Fact]
     public void BFloat16_LossesOfTheFirstStepsStayCloseToFloat32()
@@ -50,6 +54,7 @@ public sealed class UNetTrainerMixedPrecisionTests(ITestOutputHelper output) : I
     [Fact]
     public void BFloat16_MasterWeightsOptimizerAndCheckpointStayFloat32()
     {
+        using var scope = NewDisposeScope();
         using var cache = world.Cache(TestEnvironment.NewTempDir());
         using var trainer = Trainer(cache, Bf16 with { Steps = 2 });
         var before = trainer.Model.parameters().Select(p => p.detach().clone()).ToList();
@@ -73,6 +78,7 @@ public sealed class UNetTrainerMixedPrecisionTests(ITestOutputHelper output) : I
     [Fact]
     public void BFloat16_ResumeIsBitExact()
     {
+        using var scope = NewDisposeScope();
         const int k = 3;
         using var cache = world.Cache(TestEnvironment.NewTempDir());
         using var straight = Trainer(cache, Bf16);

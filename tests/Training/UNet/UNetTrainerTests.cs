@@ -19,7 +19,11 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
 
     public void Dispose() => world.Dispose();
 
-    static bool BitEqual(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
+    static bool BitEqual(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        return a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
+    }
 
     UNetTrainer Trainer(LatentCache cache, UNetTrainingConfig config, string? outDir = null) =>
         new(ToyWorld.UNet, config, cache, world.Vae, world.TextEncoder, world.Tokenizer, outDir ?? TestEnvironment.NewTempDir());
@@ -27,6 +31,7 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void Train_ToyColours_LossFallsAndGuidedSamplesMatchTheirCaptions()
     {
+        using var scope = NewDisposeScope();
         // 4 solid colours, one caption each: an end-to-end overfit. After training, sampling "red" with CFG must give the
         // image closest to red's reconstruction among the four (the Tiny VAE is random, so "red" means its decode of red).
         // EmaDecay 0: the EMA follows the weights (a short run's EMA lags them), so the samples show what was learnt.
@@ -58,6 +63,7 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void Resume_IsBitExact()
     {
+        using var scope = NewDisposeScope();
         var config = UNetTrainingConfig.Tiny with { CaptionDropout = 0.5, NoiseOffset = 0.1 };
         const int k = 3;
         using var cache = world.Cache(TestEnvironment.NewTempDir());
@@ -89,6 +95,7 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void Run_Completed_ExportsALoadablePipelineFolder()
     {
+        using var scope = NewDisposeScope();
         var config = UNetTrainingConfig.Tiny with { Steps = 2, SampleInterval = 1, PredictionType = PredictionType.VPrediction };
         using var cache = world.Cache(TestEnvironment.NewTempDir());
         using var trainer = Trainer(cache, config);
@@ -115,6 +122,7 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void InitFrom_StartsFromTheFoldersWeights_ResumesWithoutIt_AndRefusesAnotherArchitecture()
     {
+        using var scope = NewDisposeScope();
         using var cache = world.Cache(TestEnvironment.NewTempDir());
         string source = TestEnvironment.NewTempDir();
         manual_seed(123);

@@ -16,6 +16,7 @@ public class VariationalBoundTests
     [Fact]
     public void NormalKl_MatchesHandComputedValues()
     {
+        using var scope = NewDisposeScope();
         // KL(N(0, 1) || N(1, 4)) = 0.5 (-1 + ln 4 + 1/4 + 1/4); KL(N(0.5, 0.2) || N(-0.3, 0.5)) likewise; KL(p || p) = 0
         using var kl = VariationalBound.NormalKl(D(0, 0.5, 0.7), D(0, Math.Log(0.2), 1.3), D(1, -0.3, 0.7), D(Math.Log(4), Math.Log(0.5), 1.3));
         double[] v = kl.data<double>().ToArray();
@@ -27,6 +28,7 @@ public class VariationalBoundTests
     [Fact]
     public void DiscretizedGaussianLogLikelihood_MatchesHandComputedValues()
     {
+        using var scope = NewDisposeScope();
         // inside: log(Phi((x - m + 1/255) / s) - Phi((x - m - 1/255) / s)); x > 0.999: the upper tail; x < -0.999: the lower tail
         using var ll = VariationalBound.DiscretizedGaussianLogLikelihood(D(0, 0.2, 1, -1), D(0, 0.1, 0.9, -0.8), D(0, Math.Log(0.05), Math.Log(0.1), Math.Log(0.1)));
         double[] v = ll.data<double>().ToArray();
@@ -40,6 +42,7 @@ public class VariationalBoundTests
     // One sample of 1 x 1 x 1 x 2 latents at timestep t with output [eps; v], and L_t computed by hand in double.
     static (double Actual, double Expected) OneTerm(long t, double[] x0, double[] xt, double[] eps, double[] v)
     {
+        using var scope = NewDisposeScope();
         var schedule = new NoiseSchedule(Sd(SchedulerConfig.DdpmClassName));
         double Abar(long s) => s >= 0 ? schedule.AlphasCumprod[s] : 1.0;
         double beta = 1 - Abar(t) / Abar(t - 1);
@@ -84,6 +87,7 @@ public class VariationalBoundTests
     [Fact]
     public void Terms_StopTheGradientOfTheMean()
     {
+        using var scope = NewDisposeScope();
         // L_vlb reaches only the variance half: the mean half's gradient is exactly zero, the variance half's is not.
         var schedule = new NoiseSchedule(Sd(SchedulerConfig.DdpmClassName));
         using var g = new TorchSharp.torch.Generator(3);

@@ -10,6 +10,7 @@ public sealed class VaeLossTests
     [Fact]
     public void DiscriminatorHinge_MatchesHandComputedValue()
     {
+        using var scope = NewDisposeScope();
         using var real = tensor(new float[] { 2f, 0.5f, -1f, 0f }).view(1, 1, 2, 2);
         using var fake = tensor(new float[] { -2f, 0.5f, 1f, -0.5f }).view(1, 1, 2, 2);
         // real: relu(1 - r) = 0, 0.5, 2, 1 -> mean 0.875; fake: relu(1 + f) = 0, 1.5, 2, 0.5 -> mean 1.0; 0.5 * 1.875
@@ -20,6 +21,7 @@ public sealed class VaeLossTests
     [Fact]
     public void AdaptiveWeight_IsRatioOfGradientNormsAtLastLayer()
     {
+        using var testScope = NewDisposeScope();
         using var w = new TorchSharp.Modules.Parameter(tensor(new float[] { 1f, 2f }));
         using var scope = NewDisposeScope();
         var rec = w.mul(tensor(new float[] { 3f, 4f })).sum();     // d/dw = (3, 4), norm 5
@@ -30,6 +32,7 @@ public sealed class VaeLossTests
     [Fact]
     public void NLayerDiscriminator_HasCompVisKeysAndPatchShape()
     {
+        using var scope = NewDisposeScope();
         using var d = new NLayerDiscriminator(3, channels: 8, layers: 3);
         var keys = d.state_dict().Keys.ToList();
         Assert.Contains("main.0.weight", keys);

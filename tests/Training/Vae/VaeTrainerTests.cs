@@ -76,6 +76,7 @@ public sealed class VaeTrainerTests(ITestOutputHelper output)
     [Fact]
     public void Run_Completed_ExportsEmaVaeWithMeasuredScalingFactor_AndLogs()
     {
+        using var scope = NewDisposeScope();
         string folder = TestImageFolder.Create(train: 4, validation: 2);
         var (train, validation) = Read(folder);
         string outDir = TestEnvironment.NewTempDir();
@@ -119,6 +120,7 @@ public sealed class VaeTrainerTests(ITestOutputHelper output)
     [Fact]
     public void InitFrom_StartsFromTheFoldersWeights_AndRefusesAnotherArchitecture()
     {
+        using var scope = NewDisposeScope();
         string folder = TestImageFolder.Create(train: 2);
         var (train, _) = Read(folder);
         string source = TestEnvironment.NewTempDir();
@@ -155,6 +157,7 @@ public sealed class VaeTrainerTests(ITestOutputHelper output)
     [Fact]
     public void TrainStep_NonFiniteGradient_SkipsTheUpdate_CountsAndLogsIt_ThenTrainingGoesOn()
     {
+        using var scope = NewDisposeScope();
         var (train, _) = Read(TestImageFolder.Create(train: 2));
         string outDir = TestEnvironment.NewTempDir();
         var config = VaeTrainingConfig.Tiny with { DiscriminatorWeight = 0, ReconstructionLoss = ReconstructionLoss.L2 };
@@ -217,6 +220,7 @@ public sealed class VaeTrainerTests(ITestOutputHelper output)
 
     static void AssertSameTensors(IReadOnlyDictionary<string, Tensor> expected, IReadOnlyDictionary<string, Tensor> actual)
     {
+        using var scope = NewDisposeScope();
         Assert.Equal(expected.Keys.OrderBy(k => k), actual.Keys.OrderBy(k => k));
         foreach (var (key, value) in expected)
             Assert.True(value.equal(actual[key]).all().item<bool>(), $"{key} differs");
