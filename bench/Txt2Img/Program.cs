@@ -4,12 +4,13 @@
 // classifier-free guidance (one [uncond; cond] U-Net call per step, scale 7.5), VAE decode. Per dtype (the U-Net's,
 // as PipelineOptions.Dtype: the text encoder and the VAE stay float32) and batch (prompts per call): one warm-up
 // call, then the median of `calls` timed calls, reported per image as one JSON line. --runtimes picks the models'
-// engine (PipelineOptions.Runtime): libtorch (all three parts, both dtypes) and onnxruntime (all three parts, float32
-// only). Either way the text keys/values are computed once per call and the empty negative prompt once per model.
+// engine (PipelineOptions.Runtime): libtorch (all three parts, both dtypes), onnxruntime (all three parts, float32
+// only) and onnxruntime-int8 (the same with the U-Net's linear layers in int8, PipelineOptions.UNetLinearWeights). Either way the text keys/values are computed once per call and the empty negative prompt once per model.
 //   latent-bench-txt2img [--model DIR] [--threads N] [--calls 5] [--steps 30] [--batches 1,4] [--dtypes fp32,bf16]
 //                        [--runtimes libtorch,onnxruntime]
 //   latent-bench-txt2img --make-random DIR [--tokenizer DIR]
 //   latent-bench-txt2img --parts CALLS [--model DIR] [--threads N]   (per-part ms and GFLOPS: bench/parts.sh)
+//   latent-bench-txt2img --onnx-precision ROUNDS [--calls N] [--model DIR] [--threads N]   (int8 U-Net, fp16/bf16 trial: bench/onnx_precision.sh)
 // --model defaults to weights/emoji-64 of the repository. --make-random writes a pipeline folder with random weights
 // and the shipped architecture (VaeConfig.Light, ClipTextConfig.Default, UNetConfig.Default, SD's DDIM schedule), as
 // UNetTrainer.Export lays it out; its tokenizer is copied from --tokenizer (default tests/fixtures/parity/tokenizer).
@@ -52,6 +53,12 @@ if (calls < 1 || steps < 1 || batches.Any(b => b < 1))
     throw new ArgumentException($"expected calls >= 1, steps >= 1, batches >= 1; got calls={calls}, steps={steps}, batches={string.Join(",", batches)}", nameof(args));
 TorchEngine.Initialize(threads);
 
+if (options.TryGetValue("onnx-precision", out string? precisionRounds))
+{
+    Latent.Bench.Txt2Img.OnnxPrecisionBench.Run(model, threads, int.Parse(precisionRounds, CultureInfo.InvariantCulture), calls);
+    return;
+}
+
 if (options.TryGetValue("parts", out string? partCalls))
 {
     Latent.Bench.Txt2Img.PartsBench.Run(model, threads, int.Parse(partCalls, CultureInfo.InvariantCulture));
@@ -70,8 +77,8 @@ foreach (string dtypeName in dtypes)
     UNetRuntime runtime = runtimeName switch
     {
         "libtorch" => UNetRuntime.LibTorch,
-        "onnxruntime" => UNetRuntime.OnnxRuntime,
-        _ => throw new ArgumentException($"runtime '{runtimeName}' is unknown; expected libtorch or onnxruntime", nameof(args)),
+        "onnxruntime" or "onnxruntime-int8" => UNetRuntime.OnnxRuntime,
+        _ => throw new ArgumentException($"runtime '{runtimeName}' is unknown; expected libtorch, onnxruntime or onnxruntime-int8", nameof(args)),
     };
     if (runtime == UNetRuntime.OnnxRuntime && dtypeName != "fp32") continue;   // ONNX Runtime runs the U-Net in float32
     ScalarType dtype = dtypeName switch
@@ -80,7 +87,11 @@ foreach (string dtypeName in dtypes)
         "bf16" => ScalarType.BFloat16,
         _ => throw new ArgumentException($"dtype '{dtypeName}' is unknown; expected fp32 or bf16", nameof(args)),
     };
-    using var pipeline = StableDiffusionPipeline.Load(model, new PipelineOptions { Dtype = dtype, Runtime = runtime });
+    using var pipeline = StableDiffusionPipeline.Load(model, new PipelineOptions
+    {
+        Dtype = dtype, Runtime = runtime,
+        UNetLinearWeights = runtimeName == "onnxruntime-int8" ? Latent.Core.Onnx.OnnxLinearWeights.DynamicInt8 : Latent.Core.Onnx.OnnxLinearWeights.Float32,
+    });
     foreach (int batch in batches)
     {
         GenerationRequest Request(int seed) => new()
@@ -93,6 +104,9 @@ foreach (string dtypeName in dtypes)
         };
         using (pipeline.Generate(Request(0))) { }   // warm-up
         var times = new double[calls];
+        // This process's CPU seconds over the timed calls too: on a machine shared with other jobs it is steadier than the wall.
+        using var self = Process.GetCurrentProcess();
+        TimeSpan cpu0 = self.TotalProcessorTime;
         for (int i = 0; i < calls; i++)
         {
             long start = Stopwatch.GetTimestamp();
@@ -100,6 +114,8 @@ foreach (string dtypeName in dtypes)
             times[i] = Stopwatch.GetElapsedTime(start).TotalSeconds;
             result.Dispose();
         }
+        self.Refresh();
+        double cpuPerImage = (self.TotalProcessorTime - cpu0).TotalSeconds / calls / batch;
         double median = Median(times);
         Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
         {
@@ -112,6 +128,7 @@ foreach (string dtypeName in dtypes)
             ["calls"] = calls,
             ["seconds_per_image"] = Math.Round(median / batch, 5),
             ["seconds_per_call"] = Math.Round(median, 5),
+            ["cpu_seconds_per_image"] = Math.Round(cpuPerImage, 5),
             ["params"] = parameters,
             ["arch"] = arch,
         }));
@@ -124,7 +141,7 @@ int Int(string key, int fallback) =>
 // --key value pairs; every key takes a value.
 static Dictionary<string, string> ParseOptions(string[] args)
 {
-    string[] known = ["model", "threads", "calls", "steps", "batches", "dtypes", "runtimes", "make-random", "tokenizer", "parts"];
+    string[] known = ["model", "threads", "calls", "steps", "batches", "dtypes", "runtimes", "make-random", "tokenizer", "parts", "onnx-precision"];
     var options = new Dictionary<string, string>();
     for (int i = 0; i < args.Length; i++)
     {

@@ -34,23 +34,32 @@ public sealed class OnnxRuntimeUNet : IDisposable
     /// <param name="unet">The U-Net; its weights are copied into the sessions (only its config is kept).</param>
     /// <param name="cache">Where optimised models are kept between runs; null exports and optimises every time.</param>
     /// <param name="weightsHash">The U-Net's <see cref="OnnxModelCache.WeightsHash"/> when the caller has it (else computed when a cache is used).</param>
+    /// <param name="linearWeights">The linear layers' form in the U-Net graph: float32 (the default) or
+    /// <see cref="OnnxLinearWeights.DynamicInt8"/> (int8 weights, activations quantised per call: approximate). The text
+    /// keys/values graph, run once per generation, stays float32 either way.</param>
     /// <exception cref="NotSupportedException">The U-Net cannot be exported: over 2 GiB of float32 weights (<see cref="Fits(UNet2DConditionModel)"/>) or
     /// an option the export does not cover (see <see cref="UNet2DConditionModel.ExportOnnx"/>).</exception>
-    public OnnxRuntimeUNet(UNet2DConditionModel unet, OnnxModelCache? cache = null, string? weightsHash = null)
-        : this(Checked(unet).Config, () => unet, cache, weightsHash) { }
+    /// <exception cref="ArgumentException"><paramref name="linearWeights"/> is not a defined value.</exception>
+    public OnnxRuntimeUNet(UNet2DConditionModel unet, OnnxModelCache? cache = null, string? weightsHash = null,
+        OnnxLinearWeights linearWeights = OnnxLinearWeights.Float32)
+        : this(Checked(unet).Config, () => unet, cache, weightsHash, linearWeights) { }
 
     /// <summary>
     /// Opens the sessions of a U-Net known by its config and weights hash: from <paramref name="cache"/> when it holds
     /// them, without calling <paramref name="module"/> (a warm start builds no LibTorch U-Net); else exported from
     /// <paramref name="module"/>, whose float32 weights the caller has checked to fit (<see cref="Fits(long)"/>).
     /// </summary>
-    internal OnnxRuntimeUNet(UNetConfig config, Func<UNet2DConditionModel> module, OnnxModelCache? cache, string? weightsHash)
+    internal OnnxRuntimeUNet(UNetConfig config, Func<UNet2DConditionModel> module, OnnxModelCache? cache, string? weightsHash,
+        OnnxLinearWeights linearWeights = OnnxLinearWeights.Float32)
     {
+        if (!Enum.IsDefined(linearWeights))
+            throw new ArgumentException($"linearWeights is {linearWeights}; expected Float32 or DynamicInt8", nameof(linearWeights));
         this.config = config;
+        LinearWeights = linearWeights;
         byte[] Export(bool keyValues)
         {
             UNet2DConditionModel unet = module();
-            using (no_grad()) return keyValues ? unet.ExportTextKeyValuesOnnx() : unet.ExportOnnx(textKeyValueInputs: true);
+            using (no_grad()) return keyValues ? unet.ExportTextKeyValuesOnnx() : unet.ExportOnnx(textKeyValueInputs: true, linearWeights);
         }
         if (cache is null)
         {
@@ -62,7 +71,9 @@ public sealed class OnnxRuntimeUNet : IDisposable
         {
             string weights = WeightsHash = weightsHash ?? OnnxModelCache.WeightsHash(module());
             bool hit1, hit2;
-            (session, hit1) = cache.Open(OnnxModelCache.Key("unet(text key/value inputs)", weights), () => Export(false));
+            // The part's name carries the linear layers' form, so an int8 graph and a float32 one never share a file.
+            string part = linearWeights == OnnxLinearWeights.Float32 ? "unet(text key/value inputs)" : $"unet(text key/value inputs, linear weights {linearWeights})";
+            (session, hit1) = cache.Open(OnnxModelCache.Key(part, weights), () => Export(false));
             (textSession, hit2) = cache.Open(OnnxModelCache.Key("unet text keys/values", weights), () => Export(true));
             FromCache = hit1 && hit2;
         }
@@ -77,6 +88,9 @@ public sealed class OnnxRuntimeUNet : IDisposable
                 $"the U-Net has {FloatBytes(unet) / (1 << 20)} MiB of float32 weights; one ONNX file holds at most 2 GiB; run it with LibTorch");
         return unet;
     }
+
+    /// <summary>How the U-Net graph's linear layers are stored (float32, or int8 with dynamic activation quantisation).</summary>
+    public OnnxLinearWeights LinearWeights { get; }
 
     /// <summary>Whether both optimised models were read from the cache (no export, no graph optimisation).</summary>
     public bool FromCache { get; }

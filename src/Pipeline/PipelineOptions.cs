@@ -1,3 +1,4 @@
+using Latent.Core.Onnx;
 using static TorchSharp.torch;
 
 namespace Latent.Pipeline;
@@ -23,6 +24,15 @@ public sealed record PipelineOptions
     /// (as the CLI does: see that value).
     /// </summary>
     public UNetRuntime Runtime { get; init; } = UNetRuntime.LibTorch;
+
+    /// <summary>
+    /// How ONNX Runtime's U-Net stores its linear layers: <see cref="OnnxLinearWeights.Float32"/> (the default: the same
+    /// function as LibTorch's within float32 rounding) or <see cref="OnnxLinearWeights.DynamicInt8"/> (int8 weights with
+    /// activations quantised per call; the noise prediction within about 1% of float32's, docs/PERFORMANCE.md has the
+    /// speed and the decision). DynamicInt8 needs <see cref="Runtime"/> OnnxRuntime or Auto (Auto then runs the U-Net on
+    /// ONNX Runtime without measuring LibTorch) and <see cref="Dtype"/> Float32. The text encoder and the VAE stay float32.
+    /// </summary>
+    public OnnxLinearWeights UNetLinearWeights { get; init; } = OnnxLinearWeights.Float32;
 
     /// <summary>
     /// Where ONNX Runtime's optimised models are kept between runs (<see cref="Ort.OnnxModelCache"/>; e.g.

@@ -1,4 +1,5 @@
 using Latent.Core.Engine;
+using Latent.Core.Onnx;
 using Latent.Pipeline.Ort;
 using Latent.Pipeline.SingleFile;
 using Latent.TextEncoder;
@@ -31,7 +32,8 @@ public sealed partial class StableDiffusionPipeline
     /// <exception cref="NotSupportedException">A single file of another family (SD 2.x, SDXL, inpainting, VAE-only) or a pickled .ckpt; the message names the key or extension.</exception>
     /// <exception cref="InvalidDataException">The index names a class we cannot load, or a config or weights file does not fit (a missing, unexpected or mis-shaped key); the message names the component.</exception>
     /// <exception cref="ArgumentException">The dtype is not Float32 or BFloat16, the runtime is unknown, OnnxRuntime is asked for
-    /// with BFloat16 or for a U-Net over one ONNX file's 2 GiB, or the components do not fit together.</exception>
+    /// with BFloat16 or for a U-Net over one ONNX file's 2 GiB, int8 linear layers are asked for with LibTorch or BFloat16,
+    /// or the components do not fit together.</exception>
     /// <exception cref="BFloat16InaccurateException">BFloat16 is asked for but this engine computes it wrongly on this CPU
     /// (<see cref="BFloat16Check"/>: its op probes, or this U-Net's bf16 output more than 5% off float32's); the message has the numbers.</exception>
     /// <exception cref="Microsoft.ML.OnnxRuntime.OnnxRuntimeException">ONNX Runtime cannot build its session (with Runtime OnnxRuntime or Auto).</exception>
@@ -44,6 +46,13 @@ public sealed partial class StableDiffusionPipeline
             throw new ArgumentException($"PipelineOptions.Dtype is {options.Dtype} with Runtime OnnxRuntime; ONNX Runtime runs the U-Net in Float32 (use LibTorch for BFloat16)", nameof(options));
         if (!Enum.IsDefined(options.Runtime))
             throw new ArgumentException($"PipelineOptions.Runtime is {options.Runtime}; expected LibTorch, OnnxRuntime or Auto", nameof(options));
+        if (!Enum.IsDefined(options.UNetLinearWeights))
+            throw new ArgumentException($"PipelineOptions.UNetLinearWeights is {options.UNetLinearWeights}; expected Float32 or DynamicInt8", nameof(options));
+        bool int8 = options.UNetLinearWeights == OnnxLinearWeights.DynamicInt8;
+        if (int8 && options.Runtime == UNetRuntime.LibTorch)
+            throw new ArgumentException("PipelineOptions.UNetLinearWeights is DynamicInt8 with Runtime LibTorch; int8 linear layers run only on ONNX Runtime (use OnnxRuntime or Auto)", nameof(options));
+        if (int8 && options.Dtype != ScalarType.Float32)
+            throw new ArgumentException($"PipelineOptions.UNetLinearWeights is DynamicInt8 with Dtype {options.Dtype}; the int8 U-Net runs on ONNX Runtime with float32 activations (use Float32)", nameof(options));
         // 1. A diffusers folder (configs now, each module when first needed), or a single file with LDM key names (read whole).
         bool singleFile = SingleFileCheckpoint.IsSingleFile(directory);
         string? configDirectory = options.ConfigDirectory;
@@ -68,8 +77,12 @@ public sealed partial class StableDiffusionPipeline
             if (options.Runtime == UNetRuntime.OnnxRuntime && !fits)
                 throw new ArgumentException(
                     $"PipelineOptions.Runtime is OnnxRuntime but the U-Net's float32 weights ({source.UNetFloatBytes / (1 << 20)} MiB) exceed one ONNX file's 2 GiB; use LibTorch or Auto", nameof(options));
+            if (int8 && !fits)
+                throw new ArgumentException(
+                    $"PipelineOptions.UNetLinearWeights is DynamicInt8 but the U-Net's float32 weights ({source.UNetFloatBytes / (1 << 20)} MiB) exceed one ONNX file's 2 GiB; use Float32", nameof(options));
+            // int8 linear layers were asked for by name: Auto runs them (on ONNX Runtime) rather than measure LibTorch's float32.
             UNetRuntime runtime = options.Runtime != UNetRuntime.Auto ? options.Runtime
-                : options.Dtype == ScalarType.Float32 && fits ? UNetRuntime.OnnxRuntime : UNetRuntime.LibTorch;
+                : int8 || (options.Dtype == ScalarType.Float32 && fits) ? UNetRuntime.OnnxRuntime : UNetRuntime.LibTorch;
             // The text encoder and the VAE run in float32 whatever the U-Net's dtype, and always fit one ONNX file.
             UNetRuntime textAndVae = options.Runtime == UNetRuntime.LibTorch ? UNetRuntime.LibTorch : UNetRuntime.OnnxRuntime;
             OnnxModelCache? cache = string.IsNullOrEmpty(options.OnnxCacheDirectory) ? null : new OnnxModelCache(options.OnnxCacheDirectory);
@@ -84,7 +97,7 @@ public sealed partial class StableDiffusionPipeline
 
             // 4. Auto with a cache folder: the engine measured faster for this machine and model (RuntimeProbe), measured on
             //    the first load and read back afterwards; without one, the rule above (ONNX Runtime for float32 where it fits).
-            bool probe = options.Runtime == UNetRuntime.Auto && runtime == UNetRuntime.OnnxRuntime && cache is not null;
+            bool probe = options.Runtime == UNetRuntime.Auto && runtime == UNetRuntime.OnnxRuntime && cache is not null && !int8;
             string? decisionPath = null;
             RuntimeDecision? stored = null;
             if (probe)
@@ -107,7 +120,7 @@ public sealed partial class StableDiffusionPipeline
 
             // 6. ONNX Runtime's sessions (the pipeline's constructor), the probe, and LibTorch's copies of what ONNX Runtime runs freed.
             var pipeline = new StableDiffusionPipeline(vae, textEncoder, source.Tokenizer, unet, (source.VaeConfig, source.TextConfig, source.UNetConfig),
-                source.Scheduler, ownsModules: true, runtime, textAndVae, cache, timings, ids)
+                source.Scheduler, ownsModules: true, runtime, textAndVae, cache, timings, ids, options.UNetLinearWeights)
                 {
                     ModelName = name,
                     RuntimeDecision = stored,

@@ -69,7 +69,7 @@ public sealed partial class StableDiffusionPipeline
                     if (changed && onnxUNet is not null)
                     {
                         onnxUNet.Dispose();
-                        onnxUNet = new OnnxRuntimeUNet(unet.Value, onnxCache);
+                        onnxUNet = new OnnxRuntimeUNet(unet.Value, onnxCache, linearWeights: UNetLinearWeights);
                         denoiser = new OrtDenoiser(onnxUNet);
                     }
                     if (changed && onnxText is not null)

@@ -1,4 +1,5 @@
 using Latent.Core.Engine;
+using Latent.Core.Onnx;
 using Latent.Pipeline.Denoising;
 using Latent.Pipeline.Ort;
 using Latent.Schedulers;
@@ -53,7 +54,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     /// <exception cref="BFloat16InaccurateException">The U-Net is bf16 and this engine computes bf16 wrongly on this CPU.</exception>
     public StableDiffusionPipeline(AutoencoderKL vae, ClipTextModel textEncoder, ClipTokenizer tokenizer, UNet2DConditionModel unet, SchedulerConfig schedulerConfig)
         : this(Given(vae, nameof(vae)), Given(textEncoder, nameof(textEncoder)), tokenizer, Given(unet, nameof(unet)), (vae.Config, textEncoder.Config, unet.Config),
-            schedulerConfig, ownsModules: false, UNetRuntime.LibTorch, UNetRuntime.LibTorch, null, null, null) { }
+            schedulerConfig, ownsModules: false, UNetRuntime.LibTorch, UNetRuntime.LibTorch, null, null, null, OnnxLinearWeights.Float32) { }
 
     static TorchPart<T> Given<T>(T module, string name) where T : nn.Module
     {
@@ -63,7 +64,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
 
     StableDiffusionPipeline(TorchPart<AutoencoderKL> vae, TorchPart<ClipTextModel> textEncoder, ClipTokenizer tokenizer, TorchPart<UNet2DConditionModel> unet,
         (VaeConfig Vae, ClipTextConfig Text, UNetConfig UNet) configs, SchedulerConfig schedulerConfig, bool ownsModules,
-        UNetRuntime runtime, UNetRuntime textAndVaeRuntime, OnnxModelCache? cache, StageTimings? timings, WeightsIds? ids)
+        UNetRuntime runtime, UNetRuntime textAndVaeRuntime, OnnxModelCache? cache, StageTimings? timings, WeightsIds? ids,
+        OnnxLinearWeights unetLinearWeights)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(schedulerConfig);
@@ -72,13 +74,13 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         (this.vae, this.textEncoder, this.tokenizer, this.unet, SchedulerConfig, this.ownsModules) =
             (vae, textEncoder, tokenizer, unet, schedulerConfig, ownsModules);
         (vaeConfig, unetConfig) = (configs.Vae, configs.UNet);
-        (Runtime, TextEncoderAndVaeRuntime, onnxCache) = (runtime, textAndVaeRuntime, cache);
+        (Runtime, TextEncoderAndVaeRuntime, onnxCache, UNetLinearWeights) = (runtime, textAndVaeRuntime, cache, unetLinearWeights);
         timings ??= new StageTimings();
         static string Hit(bool hit) => hit ? "optimised model from the cache" : "export + graph optimisation";
         try
         {
             if (runtime == UNetRuntime.OnnxRuntime)
-                onnxUNet = timings.Time(u => $"ONNX Runtime U-Net ({Hit(u.FromCache)})", () => new OnnxRuntimeUNet(configs.UNet, () => unet.Value, cache, ids?.UNet.Weights));
+                onnxUNet = timings.Time(u => $"ONNX Runtime U-Net ({Hit(u.FromCache)})", () => new OnnxRuntimeUNet(configs.UNet, () => unet.Value, cache, ids?.UNet.Weights, unetLinearWeights));
             else if (UNetDtype == ScalarType.BFloat16) BFloat16Check.EnsureAccurate(BFloat16Check.Engine, model: null);
             if (textAndVaeRuntime == UNetRuntime.OnnxRuntime)
             {
@@ -112,6 +114,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         }
         return decision;
     }
+
+    /// <summary>How ONNX Runtime's U-Net stores its linear layers (<see cref="PipelineOptions.UNetLinearWeights"/>); Float32 when LibTorch runs it.</summary>
+    public OnnxLinearWeights UNetLinearWeights { get; }
 
     /// <summary>The engine that runs the text encoder and the VAE (LibTorch, or ONNX Runtime in float32).</summary>
     public UNetRuntime TextEncoderAndVaeRuntime { get; }

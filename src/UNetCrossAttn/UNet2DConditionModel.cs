@@ -207,12 +207,17 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
     /// <param name="textKeyValueInputs">Take each cross-attention's keys and values as inputs (<c>{key}.key</c> [batch, heads, d,
     /// sequence] and <c>{key}.value</c> [batch, heads, sequence, d], from <see cref="ExportTextKeyValuesOnnx"/>, once per
     /// generation) instead of <c>encoder_hidden_states</c>.</param>
+    /// <param name="linearWeights">How the linear layers (time embedding, each ResNet's time projection, attention
+    /// projections, feed-forward, linear proj_in/proj_out) are stored: float32 (the default), or
+    /// <see cref="OnnxLinearWeights.DynamicInt8"/> (int8 weights, ONNX Runtime only, approximate).</param>
     /// <returns>The bytes of a .onnx file (opset <see cref="OnnxGraph.Opset"/>).</returns>
     /// <exception cref="NotSupportedException">The weights exceed 2 GiB (one protobuf message), or a block uses an option the export does not cover.</exception>
-    public byte[] ExportOnnx(bool textKeyValueInputs = false)
+    public byte[] ExportOnnx(bool textKeyValueInputs = false, OnnxLinearWeights linearWeights = OnnxLinearWeights.Float32)
     {
         // sample: [B, Cin, H, W], timestep: [B], encoder_hidden_states: [B, T, D] -> out_sample: [B, Cout, H, W]
-        var g = new OnnxGraph("unet") { TextKeyValueInputs = textKeyValueInputs };
+        if (!Enum.IsDefined(linearWeights))
+            throw new ArgumentException($"linearWeights is {linearWeights}; expected Float32 or DynamicInt8", nameof(linearWeights));
+        var g = new OnnxGraph("unet") { TextKeyValueInputs = textKeyValueInputs, LinearWeights = linearWeights };
         int width = Config.CrossAttentionDim.PerBlock(Config.BlockOutChannels.Length)[0];
         string sample = g.Input("sample", "batch", (long)Config.InChannels, "height", "width");
         string timestep = g.Input("timestep", "batch");

@@ -197,6 +197,22 @@ public class TxtToImgCommandTests
         Assert.Contains("BFloat16 with Runtime OnnxRuntime", r.Err);
     }
 
+    [Fact]
+    public void OnnxInt8_WritesAnImage_AndIsRefusedWithLibTorchOrBf16()
+    {
+        string dir = TestEnvironment.NewTempDir();
+        string[] common = ["txt2img", "a photo of a cat", "--model", TestEnvironment.Parity, "--size", "32", "--steps", "2", "--seed", "5", "--no-onnx-cache"];
+        var ok = Run([.. common, "--onnx-int8", "--out", Path.Combine(dir, "int8.png")]);
+        Assert.True(ok.Code == 0, ok.Err);
+        Assert.True(File.Exists(Path.Combine(dir, "int8.png")));
+        var torch = Run([.. common, "--onnx-int8", "--runtime", "libtorch"]);
+        Assert.Equal(CommandRunner.UserError, torch.Code);
+        Assert.Contains("--onnx-int8 runs the U-Net on ONNX Runtime; it cannot be combined with --runtime libtorch", torch.Err);
+        var bf16 = Run([.. common, "--onnx-int8", "--dtype", "bf16"]);
+        Assert.Equal(CommandRunner.UserError, bf16.Code);
+        Assert.Contains("--onnx-int8 cannot be combined with --dtype bf16", bf16.Err);
+    }
+
     static string Real => Path.Combine(TestEnvironment.Fixtures, "realformats");
 
     [Fact]

@@ -284,6 +284,49 @@ public class PipelineLoadTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Int8LinearWeights_OnAuto_RunTheUNetOnOnnxRuntime_CloseToFloat32()
+    {
+        // Auto with int8 asked for runs it (no LibTorch probe); the images stay near the float32 ones (the noise
+        // prediction is within ~1% per call: OnnxRuntimeUNetInt8Tests), and differ from them (the option did something).
+        using var int8 = StableDiffusionPipeline.Load(TestEnvironment.Parity,
+            new PipelineOptions { Runtime = UNetRuntime.Auto, UNetLinearWeights = Latent.Core.Onnx.OnnxLinearWeights.DynamicInt8 });
+        using var fp32 = StableDiffusionPipeline.Load(TestEnvironment.Parity, new PipelineOptions { Runtime = UNetRuntime.OnnxRuntime });
+        Assert.Equal(UNetRuntime.OnnxRuntime, int8.Runtime);
+        Assert.Equal(Latent.Core.Onnx.OnnxLinearWeights.DynamicInt8, int8.UNetLinearWeights);
+        Assert.Equal(Latent.Core.Onnx.OnnxLinearWeights.Float32, fp32.UNetLinearWeights);
+        var request = Small with { GuidanceScale = 7.5 };
+        using var a = int8.Generate(request);
+        using var b = fp32.Generate(request);
+        float diff = a.Images.sub(b.Images).abs().max().item<float>();
+        output.WriteLine($"max |int8 - fp32| over the image: {diff:E2} (images in [-1, 1])");
+        Assert.InRange(diff, 1e-6f, 0.1f);
+    }
+
+    [Fact]
+    public void Int8LinearWeights_WithLibTorch_IsRejectedNamingBoth()
+    {
+        var e = Assert.Throws<ArgumentException>(() => StableDiffusionPipeline.Load(TestEnvironment.Parity,
+            new PipelineOptions { Runtime = UNetRuntime.LibTorch, UNetLinearWeights = Latent.Core.Onnx.OnnxLinearWeights.DynamicInt8 }));
+        Assert.Contains("DynamicInt8 with Runtime LibTorch", e.Message);
+    }
+
+    [Fact]
+    public void Int8LinearWeights_WithBf16_IsRejectedNamingBoth()
+    {
+        var e = Assert.Throws<ArgumentException>(() => StableDiffusionPipeline.Load(TestEnvironment.Parity,
+            new PipelineOptions { Dtype = ScalarType.BFloat16, Runtime = UNetRuntime.Auto, UNetLinearWeights = Latent.Core.Onnx.OnnxLinearWeights.DynamicInt8 }));
+        Assert.Contains("DynamicInt8 with Dtype BFloat16", e.Message);
+    }
+
+    [Fact]
+    public void UnknownLinearWeights_IsRejectedNamingIt()
+    {
+        var e = Assert.Throws<ArgumentException>(() => StableDiffusionPipeline.Load(TestEnvironment.Parity,
+            new PipelineOptions { Runtime = UNetRuntime.OnnxRuntime, UNetLinearWeights = (Latent.Core.Onnx.OnnxLinearWeights)9 }));
+        Assert.Contains("UNetLinearWeights is 9", e.Message);
+    }
+
+    [Fact]
     public void Float16Compute_IsRejected()
     {
         var e = Assert.Throws<ArgumentException>(() => StableDiffusionPipeline.Load(TestEnvironment.Parity, new PipelineOptions { Dtype = ScalarType.Float16 }));

@@ -96,6 +96,7 @@ public static class EvalTxtToImgCommand
         command.Options.Add(GenerationOptions.Seed);
         command.Options.Add(GenerationOptions.Dtype);
         command.Options.Add(GenerationOptions.Runtime);
+        command.Options.Add(GenerationOptions.OnnxInt8);
         command.Options.Add(BatchSize);
         command.Options.Add(ImagesDir);
         command.Options.Add(Json);

@@ -68,7 +68,7 @@ public static class ServeCommand
     {
         var command = new Command("serve", "Serve AUTOMATIC1111's HTTP API (/sdapi/v1: txt2img, img2img, progress, ...) and a web page at /, the model loaded once.");
         foreach (Option o in new Option[] { GenerationOptions.Model, GenerationOptions.Config, GenerationOptions.Lora, GenerationOptions.Dtype, GenerationOptions.Runtime,
-                     Host, Port, ApiAuth, Queue, MaxSteps, MaxImages, MaxSide, MaxBodyMb })
+                     GenerationOptions.OnnxInt8, Host, Port, ApiAuth, Queue, MaxSteps, MaxImages, MaxSide, MaxBodyMb })
             command.Options.Add(o);
         command.SetAction(CommandRunner.Wrap(Run));
         return command;

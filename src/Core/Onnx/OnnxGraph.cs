@@ -14,7 +14,8 @@ namespace Latent.Core.Onnx;
 /// <see cref="CodedOutputStream"/> (the field numbers are those of onnx.proto, quoted at each message).</para>
 /// <para>Nodes are kept in the order they are added, which is a topological order because a node can only name values
 /// that exist. Names are SSA: every <see cref="Node(string, string[], OnnxAttribute[])"/> gets a fresh output name.
-/// Weights are float32 initializers named after the state-dict key they come from (made unique); a stored form may
+/// Weights are float32 initializers (int8 with float32 scales for linear layers under
+/// <see cref="OnnxLinearWeights.DynamicInt8"/>) named after the state-dict key they come from (made unique); a stored form may
 /// differ from the parameter (a Linear's weight is stored transposed, a GroupNorm's as [C, 1, 1], GEGLU's projection
 /// as its two halves <c>proj.value</c> and <c>proj.gate</c>).</para>
 /// </remarks>
@@ -32,6 +33,18 @@ public sealed class OnnxGraph
     /// <summary>ONNX TensorProto.DataType of int64.</summary>
     public const int Int64 = 7;
 
+    /// <summary>ONNX TensorProto.DataType of int8 (quantised weights, <see cref="OnnxLinearWeights.DynamicInt8"/>).</summary>
+    public const int Int8 = 3;
+
+    /// <summary>ONNX TensorProto.DataType of float16.</summary>
+    public const int Float16 = 10;
+
+    /// <summary>ONNX TensorProto.DataType of bfloat16.</summary>
+    public const int BFloat16 = 16;
+
+    /// <summary>The operator domain of ONNX Runtime's own ("contrib") operators, e.g. <c>DynamicQuantizeMatMul</c>.</summary>
+    public const string MicrosoftDomain = "com.microsoft";
+
     /// <summary>protobuf's limit on one message; a larger model would need ONNX's external data files.</summary>
     public const long MaxModelBytes = int.MaxValue;
 
@@ -42,6 +55,7 @@ public sealed class OnnxGraph
     private readonly List<byte[]> outputs = [];
     private readonly HashSet<string> names = [];
     private readonly Dictionary<string, string> constantsByContent = [];
+    private readonly SortedSet<string> domains = [];
     private int counter;
 
     /// <summary>
@@ -50,6 +64,12 @@ public sealed class OnnxGraph
     /// keys and values computed once per generation by a second graph (<c>ExportTextKeyValuesOnnx</c>).
     /// </summary>
     public bool TextKeyValueInputs { get; init; }
+
+    /// <summary>
+    /// How <see cref="OnnxLayers.Linear(OnnxGraph, string, Tensor, Tensor?, string)"/> stores and multiplies the linear
+    /// layers' weights: float32 (the default) or int8 with activations quantised per call.
+    /// </summary>
+    public OnnxLinearWeights LinearWeights { get; init; } = OnnxLinearWeights.Float32;
 
     /// <summary>Starts an empty graph.</summary>
     /// <param name="name">The graph's name.</param>
@@ -67,7 +87,12 @@ public sealed class OnnxGraph
     /// <returns><paramref name="inputName"/>.</returns>
     public string Int64Input(string inputName, params object[] dims) => TypedInput(inputName, Int64, dims);
 
-    private string TypedInput(string inputName, int dataType, object[] dims)
+    /// <summary>Declares a graph input of any element type.</summary>
+    /// <param name="inputName">Its name.</param>
+    /// <param name="dataType">ONNX TensorProto.DataType, e.g. <see cref="Float16"/>.</param>
+    /// <param name="dims">Each dimension: a <see cref="long"/> (fixed) or a <see cref="string"/> (symbolic).</param>
+    /// <returns><paramref name="inputName"/>.</returns>
+    public string TypedInput(string inputName, int dataType, params object[] dims)
     {
         Claim(inputName);
         inputs.Add(ValueInfo(inputName, dataType, dims));
@@ -78,14 +103,21 @@ public sealed class OnnxGraph
     /// <param name="value">The value to output.</param>
     /// <param name="outputName">The output's name.</param>
     /// <param name="dims">Each dimension: a <see cref="long"/> or a <see cref="string"/>.</param>
-    public void Output(string value, string outputName, params object[] dims)
+    public void Output(string value, string outputName, params object[] dims) => TypedOutput(value, outputName, Float, dims);
+
+    /// <summary>Declares a graph output of any element type (see <see cref="Output"/>).</summary>
+    /// <param name="value">The value to output.</param>
+    /// <param name="outputName">The output's name.</param>
+    /// <param name="dataType">ONNX TensorProto.DataType.</param>
+    /// <param name="dims">Each dimension: a <see cref="long"/> or a <see cref="string"/>.</param>
+    public void TypedOutput(string value, string outputName, int dataType, params object[] dims)
     {
         if (value != outputName)
         {
             Claim(outputName);
-            nodes.Add(NodeProto("Identity", [value], [outputName], outputName, []));
+            nodes.Add(NodeProto("Identity", [value], [outputName], outputName, [], ""));
         }
-        outputs.Add(ValueInfo(outputName, Float, dims));
+        outputs.Add(ValueInfo(outputName, dataType, dims));
     }
 
     /// <summary>Adds a weight as a float32 initializer (converted from any dtype, copied).</summary>
@@ -98,6 +130,14 @@ public sealed class OnnxGraph
         var t = weight.detach().to(ScalarType.Float32).cpu().contiguous();
         return AddInitializer(key, Float, t.shape, t.bytes.ToArray());
     }
+
+    /// <summary>Adds an initializer of any element type from its raw little-endian bytes (e.g. int8 quantised weights).</summary>
+    /// <param name="key">Its name (made unique).</param>
+    /// <param name="dataType">ONNX TensorProto.DataType, e.g. <see cref="Int8"/>.</param>
+    /// <param name="dims">Its shape.</param>
+    /// <param name="raw">Row-major element bytes; kept, not copied.</param>
+    /// <returns>Its name.</returns>
+    public string RawWeight(string key, int dataType, long[] dims, byte[] raw) => AddInitializer(key, dataType, dims, raw);
 
     /// <summary>Adds a float32 constant, or returns the one already added with the same shape and values.</summary>
     /// <param name="hint">Name hint (made unique).</param>
@@ -119,14 +159,24 @@ public sealed class OnnxGraph
     /// <param name="inputNames">Its inputs ("" for an omitted optional input).</param>
     /// <param name="attributes">Its attributes.</param>
     /// <returns>The output's name.</returns>
-    public string Node(string op, string[] inputNames, params OnnxAttribute[] attributes)
+    public string Node(string op, string[] inputNames, params OnnxAttribute[] attributes) => DomainNode("", op, inputNames, attributes);
+
+    /// <summary>Adds a node of an operator domain other than ONNX's (e.g. <see cref="MicrosoftDomain"/>, version 1), which
+    /// the model then imports.</summary>
+    /// <param name="domain">The operator's domain; "" is ONNX's own.</param>
+    /// <param name="op">Operator type, e.g. "DynamicQuantizeMatMul".</param>
+    /// <param name="inputNames">Its inputs ("" for an omitted optional input).</param>
+    /// <param name="attributes">Its attributes.</param>
+    /// <returns>The output's name.</returns>
+    public string DomainNode(string domain, string op, string[] inputNames, params OnnxAttribute[] attributes)
     {
         foreach (string i in inputNames)
             if (i.Length > 0 && !names.Contains(i))
                 throw new ArgumentException($"{op} names input '{i}', which no earlier node, input or initializer defines");
         string nodeName = Fresh(op);
         string output = Fresh($"{nodeName}_out");
-        nodes.Add(NodeProto(op, inputNames, [output], nodeName, attributes));
+        nodes.Add(NodeProto(op, inputNames, [output], nodeName, attributes, domain));
+        if (domain.Length > 0) domains.Add(domain);
         return output;
     }
 
@@ -142,10 +192,13 @@ public sealed class OnnxGraph
         long graphLength = nodes.Sum(n => MessageFieldSize(1, n.LongLength)) + FieldSize(2, name)
             + initializers.Sum(i => MessageFieldSize(5, i.ProtoLength)) + inputs.Sum(i => MessageFieldSize(11, i.LongLength))
             + outputs.Sum(o => MessageFieldSize(12, o.LongLength));
-        byte[] opset = Message(s => { WriteString(s, 1, ""); s.WriteTag(2, WireFormat.WireType.Varint); s.WriteInt64(Opset); });
+        byte[] opset = OpsetImport("", Opset);
+        // Other domains (ONNX Runtime's contrib operators) at their version 1, only when a node uses them.
+        byte[][] extraOpsets = [.. domains.Select(d => OpsetImport(d, 1))];
         // ModelProto: ir_version = 1, producer_name = 2, graph = 7, opset_import = 8 (OperatorSetIdProto: domain = 1, version = 2).
         long total = CodedOutputStream.ComputeTagSize(1) + CodedOutputStream.ComputeInt64Size(IrVersion) + FieldSize(2, producer)
-            + MessageFieldSize(7, graphLength) + MessageFieldSize(8, opset.Length);
+            + MessageFieldSize(7, graphLength) + MessageFieldSize(8, opset.Length)
+            + extraOpsets.Sum(e => MessageFieldSize(8, e.Length));
         if (total > MaxModelBytes)
             throw new NotSupportedException(
                 $"the model is {total / (1 << 20)} MiB; one ONNX file holds at most 2 GiB (protobuf's limit); run this model with LibTorch instead");
@@ -168,9 +221,14 @@ public sealed class OnnxGraph
         foreach (var i in inputs) WriteMessage(o, 11, i);
         foreach (var x in outputs) WriteMessage(o, 12, x);
         WriteMessage(o, 8, opset);
+        foreach (var e in extraOpsets) WriteMessage(o, 8, e);
         o.CheckNoSpaceLeft();
         return model;
     }
+
+    // OperatorSetIdProto: domain = 1, version = 2.
+    private static byte[] OpsetImport(string domain, long version) =>
+        Message(s => { WriteString(s, 1, domain); s.WriteTag(2, WireFormat.WireType.Varint); s.WriteInt64(version); });
 
     // Shapes, pads, ones/zeros of every GroupNorm and the scalars of every GELU repeat across the graph: one
     // initializer each.
@@ -225,14 +283,15 @@ public sealed class OnnxGraph
         if (!names.Add(n)) throw new ArgumentException($"the graph already has a value named '{n}'");
     }
 
-    // NodeProto: input = 1, output = 2, name = 3, op_type = 4, attribute = 5.
-    private static byte[] NodeProto(string op, string[] ins, string[] outs, string nodeName, OnnxAttribute[] attributes) => Message(o =>
+    // NodeProto: input = 1, output = 2, name = 3, op_type = 4, attribute = 5, domain = 7.
+    private static byte[] NodeProto(string op, string[] ins, string[] outs, string nodeName, OnnxAttribute[] attributes, string domain) => Message(o =>
     {
         foreach (string i in ins) WriteString(o, 1, i);
         foreach (string x in outs) WriteString(o, 2, x);
         WriteString(o, 3, nodeName);
         WriteString(o, 4, op);
         foreach (var a in attributes) WriteMessage(o, 5, a.ToProto());
+        if (domain.Length > 0) WriteString(o, 7, domain);
     });
 
     // ValueInfoProto: name = 1, type = 2; TypeProto: tensor_type = 1; TypeProto.Tensor: elem_type = 1, shape = 2;

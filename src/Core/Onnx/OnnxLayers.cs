@@ -18,7 +18,8 @@ public static class OnnxLayers
     public static string Linear(this OnnxGraph g, string key, Linear layer, string x) =>
         g.Linear(key, layer.weight!, layer.bias, x);
 
-    /// <summary>Linear map with explicit weights: x W^T + b (a slice of a layer's weight, as GEGLU's halves).</summary>
+    /// <summary>Linear map with explicit weights: x W^T + b (a slice of a layer's weight, as GEGLU's halves); float32, or
+    /// quantised as the graph's <see cref="OnnxGraph.LinearWeights"/> says.</summary>
     /// <param name="g">The graph.</param>
     /// <param name="key">Name of the weight.</param>
     /// <param name="weight">[out, in].</param>
@@ -27,6 +28,7 @@ public static class OnnxLayers
     /// <returns>[..., out].</returns>
     public static string Linear(this OnnxGraph g, string key, Tensor weight, Tensor? bias, string x)
     {
+        if (g.LinearWeights == OnnxLinearWeights.DynamicInt8) return OnnxQuantization.DynamicInt8Linear(g, key, weight, bias, x);
         // x: [..., in] @ W^T: [in, out] -> [..., out]; W is stored transposed so MatMul needs no Transpose node.
         using var t = weight.t();
         string y = g.Node("MatMul", [x, g.Weight($"{key}.weight", t)]);
