@@ -194,11 +194,7 @@ public sealed class ClassifierTrainer : Trainer<ClassifierStepResult>
         var loss = nn.functional.cross_entropy(logits, y);
         loss.backward();
         double lossValue = loss.item<float>();
-        var norm = config.MaxGradNorm > 0
-            ? GradientClipping.ClipByTotalNorm(optimizer.Parameters, config.MaxGradNorm)
-            : GradientClipping.TotalNorm(optimizer.Parameters);
-        bool skip = GradientGuard.Skip(Step + 1, lossValue, norm, Model.named_parameters(), Log);
-        if (!skip) optimizer.Step();
+        var (norm, skip) = ClipAndStep(optimizer, lossValue, Model.named_parameters());
         ema.Update();
         Step++;
         double accuracy = logits.argmax(1).eq(y).to(ScalarType.Float32).mean().item<float>();
