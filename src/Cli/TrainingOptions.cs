@@ -7,9 +7,10 @@ using Latent.Core.Training;
 namespace Latent.Cli;
 
 /// <summary>
-/// The options and checks that the three <c>latent train</c> commands share: the run folder and <c>--resume</c>, the
-/// hyper-parameters of <see cref="TrainingConfig"/>, <c>--init-from</c>, and the rules of a new run (no run in
-/// <c>--out</c> yet), a resumed one (its saved configs, no hyper-parameters) and a fine-tuning one (no <c>--preset</c>).
+/// The options and checks that the <c>latent train</c> commands of the skeleton's trainers (vae, text-encoder, unet,
+/// classifier) share: the run folder and <c>--resume</c>, the hyper-parameters of <see cref="TrainingConfig"/>,
+/// <c>--init-from</c>, and the rules of a new run (no run in <c>--out</c> yet), a resumed one (its saved configs, no
+/// hyper-parameters) and a fine-tuning one (no <c>--preset</c>).
 /// </summary>
 public sealed class TrainingOptions
 {

@@ -107,14 +107,18 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor, Tensor>
 
     /// <summary>
     /// CLIP's symmetric InfoNCE loss: with L2-normalised embeddings, <c>logits = s * text @ image^T</c> and
-    /// <c>loss = (CE(logits, arange(B)) + CE(logits^T, arange(B))) / 2</c> (transformers' <c>clip_loss</c>).
+    /// <c>loss = (CE(logits, arange(B)) + CE(logits^T, arange(B))) / 2</c> (transformers' <c>clip_loss</c>). Entries
+    /// (i, j) of an optional mask are set to −∞ first, so pair j is neither a positive nor a negative for pair i (the
+    /// text-encoder trainer masks in-batch false negatives: renderings of one emoji).
     /// </summary>
     /// <param name="imageEmbeds">[B, P] image embeddings; normalised here.</param>
     /// <param name="textEmbeds">[B, P] text embeddings, row i matching image i; normalised here.</param>
     /// <param name="logitScale">The multiplier s = exp(logit_scale), a 0-dim tensor (gradients flow through it).</param>
+    /// <param name="falseNegatives">[B, B] bool, true at the pairs to leave out (the diagonal must be false); null: none.</param>
     /// <returns>A 0-dim loss.</returns>
-    /// <exception cref="ArgumentException">The embeddings are not two [B, P] tensors of one shape, or the scale is not 0-dim.</exception>
-    public static Tensor ContrastiveLoss(Tensor imageEmbeds, Tensor textEmbeds, Tensor logitScale)
+    /// <exception cref="ArgumentException">The embeddings are not two [B, P] tensors of one shape, the scale is not 0-dim,
+    /// or the mask is not [B, B] bool or covers the diagonal.</exception>
+    public static Tensor ContrastiveLoss(Tensor imageEmbeds, Tensor textEmbeds, Tensor logitScale, Tensor? falseNegatives = null)
     {
         ArgumentNullException.ThrowIfNull(imageEmbeds);
         ArgumentNullException.ThrowIfNull(textEmbeds);
@@ -124,12 +128,23 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor, Tensor>
                 $"embeddings must both be [B, P]; got image [{string.Join(", ", imageEmbeds.shape)}] and text [{string.Join(", ", textEmbeds.shape)}].");
         if (logitScale.dim() != 0)
             throw new ArgumentException($"logitScale must be 0-dim; got [{string.Join(", ", logitScale.shape)}].", nameof(logitScale));
+        long b = imageEmbeds.shape[0];
+        using var scope = NewDisposeScope();   // the mask check's temporaries too
+        if (falseNegatives is not null)
+        {
+            if (falseNegatives.dim() != 2 || falseNegatives.shape[0] != b || falseNegatives.shape[1] != b || falseNegatives.dtype != ScalarType.Bool)
+                throw new ArgumentException(
+                    $"falseNegatives must be a [{b}, {b}] bool tensor; got {falseNegatives.dtype} [{string.Join(", ", falseNegatives.shape)}].", nameof(falseNegatives));
+            if (falseNegatives.diagonal().any().item<bool>())
+                throw new ArgumentException("falseNegatives masks a diagonal entry; expected the positives (i, i) unmasked.", nameof(falseNegatives));
+        }
         // image, text: [B, P] -> []
-        using var scope = NewDisposeScope();
         var image = nn.functional.normalize(imageEmbeds, p: 2.0, dim: 1);
         var text = nn.functional.normalize(textEmbeds, p: 2.0, dim: 1);
         var logitsPerText = text.matmul(image.t()) * logitScale;                 // [B, B]
-        using var batchSize = imageEmbeds.shape[0].ToScalar();
+        if (falseNegatives is not null)
+            logitsPerText = logitsPerText.masked_fill(falseNegatives, Scalars.Of(double.NegativeInfinity));
+        using var batchSize = b.ToScalar();
         var labels = arange(Scalars.Of(0), batchSize, Scalars.One, dtype: ScalarType.Int64, device: imageEmbeds.device);   // [B]
         var textLoss = nn.functional.cross_entropy(logitsPerText, labels);
         var imageLoss = nn.functional.cross_entropy(logitsPerText.t(), labels);

@@ -32,10 +32,9 @@ public class GuidanceCommandTests
         Assert.Equal("DDPM", GenerationParameters.ReadPng(png)!.Sampler);
     }
 
-    [Fact]
-    public void TrainClassifier_ThenTxtToImgGuidedTowardItsClass()
+    // Two emoji at 64 px and a prompt list naming them (the parity model's VAE makes 32 px, 4x4 latents of them).
+    static (string Data, string Prompts) ClassifierData()
     {
-        // two emoji at 64 px, a prompt list naming them; the parity model's VAE (32 px, 4x4 latents)
         string data = TestEnvironment.NewTempDir();
         var lines = new List<string>();
         int n = 0;
@@ -49,6 +48,37 @@ public class GuidanceCommandTests
         File.WriteAllLines(Path.Combine(data, "metadata.jsonl"), lines);
         string prompts = Path.Combine(data, "prompts.tsv");
         File.WriteAllLines(prompts, ["prompt\tcodes\tpart", "a cat\t1F431\ttune", "a dog\t1F436\theldout"]);
+        return (data, prompts);
+    }
+
+    [Fact]
+    public void TrainClassifier_ResumesItsRun_AndRefusesASecondRunOrNewHyperParameters()
+    {
+        var (data, prompts) = ClassifierData();
+        string outDir = TestEnvironment.NewTempDir();
+        string[] common = ["train", "classifier", "--data", data, "--out", outDir, "--vae", Path.Combine(TestEnvironment.Parity, "vae")];
+        var first = Run([.. common, "--prompts", prompts, "--steps", "2", "--batch-size", "4"]);
+        Assert.True(first.Code == 0, first.Err);
+
+        var again = Run([.. common, "--prompts", prompts, "--steps", "2"]);
+        Assert.Equal(CommandRunner.UserError, again.Code);
+        Assert.Contains("already holds a run", again.Err);
+        var withLr = Run([.. common, "--resume", "--lr", "0.1"]);
+        Assert.Equal(CommandRunner.UserError, withLr.Code);
+        Assert.Contains("drop --lr", withLr.Err);
+
+        // The resumed run reads its prompt list and schedule from the run folder.
+        File.Delete(prompts);
+        var resumed = Run([.. common, "--resume"]);
+        Assert.True(resumed.Code == 0, resumed.Err);
+        Assert.Contains("resumed at step 2", resumed.Out);
+        Assert.True(File.Exists(Path.Combine(outDir, "classes.json")));
+    }
+
+    [Fact]
+    public void TrainClassifier_ThenTxtToImgGuidedTowardItsClass()
+    {
+        var (data, prompts) = ClassifierData();
         string classifier = TestEnvironment.NewTempDir();
         var train = Run("train", "classifier", "--data", data, "--out", classifier, "--vae", Path.Combine(TestEnvironment.Parity, "vae"),
             "--prompts", prompts, "--steps", "3", "--batch-size", "4");

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.IO.Compression;
 using System.Reflection;
 using System.Text.Json;
@@ -16,6 +15,8 @@ public class PackageConsumerTests(ITestOutputHelper output)
     // Every library of src/ (the CLI is an app, the analyzer runs inside our compiler only).
     static readonly string[] Libraries = ["Core", "Schedulers", "Vae", "TextEncoder", "UNetCrossAttn", "Judge", "Pipeline", "Training", "Server", "Distributed"];
 
+    static readonly TimeSpan Timeout = TimeSpan.FromMinutes(8);
+
     static string RepoRoot => typeof(PackageConsumerTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
         .Single(a => a.Key == "RepoRoot").Value!;
 
@@ -23,8 +24,8 @@ public class PackageConsumerTests(ITestOutputHelper output)
     public void PackedLibraries_LetAnAppReferencingOnlyThePipelineGenerateAnImage()
     {
         string work = TestEnvironment.NewTempDir();
-        string feed = Path.Combine(work, "feed");
-        string version = $"0.1.0-test{DateTime.UtcNow:yyyyMMddHHmmssfff}";
+        var consumer = new PackageConsumer(output, work);
+        string feed = consumer.Feed, version = consumer.Version;
 
         // 1. Pack the libraries in one build (a solution filter of Latent.sln).
         string filter = Path.Combine(work, "libraries.slnf");
@@ -32,7 +33,7 @@ public class PackageConsumerTests(ITestOutputHelper output)
         {
             solution = new { path = Path.Combine(RepoRoot, "Latent.sln"), projects = Libraries.Select(l => $"src\\{l}\\Latent.{l}.csproj").ToArray() },
         }));
-        Run("dotnet", $"pack \"{filter}\" -c Release -o \"{feed}\" --artifacts-path \"{Path.Combine(work, "pack-artifacts")}\" -p:Version={version} -nologo", RepoRoot);
+        consumer.Pack(filter, RepoRoot, Timeout);
         foreach (string library in Libraries)
         {
             string package = Path.Combine(feed, $"Latent.{library}.{version}.nupkg");
@@ -44,36 +45,7 @@ public class PackageConsumerTests(ITestOutputHelper output)
             Assert.Contains(core.Entries, e => e.FullName == "buildTransitive/Latent.Core.targets");
 
         // 2. A scratch app outside the repository: only Latent.Pipeline, and the README's example.
-        string app = Path.Combine(work, "consumer");
-        Directory.CreateDirectory(app);
-        foreach (string file in new[] { "Directory.Build.props", "Directory.Build.targets", "Directory.Packages.props" })
-            File.WriteAllText(Path.Combine(app, file), "<Project />");
-        File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
-            <?xml version="1.0" encoding="utf-8"?>
-            <configuration>
-              <packageSources>
-                <clear />
-                <add key="local" value="{feed}" />
-                <add key="nuget.org" value="https://api.nuget.org/v3/index.json" />
-              </packageSources>
-            </configuration>
-            """);
-        File.WriteAllText(Path.Combine(app, "consumer.csproj"), $"""
-            <Project Sdk="Microsoft.NET.Sdk">
-              <PropertyGroup>
-                <OutputType>Exe</OutputType>
-                <TargetFramework>net10.0</TargetFramework>
-                <RuntimeIdentifier>linux-x64</RuntimeIdentifier>
-                <SelfContained>false</SelfContained>
-                <ImplicitUsings>enable</ImplicitUsings>
-                <NoWarn>NU1603;NU1900</NoWarn>
-              </PropertyGroup>
-              <ItemGroup>
-                <PackageReference Include="Latent.Pipeline" Version="{version}" />
-              </ItemGroup>
-            </Project>
-            """);
-        File.WriteAllText(Path.Combine(app, "Program.cs"), """
+        consumer.CreateApp("Latent.Pipeline", """
             using Latent.Core.Imaging;
             using Latent.Pipeline;
             string dir = args[0];
@@ -83,36 +55,9 @@ public class PackageConsumerTests(ITestOutputHelper output)
             Console.WriteLine($"image [{string.Join(", ", result.Images.shape)}]");
             """);
         string parity = Path.Combine(RepoRoot, "tests", "fixtures", "parity");
-        string ran = Run("dotnet", $"run -c Release -- \"{parity}\"", app, ("LATENT_CACHE_DIR", Path.Combine(work, "cache")));
+        string ran = consumer.Run("dotnet", $"run -c Release -- \"{parity}\"", consumer.App, Timeout, ("LATENT_CACHE_DIR", Path.Combine(work, "cache")));
         Assert.Contains("image [1, 3, ", ran);
-        Assert.True(new FileInfo(Path.Combine(app, "cat.png")).Length > 0);
-
-        try { Directory.Delete(work, recursive: true); }
-        catch (IOException) { }
-    }
-
-    string Run(string file, string arguments, string directory, params (string Key, string Value)[] environment)
-    {
-        var start = new ProcessStartInfo(file, arguments)
-        {
-            WorkingDirectory = directory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (string key in new[] { "MSBuildSDKsPath", "MSBuildExtensionsPath", "MSBUILD_EXE_PATH", "DOTNET_HOST_PATH" })
-            start.Environment.Remove(key);
-        foreach (var (key, value) in environment) start.Environment[key] = value;
-        using var process = Process.Start(start)!;
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(8)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{file} {arguments} did not finish in 8 minutes");
-        }
-        string text = stdout.Result + stderr.Result;
-        output.WriteLine($"$ {file} {arguments}\n{text}");
-        Assert.True(process.ExitCode == 0, $"{file} {arguments} exited with {process.ExitCode}:\n{text}");
-        return text;
+        Assert.True(new FileInfo(Path.Combine(consumer.App, "cat.png")).Length > 0);
+        consumer.Delete();
     }
 }

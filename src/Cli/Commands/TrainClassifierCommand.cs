@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Latent.Core.Config;
 using Latent.Core.Data;
+using Latent.Core.IO;
 using Latent.Judge;
 using Latent.Judge.Evaluation;
 using Latent.Pipeline.Guidance;
@@ -21,8 +22,11 @@ public static class TrainClassifierCommand
 {
     static readonly ClassifierTrainingConfig Defaults = new();
 
+    // What a resumed run reads from OUT besides the configs (a new run copies them there).
+    const string SchedulerFileName = "scheduler_config.json", PromptsFileName = "prompts.tsv";
+
     static readonly Option<string> Data = new("--data") { Description = "Emoji image folder with metadata.jsonl (needs the unified field); every split is used.", Required = true };
-    static readonly Option<string> Out = new("--out") { Description = "The classifier folder: config.json, classes.json, model.safetensors, training_config.json.", Required = true };
+    static readonly Option<string> Out = new("--out") { Description = "Run folder: configs, log.jsonl, checkpoints/ and at the end the classifier folder's config.json, classes.json, model.safetensors.", Required = true };
     static readonly Option<string> Vae = new("--vae") { Description = "The frozen VAE's folder (the model's vae/), whose latents the classifier reads.", Required = true };
     static readonly Option<string> Scheduler = new("--scheduler-config")
     {
@@ -33,35 +37,31 @@ public static class TrainClassifierCommand
         Description = "A judge prompt list (.tsv): its emoji codes are the classes.",
         DefaultValueFactory = _ => Path.Combine("docs", "eval", "judge-prompts.tsv"),
     };
-    static readonly Option<long> Steps = new("--steps") { Description = "Optimizer steps.", DefaultValueFactory = _ => Defaults.Steps };
-    static readonly Option<int> BatchSize = new("--batch-size") { Description = "Latents per step.", DefaultValueFactory = _ => Defaults.BatchSize };
-    static readonly Option<double> LearningRate = new("--lr") { Description = "Peak AdamW learning rate.", DefaultValueFactory = _ => Defaults.LearningRate };
-    static readonly Option<ulong> Seed = new("--seed") { Description = "Seed of the weights, batches and noise.", DefaultValueFactory = _ => Defaults.Seed };
+    static readonly TrainingOptions Common = new(Defaults, (1, "1"), "Latents per step.",
+        "Seed of the weights, data order, posterior samples, timesteps and noise.",
+        "Start from this classifier folder's weights (config.json + model.safetensors, e.g. an earlier run's OUT) with a fresh " +
+        "schedule; its architecture must equal the new run's (the same classes and latents).");
+
+    static readonly Option[] HyperParameters = [Scheduler, Prompts, .. Common.HyperParameters];
 
     /// <summary>Builds the command (registered as <c>latent train classifier</c>).</summary>
     public static Command Create()
     {
-        var command = new Command("classifier", "Train the timestep-conditioned classifier of noisy latents that `txt2img --classifier` guides with (classifier guidance).");
-        foreach (var option in new Option[] { Data, Out, Vae, Scheduler, Prompts, Steps, BatchSize, LearningRate, Seed, DataOptions.SkipBad }) command.Options.Add(option);
+        var command = new Command("classifier", "Train the timestep-conditioned classifier of noisy latents that `txt2img --classifier` guides with " +
+                                                "(classifier guidance): cross-entropy on noised VAE latents, AdamW, checkpoints, --resume; OUT becomes the classifier folder.");
+        foreach (var option in new Option[] { Data, Out, Vae, Common.Resume, DataOptions.SkipBad }) command.Options.Add(option);
+        foreach (var option in HyperParameters) command.Options.Add(option);
         command.SetAction(CommandRunner.Wrap(Run));
         return command;
     }
 
     static int Run(ParseResult parsed)
     {
-        // 1. Arguments and configs.
-        string data = parsed.GetValue(Data)!, outDir = Path.GetFullPath(parsed.GetValue(Out)!), promptsPath = parsed.GetValue(Prompts)!;
+        // 1. Arguments and configs, before the engine starts.
+        string data = parsed.GetValue(Data)!, outDir = Path.GetFullPath(parsed.GetValue(Out)!);
         if (!Directory.Exists(data)) throw new DirectoryNotFoundException($"--data folder '{Path.GetFullPath(data)}' does not exist");
-        if (!File.Exists(promptsPath)) throw new FileNotFoundException($"--prompts '{Path.GetFullPath(promptsPath)}' does not exist; expected a judge prompt list such as docs/eval/judge-prompts.tsv");
-        var training = new ClassifierTrainingConfig
-        {
-            Steps = parsed.GetValue(Steps), BatchSize = parsed.GetValue(BatchSize), LearningRate = parsed.GetValue(LearningRate), Seed = parsed.GetValue(Seed),
-        };
-        training = training with { WarmupSteps = Math.Min(training.WarmupSteps, training.Steps) };
-        training.Validate();
-        SchedulerConfig schedulerConfig = parsed.GetValue(Scheduler) is { } path
-            ? ConfigFile.Read<SchedulerConfig>(path).Config
-            : UNetTrainer.SchedulerConfigFor(PredictionType.Epsilon);
+        bool resume = parsed.GetValue(Common.Resume);
+        var (savedModel, training, promptsPath, schedulerConfig) = resume ? SavedConfigs(parsed, outDir) : NewConfigs(parsed, outDir);
 
         // 2. Classes: the prompt list's codes that the data set draws; images: every rendering of them.
         GlobalOptions.StartEngine(parsed);
@@ -76,27 +76,69 @@ public static class TrainClassifierCommand
         using (mean)
         using (logVar)
         {
-            var model = new NoisyLatentClassifierConfig
+            // A new run's classifier takes the latents' shape and the class count (and init_from's config must equal it);
+            // a resumed run keeps its saved config, and its checkpoint's identity refuses other data.
+            var model = savedModel ?? new NoisyLatentClassifierConfig
             {
                 InChannels = (int)mean.shape[1], SampleSize = (int)mean.shape[2], NumClasses = classes.Count,
             };
-            Console.WriteLine($"training a noisy-latent classifier on {images.Count} images of {classes.Count} emoji (latents {string.Join("x", mean.shape.Skip(1))}), " +
-                              $"{training.Steps} steps of {training.BatchSize}; folder {outDir}");
-
-            // 3. Train; report the accuracy on the clean and noised latents of the training images (there is no held-out rendering to spare).
-            using var trainer = new ClassifierTrainer(model, training, mean, logVar, images.Labels, vae.Config.ScalingFactor, new NoiseSchedule(schedulerConfig));
-            var c = CultureInfo.InvariantCulture;
-            trainer.Run(new SyncProgress<ClassifierTrainingProgress>(p =>
-                Console.WriteLine($"step {p.Step}/{p.TotalSteps} loss {p.Loss.ToString("F4", c)} batch accuracy {p.Accuracy.ToString("F3", c)}")));
             var schedule = new NoiseSchedule(schedulerConfig);
-            foreach (long t in new long[] { 0, 250, 500, 750, 999 })
-                Console.WriteLine($"  accuracy at t = {t}: {ClassifierTrainer.Accuracy(trainer.Model, mean, images.Labels, vae.Config.ScalingFactor, schedule, t).ToString("F3", c)}");
-            ClassifierFolder.Save(outDir, trainer.Model, classes);
-            ConfigFile.Write(Path.Combine(outDir, "training_config.json"), training);
-            trainer.Model.Dispose();
+            using var trainer = new ClassifierTrainer(model, training, mean, logVar, images.Labels, vae.Config.ScalingFactor, schedule, outDir);
+            using var classifier = trainer.Model;
+            long? resumed = resume ? trainer.Resume() : null;
+            foreach (string skipped in trainer.ResumeSkipped) Console.Error.WriteLine($"warning: {skipped}; resuming from the older checkpoint");
+            Console.WriteLine($"training a noisy-latent classifier on {images.Count} images of {classes.Count} emoji (latents {string.Join("x", mean.shape.Skip(1))}), " +
+                              $"{training.Steps} steps of {training.BatchSize}" + (resumed is null ? "" : $"; resumed at step {resumed}") + $"; run folder {outDir}");
+
+            // 3. Train, with Ctrl+C saving a checkpoint.
+            var c = CultureInfo.InvariantCulture;
+            ClassifierTrainingResult result = TrainingConsole.Run<ClassifierStepResult, ClassifierTrainingResult>(training.Steps, trainer.Step,
+                (progress, token) => trainer.Run(progress, cancellation: token),
+                p => TrainingConsole.Describe(p, l => $"loss {l.Loss.ToString("F4", c)} batch accuracy {l.Accuracy.ToString("F3", c)} lr {l.LearningRate.ToString("G2", c)}"));
+            if (!result.Completed)
+            {
+                Console.WriteLine($"stopped at step {result.Step}/{training.Steps}; continue with --resume --out {outDir}");
+                return 0;
+            }
+
+            // 4. Export; report the accuracy of the exported weights on the clean and noised latents of the training images
+            //    (there is no held-out rendering to spare).
+            trainer.Export(classes);
+            using (trainer.Ema.SwapIntoModel())
+                foreach (long t in new long[] { 0, 250, 500, 750, 999 })
+                    Console.WriteLine($"  accuracy at t = {t}: {ClassifierTrainer.Accuracy(classifier, mean, images.Labels, vae.Config.ScalingFactor, schedule, t).ToString("F3", c)}");
         }
-        Console.WriteLine($"done: {outDir} (use it with `latent txt2img --classifier {outDir} --class NAME`)");
+        Console.WriteLine($"done: {outDir} (use it with `latent txt2img --classifier {outDir} --class NAME`); log.jsonl, charts and checkpoints/ beside");
         return 0;
+    }
+
+    static (NoisyLatentClassifierConfig?, ClassifierTrainingConfig, string Prompts, SchedulerConfig) NewConfigs(ParseResult parsed, string outDir)
+    {
+        TrainingOptions.RequireNewRun(outDir);
+        string prompts = parsed.GetValue(Prompts)!;
+        if (!File.Exists(prompts)) throw new FileNotFoundException($"--prompts '{Path.GetFullPath(prompts)}' does not exist; expected a judge prompt list such as docs/eval/judge-prompts.tsv");
+        var training = Common.Apply(parsed, new ClassifierTrainingConfig());
+        // The default warm-up is cut to a shorter run's length; an explicit --warmup is checked as given.
+        if (parsed.GetResult(Common.Warmup) is not { Implicit: false }) training = training with { WarmupSteps = Math.Min(training.WarmupSteps, training.Steps) };
+        training.Validate();
+        SchedulerConfig scheduler = parsed.GetValue(Scheduler) is { } path
+            ? ConfigFile.Read<SchedulerConfig>(path).Config
+            : UNetTrainer.SchedulerConfigFor(PredictionType.Epsilon);
+        // init_from's architecture is checked by the trainer against the one the latents and classes give.
+        if (parsed.GetValue(Common.InitFrom) is { } init) training = training with { InitFrom = Path.GetFullPath(init) };
+        // The run folder keeps what a resume needs besides the configs: the noise schedule and the prompt list.
+        Directory.CreateDirectory(outDir);
+        ConfigFile.Write(Path.Combine(outDir, SchedulerFileName), scheduler);
+        AtomicFile.WriteAllText(Path.Combine(outDir, PromptsFileName), File.ReadAllText(prompts));
+        return (null, training, Path.Combine(outDir, PromptsFileName), scheduler);
+    }
+
+    static (NoisyLatentClassifierConfig?, ClassifierTrainingConfig, string Prompts, SchedulerConfig) SavedConfigs(ParseResult parsed, string outDir)
+    {
+        var training = TrainingOptions.SavedTraining<ClassifierTrainingConfig>(parsed, outDir, HyperParameters,
+            ClassifierTrainer.ModelConfigFileName, SchedulerFileName, PromptsFileName);
+        var model = ConfigFile.Read<NoisyLatentClassifierConfig>(Path.Combine(outDir, ClassifierTrainer.ModelConfigFileName), NoisyLatentClassifierConfig.ClassNameValue).Config;
+        return (model, training, Path.Combine(outDir, PromptsFileName), ConfigFile.Read<SchedulerConfig>(Path.Combine(outDir, SchedulerFileName)).Config);
     }
 
     // The VAE posterior's moments of every image: [N, C, h, w] each, in batches of 64.

@@ -5,10 +5,11 @@ using static TorchSharp.torch;
 namespace Latent.Core.Training;
 
 /// <summary>
-/// The skeleton of every trainer (VAE, text encoder, U-Net): the run folder, resume, the loop with its cadence of logs,
-/// validation, samples and checkpoints, the stop that all ranks agree on, and the end (last validation and samples,
-/// charts). A trainer supplies its step (<see cref="TrainStep"/>), its log entry, its checkpoint state and, where it has
-/// them, validation and samples; it builds its models itself and exports after <see cref="Train"/>.
+/// The skeleton of every trainer (VAE, text encoder, U-Net, the classifier of classifier guidance): the run folder,
+/// resume, the loop with its cadence of logs, validation, samples and checkpoints, the stop that all ranks agree on, and
+/// the end (last validation and samples, charts). A trainer supplies its step (<see cref="TrainStep"/>), its log entry,
+/// its checkpoint state and, where it has them, validation and samples; it builds its models itself and exports after
+/// <see cref="Train"/>.
 /// </summary>
 /// <remarks>
 /// <para>The run folder OUT holds <c>training_config.json</c> and the trainer's model configs (written by
@@ -166,6 +167,28 @@ public abstract class Trainer<TStep> : IDisposable where TStep : class, ITrainin
     /// <exception cref="NonFiniteGradientException">More than <see cref="NonFiniteGradientGuard.MaxConsecutiveSkips"/> steps in a
     /// row had a non-finite loss or gradient norm.</exception>
     public abstract TStep TrainStep();
+
+    /// <summary>
+    /// The update of a step whose gradients are in place (summed over the ranks): clips their total norm to
+    /// <c>max_grad_norm</c> (or only measures it, when that is 0), then steps <paramref name="optimizer"/> unless the loss
+    /// or the norm is not finite, which <see cref="GradientGuard"/> counts and logs as step <c>Step + 1</c>.
+    /// </summary>
+    /// <param name="optimizer">The optimizer of the trained model.</param>
+    /// <param name="loss">The step's loss (summed over the ranks).</param>
+    /// <param name="parameters">The model's named parameters (a skipped step names the first with a non-finite gradient).</param>
+    /// <returns>The total norm before clipping, and whether the update was skipped.</returns>
+    /// <exception cref="NonFiniteGradientException">More than <see cref="NonFiniteGradientGuard.MaxConsecutiveSkips"/> steps in a
+    /// row had a non-finite loss or gradient norm.</exception>
+    protected (GradientNorm Norm, bool Skipped) ClipAndStep(AdamWOptimizer optimizer, double loss, IEnumerable<(string name, TorchSharp.Modules.Parameter parameter)> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(optimizer);
+        var norm = config.MaxGradNorm > 0
+            ? GradientClipping.ClipByTotalNorm(optimizer.Parameters, config.MaxGradNorm)
+            : GradientClipping.TotalNorm(optimizer.Parameters);
+        bool skipped = GradientGuard.Skip(Step + 1, loss, norm, parameters, Log);
+        if (!skipped) optimizer.Step();
+        return (norm, skipped);
+    }
 
     /// <summary>The averaged numbers of a log interval (after <c>step</c>, before <c>skipped</c> and <c>sec_per_step</c>).</summary>
     /// <param name="steps">The interval's steps, oldest first (at least one).</param>

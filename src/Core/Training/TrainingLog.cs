@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Latent.Core.Imaging;
 using Latent.Core.IO;
 
 namespace Latent.Core.Training;
@@ -10,16 +9,16 @@ namespace Latent.Core.Training;
 /// A run's <c>log.jsonl</c>: one JSON object per line with a <c>step</c> and numbers (<c>{"step": 25, "loss": ...,
 /// "skipped": 0}</c> for averaged training numbers and the count of skipped updates, <c>{"step": 500, "val_...": ...}</c>
 /// for validations, <c>{"step": 7, "skipped_step": ...}</c> for each update that <see cref="NonFiniteGradientGuard"/>
-/// skipped), and PNG charts drawn from it.
-/// Each trainer derives its own log to say which charts it draws.
+/// skipped). The log keeps the numbers only: a trainer whose run folder shows charts derives its log and draws them in
+/// <see cref="SaveCharts"/> (the trainers of <c>Latent.Training</c> do, with ScottPlot, which Core does not carry).
 /// </summary>
-public abstract class TrainingLog
+public class TrainingLog
 {
     /// <summary>The log's file name in the run folder.</summary>
     public const string FileName = "log.jsonl";
 
     /// <summary>Opens (without creating) the log of the run folder <paramref name="outDir"/>.</summary>
-    protected TrainingLog(string outDir)
+    public TrainingLog(string outDir)
     {
         ArgumentException.ThrowIfNullOrEmpty(outDir);
         Path = System.IO.Path.Combine(outDir, FileName);
@@ -68,29 +67,18 @@ public abstract class TrainingLog
         AtomicFile.WriteAllText(Path, string.Concat(Read().Where(e => StepOf(e) <= step).Select(e => e.ToJsonString() + "\n")));
     }
 
-    /// <summary>Draws the trainer's charts next to the log, for the data it has.</summary>
-    public abstract void SaveCharts();
-
-    /// <summary>
-    /// Draws <paramref name="fileName"/> in the run folder from the logged <paramref name="series"/> (key, legend name),
-    /// leaving out series with fewer than two points (and non-positive values on a log scale); draws nothing if none is left.
-    /// </summary>
-    protected void SaveChart(string fileName, LineChartOptions options, params (string Key, string Name)[] series)
-    {
-        var entries = Read();
-        var drawn = series.Select(s => Series(entries, s.Key, s.Name))
-            .Where(s => s.Steps.Count > 1 && (options.YScale != YScale.Log10 || s.Values.All(v => v > 0)))
-            .ToList();
-        if (drawn.Count > 0)
-            LineChart.Save(System.IO.Path.Combine(System.IO.Path.GetDirectoryName(Path)!, fileName), drawn, options);
-    }
+    /// <summary>The hook where a derived log draws its charts next to the log, for the data it has (called at the end of
+    /// a completed run, on rank 0); this log draws none.</summary>
+    public virtual void SaveCharts() { }
 
     /// <summary>A number rounded for the log (6 significant digits; NaN and infinities as null, which JSON lacks).</summary>
     public static JsonNode? Number(double value) =>
         double.IsFinite(value) ? JsonValue.Create(double.Parse(value.ToString("G6", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture)) : null;
 
-    static ChartSeries Series(List<JsonObject> entries, string key, string name)
+    /// <summary>The finite values logged under <paramref name="key"/> in <paramref name="entries"/>, with their steps, in order.</summary>
+    public static (IReadOnlyList<double> Steps, IReadOnlyList<double> Values) Series(IEnumerable<JsonObject> entries, string key)
     {
+        ArgumentNullException.ThrowIfNull(entries);
         var steps = new List<double>();
         var values = new List<double>();
         foreach (var e in entries)
@@ -101,7 +89,7 @@ public abstract class TrainingLog
                 values.Add(value);
             }
         }
-        return new ChartSeries(name, steps, values);
+        return (steps, values);
     }
 
     static long StepOf(JsonObject e) => e["step"] is JsonValue v && v.TryGetValue(out long step) ? step : long.MaxValue;

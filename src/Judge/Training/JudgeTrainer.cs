@@ -51,7 +51,7 @@ public sealed class JudgeTrainer : IDisposable
     readonly int[] trainClasses;            // class ids with training images: what the sampler shuffles
     readonly List<int>[] byClass;
     readonly string configJson;
-    readonly JudgeLog log;
+    readonly TrainingLog log;
     readonly NonFiniteGradientGuard gradientGuard = new();
     IReadOnlyList<JudgeSetAccuracy>? lastEvaluation;
 
@@ -102,7 +102,7 @@ public sealed class JudgeTrainer : IDisposable
         sampler = new ShuffleSampler(trainClasses.Length, config.Seed);
         augmentGenerator = new Generator(config.Seed);
         checkpoints = new CheckpointDirectory(Path.Combine(OutDir, "checkpoints"), config.KeepCheckpoints);
-        log = new JudgeLog(OutDir);
+        log = new TrainingLog(OutDir);   // numbers only: the judge draws no charts
 
         int ClassOf(ImageFolderRecord r)
         {
@@ -315,10 +315,5 @@ public sealed class JudgeTrainer : IDisposable
         validation.Dispose();
         holdout?.Dispose();
         model.Dispose();
-    }
-
-    sealed class JudgeLog(string outDir) : TrainingLog(outDir)
-    {
-        public override void SaveCharts() { }
     }
 }

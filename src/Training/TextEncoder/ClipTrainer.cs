@@ -240,11 +240,7 @@ public sealed class ClipTrainer : Trainer<ClipStepLosses>
         loss.backward();
         double lossValue = loss.item<float>();
         GradientAllReduce.Sum(optimizer.Parameters, Parallel, $"gradients of step {Step + 1}");   // nothing with one process
-        var norm = config.MaxGradNorm > 0
-            ? GradientClipping.ClipByTotalNorm(optimizer.Parameters, config.MaxGradNorm)
-            : GradientClipping.TotalNorm(optimizer.Parameters);
-        bool skipped = GradientGuard.Skip(Step + 1, lossValue, norm, model.named_parameters(), Log);
-        if (!skipped) optimizer.Step();
+        var (norm, skipped) = ClipAndStep(optimizer, lossValue, model.named_parameters());
         using (no_grad()) model.LogitScale.clamp_(Scalars.Of(0.0), Scalars.Of(config.MaxLogitScale));
         ema.Update();
         Step++;

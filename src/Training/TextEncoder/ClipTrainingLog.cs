@@ -1,6 +1,6 @@
-using Latent.Core.Imaging;
 using Latent.Core.Training;
 using Latent.TextEncoder;
+using Latent.Training.Charts;
 
 namespace Latent.Training.TextEncoder;
 
@@ -9,7 +9,7 @@ namespace Latent.Training.TextEncoder;
 /// averaged training numbers, <c>{"step": 500, "val_t2i_r1": ..., ...}</c> for validations) and its charts
 /// <c>loss.png</c>, <c>recall.png</c>.
 /// </summary>
-public sealed class ClipTrainingLog(string outDir) : TrainingLog(outDir)
+public sealed class ClipTrainingLog(string outDir) : ChartedTrainingLog(outDir)
 {
     /// <summary>Draws <c>loss.png</c> (training loss) and <c>recall.png</c> (validation recall).</summary>
     public override void SaveCharts()

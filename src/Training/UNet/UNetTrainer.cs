@@ -290,11 +290,7 @@ public sealed class UNetTrainer : Trainer<UNetStepResult>
             Parallel.AllReduceSum(lossSum, $"the loss of step {Step + 1}");
             lossValue = lossSum.item<float>();
         }
-        var norm = config.MaxGradNorm > 0
-            ? GradientClipping.ClipByTotalNorm(optimizer.Parameters, config.MaxGradNorm)
-            : GradientClipping.TotalNorm(optimizer.Parameters);
-        bool skip = GradientGuard.Skip(Step + 1, lossValue, norm, unet.named_parameters(), Log);
-        if (!skip) optimizer.Step();
+        var (norm, skip) = ClipAndStep(optimizer, lossValue, unet.named_parameters());
         ema.Update();
         Step++;
         return new UNetStepResult(lossValue, norm.TotalNorm, lr, skip);

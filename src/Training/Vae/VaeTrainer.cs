@@ -254,11 +254,7 @@ public sealed class VaeTrainer : Trainer<VaeStepLosses>
             (recValue, klValue) = (summed[0], summed[1]);
             lossValue = (float)(recValue + config.KlWeight * klValue + ganWeight * generatorValue);
         }
-        var norm = config.MaxGradNorm > 0
-            ? GradientClipping.ClipByTotalNorm(optimizer.Parameters, config.MaxGradNorm)
-            : GradientClipping.TotalNorm(optimizer.Parameters);
-        bool skipped = GradientGuard.Skip(Step + 1, lossValue, norm, vae.named_parameters(), Log);
-        if (!skipped) optimizer.Step();
+        var (norm, skipped) = ClipAndStep(optimizer, lossValue, vae.named_parameters());
         ema.Update();
 
         // 2. The discriminator: hinge loss on real images and this step's (detached) reconstructions. With N ranks every

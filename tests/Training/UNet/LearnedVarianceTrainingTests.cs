@@ -29,7 +29,7 @@ public sealed class LearnedVarianceTrainingTests : IDisposable
         using var expected = UNet2DConditionModel.FromPretrained(source);
         var config = LearnedConfig with { InitFrom = source };
 
-        using var trainer = new UNetTrainer(Learned, config, cache, world.Vae, world.TextEncoder, world.Tokenizer, TestEnvironment.NewTempDir());
+        using var trainer = world.Trainer(cache, config, unet: Learned);
         var loaded = trainer.Model.state_dict();
         long c = ToyWorld.UNet.OutChannels;
         foreach (var (name, value) in expected.state_dict())
@@ -66,7 +66,7 @@ public sealed class LearnedVarianceTrainingTests : IDisposable
         using var cache = world.Cache(TestEnvironment.NewTempDir());
         var config = LearnedConfig with { Steps = 30, LearningRate = 3e-3, WarmupSteps = 1 };
         manual_seed(5);
-        using var trainer = new UNetTrainer(Learned, config, cache, world.Vae, world.TextEncoder, world.Tokenizer, TestEnvironment.NewTempDir());
+        using var trainer = world.Trainer(cache, config, unet: Learned);
         var losses = Enumerable.Range(0, 30).Select(_ => trainer.TrainStep().Loss).ToList();
         Assert.All(losses, l => Assert.True(double.IsFinite(l)));
         Assert.True(losses.TakeLast(10).Average() < losses.Take(10).Average(), $"loss did not fall: {string.Join(", ", losses)}");
@@ -77,7 +77,7 @@ public sealed class LearnedVarianceTrainingTests : IDisposable
     {
         using var cache = world.Cache(TestEnvironment.NewTempDir());
         var e = Assert.Throws<ArgumentException>(() =>
-            new UNetTrainer(ToyWorld.UNet, LearnedConfig, cache, world.Vae, world.TextEncoder, world.Tokenizer, TestEnvironment.NewTempDir()));
+            world.Trainer(cache, LearnedConfig));
         Assert.Contains($"out_channels {2 * ToyWorld.UNet.OutChannels} (twice: mean and learned variance)", e.Message);
     }
 

@@ -58,6 +58,36 @@ internal sealed class ToyWorld : IDisposable
     /// <summary>The U-Net for this world: Tiny, with the text encoder's width.</summary>
     public static UNetConfig UNet => UNetConfig.Tiny with { CrossAttentionDim = ClipTextConfig.Tiny.HiddenSize };
 
+    /// <summary>A U-Net trainer of this world (the Tiny U-Net unless <paramref name="unet"/>), in a new run folder unless
+    /// <paramref name="outDir"/>.</summary>
+    public UNetTrainer Trainer(LatentCache cache, UNetTrainingConfig config, string? outDir = null, UNetConfig? unet = null) =>
+        new(unet ?? UNet, config, cache, Vae, TextEncoder, Tokenizer, outDir ?? TestEnvironment.NewTempDir());
+
+    /// <summary>
+    /// Trains <paramref name="config"/>'s run twice: straight through, and stopped after <paramref name="k"/> steps, then
+    /// resumed by a new trainer on the same run folder (a killed run continued with --resume).
+    /// </summary>
+    public StraightAndResumedRuns StraightAndResumed(LatentCache cache, UNetTrainingConfig config, long k)
+    {
+        var straight = Trainer(cache, config);
+        var straightResult = straight.Run();
+
+        string resumedDir = TestEnvironment.NewTempDir();
+        using (var first = Trainer(cache, config, resumedDir))
+            Assert.Equal(k, first.Run(stopAfterStep: k).Step);
+        var resumed = Trainer(cache, config, resumedDir);
+        Assert.Equal(k, resumed.Resume());
+        return new StraightAndResumedRuns(straight, straightResult, resumed, resumed.Run());
+    }
+
+    /// <summary>Whether two tensors have the same shape and the same values, bit for bit.</summary>
+    /// <remarks>In a dispose scope: the chain's temporaries are freed here, not by a finaliser in the middle of a native call.</remarks>
+    public static bool BitEqual(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        return a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
+    }
+
     public LatentCache Cache(string dir) =>
         LatentCache.Build(dir, Data, new ImageSize(16, 16), Vae, TextEncoder, Tokenizer, batchSize: 3);
 
@@ -137,5 +167,16 @@ internal sealed class ToyWorld : IDisposable
     {
         Vae.Dispose();
         TextEncoder.Dispose();
+    }
+}
+
+/// <summary>The two runs of <see cref="ToyWorld.StraightAndResumed"/>; disposing it disposes both trainers.</summary>
+internal sealed record StraightAndResumedRuns(UNetTrainer Straight, UNetTrainingResult StraightResult, UNetTrainer Resumed, UNetTrainingResult ResumedResult)
+    : IDisposable
+{
+    public void Dispose()
+    {
+        Straight.Dispose();
+        Resumed.Dispose();
     }
 }

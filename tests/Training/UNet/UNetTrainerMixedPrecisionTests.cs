@@ -16,15 +16,6 @@ public sealed class UNetTrainerMixedPrecisionTests(ITestOutputHelper output) : I
 
     static readonly UNetTrainingConfig Bf16 = UNetTrainingConfig.Tiny with { MixedPrecision = MixedPrecision.BFloat16, CaptionDropout = 0.5, NoiseOffset = 0.1 };
 
-    UNetTrainer Trainer(LatentCache cache, UNetTrainingConfig config, string? outDir = null) =>
-        new(ToyWorld.UNet, config, cache, world.Vae, world.TextEncoder, world.Tokenizer, outDir ?? TestEnvironment.NewTempDir());
-
-    static bool BitEqual(Tensor a, Tensor b)
-    {
-        using var scope = NewDisposeScope();
-        return a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
-    }
-
     [Fact]
     public void BFloat16_LossesOfTheFirstStepsStayCloseToFloat32()
     {
@@ -33,7 +24,7 @@ public sealed class UNetTrainerMixedPrecisionTests(ITestOutputHelper output) : I
         using var cache = world.Cache(TestEnvironment.NewTempDir());
         List<double> Losses(UNetTrainingConfig config)
         {
-            using var trainer = Trainer(cache, config);
+            using var trainer = world.Trainer(cache, config);
             return Enumerable.Range(0, steps).Select(_ => trainer.TrainStep().Loss).ToList();
         }
         var fp32 = Losses(fp32Config);
@@ -56,11 +47,11 @@ public sealed class UNetTrainerMixedPrecisionTests(ITestOutputHelper output) : I
     {
         using var scope = NewDisposeScope();
         using var cache = world.Cache(TestEnvironment.NewTempDir());
-        using var trainer = Trainer(cache, Bf16 with { Steps = 2 });
+        using var trainer = world.Trainer(cache, Bf16 with { Steps = 2 });
         var before = trainer.Model.parameters().Select(p => p.detach().clone()).ToList();
         trainer.Run();
         Assert.All(trainer.Model.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
-        Assert.Contains(trainer.Model.parameters().Zip(before), pair => !BitEqual(pair.First, pair.Second));   // it trained
+        Assert.Contains(trainer.Model.parameters().Zip(before), pair => !ToyWorld.BitEqual(pair.First, pair.Second));   // it trained
         var checkpoint = SafeTensors.Load(new CheckpointDirectory(Path.Combine(trainer.OutDir, "checkpoints")).Latest()!);
         Assert.All(checkpoint.Where(kv => kv.Value.is_floating_point()), kv => Assert.Equal(ScalarType.Float32, kv.Value.dtype));
         Assert.Contains("\"mixed_precision\": \"bf16\"", File.ReadAllText(Path.Combine(trainer.OutDir, UNetTrainer.TrainingConfigFileName)), StringComparison.Ordinal);
@@ -81,23 +72,16 @@ public sealed class UNetTrainerMixedPrecisionTests(ITestOutputHelper output) : I
         using var scope = NewDisposeScope();
         const int k = 3;
         using var cache = world.Cache(TestEnvironment.NewTempDir());
-        using var straight = Trainer(cache, Bf16);
-        var straightResult = straight.Run();
-
-        string resumedDir = TestEnvironment.NewTempDir();
-        using (var first = Trainer(cache, Bf16, resumedDir))
-            Assert.Equal(k, first.Run(stopAfterStep: k).Step);
-        using var resumed = Trainer(cache, Bf16, resumedDir);
-        Assert.Equal(k, resumed.Resume());
-        var resumedResult = resumed.Run();
+        using var runs = world.StraightAndResumed(cache, Bf16, k);
+        var (straight, straightResult, resumed, resumedResult) = runs;
 
         Assert.True(straightResult.Completed && resumedResult.Completed);
         Assert.Equal(straightResult.LastLoss, resumedResult.LastLoss);
         var a = straight.Model.state_dict();
         var b = resumed.Model.state_dict();
-        Assert.All(a.Keys, key => Assert.True(BitEqual(a[key], b[key]), $"weight {key} differs"));
+        Assert.All(a.Keys, key => Assert.True(ToyWorld.BitEqual(a[key], b[key]), $"weight {key} differs"));
         var ea = straight.Ema.StateTensors();
         var eb = resumed.Ema.StateTensors();
-        Assert.All(ea.Keys, key => Assert.True(BitEqual(ea[key], eb[key]), $"EMA {key} differs"));
+        Assert.All(ea.Keys, key => Assert.True(ToyWorld.BitEqual(ea[key], eb[key]), $"EMA {key} differs"));
     }
 }

@@ -19,15 +19,6 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
 
     public void Dispose() => world.Dispose();
 
-    static bool BitEqual(Tensor a, Tensor b)
-    {
-        using var scope = NewDisposeScope();
-        return a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
-    }
-
-    UNetTrainer Trainer(LatentCache cache, UNetTrainingConfig config, string? outDir = null) =>
-        new(ToyWorld.UNet, config, cache, world.Vae, world.TextEncoder, world.Tokenizer, outDir ?? TestEnvironment.NewTempDir());
-
     [Fact]
     public void Train_ToyColours_LossFallsAndGuidedSamplesMatchTheirCaptions()
     {
@@ -41,7 +32,7 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
             Steps = steps, LearningRate = 3e-3, WarmupSteps = 10, EmaDecay = 0, CheckpointInterval = 0, LogInterval = 25,
         };
         using var cache = world.Cache(TestEnvironment.NewTempDir());
-        using var trainer = Trainer(cache, config);
+        using var trainer = world.Trainer(cache, config);
         var clock = Stopwatch.StartNew();
         var losses = Enumerable.Range(0, steps).Select(_ => trainer.TrainStep().Loss).ToList();
         double trainSeconds = clock.Elapsed.TotalSeconds;
@@ -68,24 +59,17 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
         const int k = 3;
         using var cache = world.Cache(TestEnvironment.NewTempDir());
 
-        using var straight = Trainer(cache, config);
-        var straightResult = straight.Run();
-
-        string resumedDir = TestEnvironment.NewTempDir();
-        using (var first = Trainer(cache, config, resumedDir))
-            Assert.Equal(k, first.Run(stopAfterStep: k).Step);
-        using var resumed = Trainer(cache, config, resumedDir);
-        Assert.Equal(k, resumed.Resume());
-        var resumedResult = resumed.Run();
+        using var runs = world.StraightAndResumed(cache, config, k);
+        var (straight, straightResult, resumed, resumedResult) = runs;
 
         Assert.True(straightResult.Completed && resumedResult.Completed);
         Assert.Equal(straightResult.LastLoss, resumedResult.LastLoss);
         var a = straight.Model.state_dict();
         var b = resumed.Model.state_dict();
-        Assert.All(a.Keys, key => Assert.True(BitEqual(a[key], b[key]), $"weight {key} differs"));
+        Assert.All(a.Keys, key => Assert.True(ToyWorld.BitEqual(a[key], b[key]), $"weight {key} differs"));
         var ea = straight.Ema.StateTensors();
         var eb = resumed.Ema.StateTensors();
-        Assert.All(ea.Keys, key => Assert.True(BitEqual(ea[key], eb[key]), $"EMA {key} differs"));
+        Assert.All(ea.Keys, key => Assert.True(ToyWorld.BitEqual(ea[key], eb[key]), $"EMA {key} differs"));
         Assert.Equal(File.ReadAllLines(Path.Combine(straight.OutDir, UNetTrainingLog.FileName)).Select(StripTiming),
                      File.ReadAllLines(Path.Combine(resumed.OutDir, UNetTrainingLog.FileName)).Select(StripTiming));
     }
@@ -98,7 +82,7 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
         using var scope = NewDisposeScope();
         var config = UNetTrainingConfig.Tiny with { Steps = 2, SampleInterval = 1, PredictionType = PredictionType.VPrediction };
         using var cache = world.Cache(TestEnvironment.NewTempDir());
-        using var trainer = Trainer(cache, config);
+        using var trainer = world.Trainer(cache, config);
         var result = trainer.Run();
 
         Assert.Equal(trainer.OutDir, result.ExportDirectory);
@@ -116,7 +100,7 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
         // The exported U-Net holds the EMA weights.
         using var exported = UNet2DConditionModel.FromPretrained(Path.Combine(trainer.OutDir, "unet"));
         var ema = trainer.Ema.StateTensors();
-        Assert.All(exported.named_parameters(), np => Assert.True(BitEqual(np.parameter, ema[np.name]), np.name));
+        Assert.All(exported.named_parameters(), np => Assert.True(ToyWorld.BitEqual(np.parameter, ema[np.name]), np.name));
     }
 
     [Fact]
@@ -131,19 +115,19 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
         var config = UNetTrainingConfig.Tiny with { InitFrom = source, Seed = 7 };
 
         string runDir = TestEnvironment.NewTempDir();
-        using (var trainer = Trainer(cache, config, runDir))
+        using (var trainer = world.Trainer(cache, config, runDir))
         {
             var loaded = trainer.Model.state_dict();
             foreach (var (name, value) in expected.state_dict())
-                Assert.True(BitEqual(value, loaded[name]), $"{name} was not taken from init_from");
+                Assert.True(ToyWorld.BitEqual(value, loaded[name]), $"{name} was not taken from init_from");
             Assert.Equal(2, trainer.Run(stopAfterStep: 2).Step);
         }
-        using (var fresh = Trainer(cache, config with { InitFrom = null }))
-            Assert.False(BitEqual(fresh.Model.state_dict()["conv_out.weight"], expected.state_dict()["conv_out.weight"]));
+        using (var fresh = world.Trainer(cache, config with { InitFrom = null }))
+            Assert.False(ToyWorld.BitEqual(fresh.Model.state_dict()["conv_out.weight"], expected.state_dict()["conv_out.weight"]));
 
         // A run with a checkpoint resumes from it: the init_from folder is no longer needed.
         Directory.Delete(source, recursive: true);
-        using (var resumed = Trainer(cache, config, runDir))
+        using (var resumed = world.Trainer(cache, config, runDir))
         {
             Assert.Equal(2, resumed.Resume());
             Assert.True(resumed.Run().Completed);
@@ -153,9 +137,9 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
         using (var pretrained = new UNet2DConditionModel(ToyWorld.UNet)) pretrained.SavePretrained(source);
         var other = ToyWorld.UNet with { FlipSinToCos = !ToyWorld.UNet.FlipSinToCos };
         var e = Assert.Throws<ArgumentException>(() =>
-            new UNetTrainer(other, config, cache, world.Vae, world.TextEncoder, world.Tokenizer, TestEnvironment.NewTempDir()));
+            world.Trainer(cache, config, unet: other));
         Assert.Contains("another architecture: flip_sin_to_cos", e.Message);
-        var missing = Assert.Throws<FileNotFoundException>(() => Trainer(cache, config with { InitFrom = TestEnvironment.NewTempDir() }));
+        var missing = Assert.Throws<FileNotFoundException>(() => world.Trainer(cache, config with { InitFrom = TestEnvironment.NewTempDir() }));
         Assert.Contains("is not a U-Net folder", missing.Message);
     }
 
@@ -164,7 +148,7 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
     {
         var config = UNetTrainingConfig.Tiny with { CheckpointInterval = 0 };
         using var cache = world.Cache(TestEnvironment.NewTempDir());
-        using var trainer = Trainer(cache, config);
+        using var trainer = world.Trainer(cache, config);
         using (no_grad())
         {
             // NaN output bias: the loss and every gradient are NaN.
@@ -193,8 +177,8 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
     {
         using var cache = world.Cache(TestEnvironment.NewTempDir());
         string dir = TestEnvironment.NewTempDir();
-        using (var first = Trainer(cache, UNetTrainingConfig.Tiny, dir)) first.Run(stopAfterStep: 2);
-        using var other = Trainer(cache, UNetTrainingConfig.Tiny with { LearningRate = 0.5 }, dir);
+        using (var first = world.Trainer(cache, UNetTrainingConfig.Tiny, dir)) first.Run(stopAfterStep: 2);
+        using var other = world.Trainer(cache, UNetTrainingConfig.Tiny with { LearningRate = 0.5 }, dir);
         var e = Assert.Throws<InvalidDataException>(() => other.Resume());
         Assert.Contains("another config", e.Message);
     }
@@ -203,8 +187,7 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
     public void Constructor_ThrowsForCrossAttentionWidthOtherThanTheTextStates()
     {
         using var cache = world.Cache(TestEnvironment.NewTempDir());
-        var e = Assert.Throws<ArgumentException>(() => new UNetTrainer(UNetConfig.Tiny, UNetTrainingConfig.Tiny, cache, world.Vae,
-            world.TextEncoder, world.Tokenizer, TestEnvironment.NewTempDir()));
+        var e = Assert.Throws<ArgumentException>(() => world.Trainer(cache, UNetTrainingConfig.Tiny, unet: UNetConfig.Tiny));
         Assert.Contains("cross_attention_dim 16", e.Message);
         Assert.Contains("32 wide", e.Message);
     }
@@ -230,7 +213,7 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
     public void Constructor_BalanceByAFieldTheDataLacks_ThrowsNamingIt()
     {
         using var cache = world.Cache(TestEnvironment.NewTempDir());
-        var e = Assert.Throws<InvalidDataException>(() => Trainer(cache, UNetTrainingConfig.Tiny with { BalanceBy = "base" }));
+        var e = Assert.Throws<InvalidDataException>(() => world.Trainer(cache, UNetTrainingConfig.Tiny with { BalanceBy = "base" }));
         Assert.Contains("balance_by 'base'", e.Message);
         Assert.Contains("4 of 4 images", e.Message);
     }

@@ -1,6 +1,6 @@
 using SkiaSharp;
 
-namespace Latent.Core.Imaging;
+namespace Latent.Training.Charts;
 
 /// <summary>Picks the font that charts draw text with, and fails loudly when the machine has none.</summary>
 /// <remarks>

@@ -1,7 +1,7 @@
 using Latent.Core.IO;
 using ScottPlot;
 
-namespace Latent.Core.Imaging;
+namespace Latent.Training.Charts;
 
 /// <summary>How the y axis maps values.</summary>
 public enum YScale

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Latent.Core.Imaging;
+namespace Latent.Training.Charts;
 
 /// <summary>Where a log10 axis puts its labelled ticks: round values that a reader can read a loss off.</summary>
 /// <remarks>

@@ -1,8 +1,9 @@
-using Latent.Core.Imaging;
+using Latent.Core.Tests.Imaging;
+using Latent.Training.Charts;
 using SkiaSharp;
 using Xunit;
 
-namespace Latent.Core.Tests.Imaging;
+namespace Latent.Training.Tests.Charts;
 
 public class LineChartTests
 {

@@ -1,7 +1,7 @@
-using Latent.Core.Imaging;
+using Latent.Training.Charts;
 using Xunit;
 
-namespace Latent.Core.Tests.Imaging;
+namespace Latent.Training.Tests.Charts;
 
 public class LogTicksTests
 {
