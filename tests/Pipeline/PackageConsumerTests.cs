@@ -40,6 +40,9 @@ public class PackageConsumerTests(ITestOutputHelper output)
             Assert.True(File.Exists(package), $"Latent.{library} was not packed");
             using var zip = ZipFile.OpenRead(package);
             Assert.Contains(zip.Entries, e => e.FullName == "README.md");
+            Assert.Contains(zip.Entries, e => e.FullName == "LICENSE");                 // the licence's text ...
+            using var nuspec = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal)).Open());
+            Assert.Contains("<license type=\"expression\">Apache-2.0</license>", nuspec.ReadToEnd());   // ... and its SPDX id
         }
         using (var core = ZipFile.OpenRead(Path.Combine(feed, $"Latent.Core.{version}.nupkg")))
             Assert.Contains(core.Entries, e => e.FullName == "buildTransitive/Latent.Core.targets");
