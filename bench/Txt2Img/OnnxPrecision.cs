@@ -66,7 +66,7 @@ public static class OnnxPrecisionBench
                 var (_, engine, text) = engines[e];
                 self.Refresh();
                 TimeSpan cpu0 = self.TotalProcessorTime;
-                ms[e].Add(MedianMs(() => engine.Forward(sample, t, text).Dispose(), calls));
+                ms[e].Add(CallTiming.MedianMs(() => engine.Forward(sample, t, text).Dispose(), calls));
                 self.Refresh();
                 cpuMs[e].Add((self.TotalProcessorTime - cpu0).TotalMilliseconds / (calls + 2));
             }
@@ -75,8 +75,8 @@ public static class OnnxPrecisionBench
         Console.WriteLine("| engine | wall ms per call, each round | median | CPU ms per call, each round | median | session build s (export + optimisation) |");
         Console.WriteLine("|---|---|---:|---|---:|---:|");
         for (int e = 0; e < 2; e++)
-            Console.WriteLine($"| {engines[e].Name} | {string.Join(", ", ms[e].Select(v => F(v)))} | {F(Median(ms[e]))} | " +
-                              $"{string.Join(", ", cpuMs[e].Select(v => F(v, "F1")))} | {F(Median(cpuMs[e]), "F1")} | {F(e == 0 ? fp32Build : int8Build)} |");
+            Console.WriteLine($"| {engines[e].Name} | {string.Join(", ", ms[e].Select(v => F(v)))} | {F(CallTiming.Median(ms[e]))} | " +
+                              $"{string.Join(", ", cpuMs[e].Select(v => F(v, "F1")))} | {F(CallTiming.Median(cpuMs[e]), "F1")} | {F(e == 0 ? fp32Build : int8Build)} |");
         Console.WriteLine($"\nrelative error of the int8 noise prediction against fp32 (||d|| / ||fp32||, t = 500): {error:P2}");
         foreach (var (_, engine, text) in engines) { text.Dispose(); engine.Dispose(); }
 
@@ -111,11 +111,11 @@ public static class OnnxPrecisionBench
             {
                 string cell = failures.TryGetValue(name, out string? why) ? $"session failed: {why}" : string.Join(", ", results[name].Select(v => F(v, "F3")));
                 Console.WriteLine($"| {op} | {name} | {cell} | {(casts.TryGetValue(name, out int n) ? n : "")} |");
-                summary.Add($"{op} {name} {(failures.ContainsKey(name) ? "fails" : F(Median(results[name]), "F3") + " ms")}");
+                summary.Add($"{op} {name} {(failures.ContainsKey(name) ? "fails" : F(CallTiming.Median(results[name]), "F3") + " ms")}");
             }
         }
-        Console.WriteLine($"\nonnx precision summary: U-Net call fp32 {F(Median(ms[0]))} ms, int8 {F(Median(ms[1]))} ms " +
-                          $"({F(Median(ms[0]) / Median(ms[1]))}x wall, {F(Median(cpuMs[0]) / Median(cpuMs[1]))}x CPU time), int8 error {error:P2}; {string.Join("; ", summary)}");
+        Console.WriteLine($"\nonnx precision summary: U-Net call fp32 {F(CallTiming.Median(ms[0]))} ms, int8 {F(CallTiming.Median(ms[1]))} ms " +
+                          $"({F(CallTiming.Median(ms[0]) / CallTiming.Median(ms[1]))}x wall, {F(CallTiming.Median(cpuMs[0]) / CallTiming.Median(cpuMs[1]))}x CPU time), int8 error {error:P2}; {string.Join("; ", summary)}");
     }
 
     // One op in one element type: input x and weight in that type, output in that type. Returns the median ms and the
@@ -157,26 +157,6 @@ public static class OnnxPrecisionBench
         using var value = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, elementType, x.shape);
         x.bytes.CopyTo(value.GetTensorMutableRawData());
         using var runOptions = new RunOptions();
-        return (MedianMs(() => { using var outputs = session.Run(runOptions, ["x"], [value], ["y"]); }, calls), castNodes);
-    }
-
-    static double MedianMs(Action call, int calls)
-    {
-        for (int i = 0; i < 2; i++) using (NewDisposeScope()) call();
-        var times = new double[calls];
-        for (int i = 0; i < calls; i++)
-        {
-            long start = Stopwatch.GetTimestamp();
-            using (NewDisposeScope()) call();
-            times[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        }
-        return Median(times);
-    }
-
-    static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        int n = sorted.Length;
-        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+        return (CallTiming.MedianMs(() => { using var outputs = session.Run(runOptions, ["x"], [value], ["y"]); }, calls), castNodes);
     }
 }

@@ -47,7 +47,7 @@ public static class PartsBench
         double cachedStepFlops = ModelFlops.UNet(unet.Config, 2, side, side, tokens, textKeyValues: false).Flops;
         double vaeFlops = ModelFlops.VaeDecoder(vae.Config, 1, side, side).Flops;
         var rows = new List<(string Part, string Engine, double Flops, double Ms, double Peak)>();
-        void Row(string part, string engine, double flops, double peak, Action call) => rows.Add((part, engine, flops, MedianMs(call, calls), peak));
+        void Row(string part, string engine, double flops, double peak, Action call) => rows.Add((part, engine, flops, CallTiming.MedianMs(call, calls), peak));
 
         using (no_grad())
         {
@@ -89,19 +89,5 @@ public static class PartsBench
         var best = rows.GroupBy(r => r.Part).Select(g => g.MinBy(r => r.Ms)).ToList();
         Console.WriteLine("\nparts summary: " + string.Join("; ", best.Select(r =>
             $"{r.Part.Split(' ')[0]} {r.Part.Split(' ')[1]} {F(r.Ms, "F2")} ms ({r.Engine}, {F(r.Flops / (r.Ms * 1e6), "F1")} GFLOPS = {F(100 * r.Flops / (r.Ms * 1e6) / r.Peak, "F0")}% of peak)")));
-    }
-
-    static double MedianMs(Action call, int calls)
-    {
-        for (int i = 0; i < 2; i++) using (NewDisposeScope()) call();
-        var times = new double[calls];
-        for (int i = 0; i < calls; i++)
-        {
-            long start = Stopwatch.GetTimestamp();
-            using (NewDisposeScope()) call();
-            times[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        }
-        Array.Sort(times);
-        return calls % 2 == 1 ? times[calls / 2] : (times[calls / 2 - 1] + times[calls / 2]) / 2;
     }
 }

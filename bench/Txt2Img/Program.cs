@@ -116,7 +116,7 @@ foreach (string dtypeName in dtypes)
         }
         self.Refresh();
         double cpuPerImage = (self.TotalProcessorTime - cpu0).TotalSeconds / calls / batch;
-        double median = Median(times);
+        double median = Latent.Bench.Txt2Img.CallTiming.Median(times);
         Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
         {
             ["impl"] = "torchsharp",
@@ -161,12 +161,6 @@ static string RepositoryRoot()
     return Directory.GetCurrentDirectory();
 }
 
-static double Median(double[] values)
-{
-    var sorted = values.Order().ToArray();
-    int n = sorted.Length;
-    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
-}
 
 // Parameters per model and a fingerprint of every parameter's key and shape, sorted (ordinal): equal to PyTorch's only
 // for the same architecture.

@@ -18,13 +18,19 @@ public class CaptionedSamplerTests
     [Fact]
     public void Next_AfterRestore_RepeatsTheSameBatches()
     {
-        var a = new CaptionedSampler([[0, 1], [2], [3, 4, 5]], seed: 8);
-        a.Next(5);
+        AssertRestoreRepeats(() => new CaptionedSampler([[0, 1], [2], [3, 4, 5]], seed: 8), before: 5, after: 7);
+    }
+
+    // Draws `before`, saves the state, draws `after`; a new sampler restored to that state must draw the same batches.
+    static void AssertRestoreRepeats(Func<CaptionedSampler> make, int before, int after)
+    {
+        var a = make();
+        a.Next(before);
         var state = a.Sampler.State;
-        var expected = a.Next(7);
-        var b = new CaptionedSampler([[0, 1], [2], [3, 4, 5]], seed: 8);
+        var expected = a.Next(after);
+        var b = make();
         b.Sampler.Restore(state);
-        var again = b.Next(7);
+        var again = b.Next(after);
         Assert.Equal(expected.Images, again.Images);
         Assert.Equal(expected.Captions, again.Captions);
     }
@@ -56,15 +62,7 @@ public class CaptionedSamplerTests
     {
         int[][] captions = [[0, 1], [2], [3, 4, 5], [6]];
         int[] groups = [1, 1, 2, 1];
-        var a = new CaptionedSampler(captions, seed: 8, groups);
-        a.Next(5);
-        var state = a.Sampler.State;
-        var expected = a.Next(9);
-        var b = new CaptionedSampler(captions, seed: 8, groups);
-        b.Sampler.Restore(state);
-        var again = b.Next(9);
-        Assert.Equal(expected.Images, again.Images);
-        Assert.Equal(expected.Captions, again.Captions);
+        AssertRestoreRepeats(() => new CaptionedSampler(captions, seed: 8, groups), before: 5, after: 9);
     }
 
     [Fact]
