@@ -174,6 +174,19 @@ internal sealed class ToyWorld : IDisposable
 internal sealed record StraightAndResumedRuns(UNetTrainer Straight, UNetTrainingResult StraightResult, UNetTrainer Resumed, UNetTrainingResult ResumedResult)
     : IDisposable
 {
+    /// <summary>Both runs completed with the same last loss and bit-identical weights and EMA.</summary>
+    public void AssertSameEnd()
+    {
+        Assert.True(StraightResult.Completed && ResumedResult.Completed);
+        Assert.Equal(StraightResult.LastLoss, ResumedResult.LastLoss);
+        var a = Straight.Model.state_dict();
+        var b = Resumed.Model.state_dict();
+        Assert.All(a.Keys, key => Assert.True(ToyWorld.BitEqual(a[key], b[key]), $"weight {key} differs"));
+        var ea = Straight.Ema.StateTensors();
+        var eb = Resumed.Ema.StateTensors();
+        Assert.All(ea.Keys, key => Assert.True(ToyWorld.BitEqual(ea[key], eb[key]), $"EMA {key} differs"));
+    }
+
     public void Dispose()
     {
         Straight.Dispose();

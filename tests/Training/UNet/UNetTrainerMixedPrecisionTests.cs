@@ -73,15 +73,6 @@ public sealed class UNetTrainerMixedPrecisionTests(ITestOutputHelper output) : I
         const int k = 3;
         using var cache = world.Cache(TestEnvironment.NewTempDir());
         using var runs = world.StraightAndResumed(cache, Bf16, k);
-        var (straight, straightResult, resumed, resumedResult) = runs;
-
-        Assert.True(straightResult.Completed && resumedResult.Completed);
-        Assert.Equal(straightResult.LastLoss, resumedResult.LastLoss);
-        var a = straight.Model.state_dict();
-        var b = resumed.Model.state_dict();
-        Assert.All(a.Keys, key => Assert.True(ToyWorld.BitEqual(a[key], b[key]), $"weight {key} differs"));
-        var ea = straight.Ema.StateTensors();
-        var eb = resumed.Ema.StateTensors();
-        Assert.All(ea.Keys, key => Assert.True(ToyWorld.BitEqual(ea[key], eb[key]), $"EMA {key} differs"));
+        runs.AssertSameEnd();
     }
 }

@@ -60,18 +60,9 @@ public sealed class UNetTrainerTests(ITestOutputHelper output) : IDisposable
         using var cache = world.Cache(TestEnvironment.NewTempDir());
 
         using var runs = world.StraightAndResumed(cache, config, k);
-        var (straight, straightResult, resumed, resumedResult) = runs;
-
-        Assert.True(straightResult.Completed && resumedResult.Completed);
-        Assert.Equal(straightResult.LastLoss, resumedResult.LastLoss);
-        var a = straight.Model.state_dict();
-        var b = resumed.Model.state_dict();
-        Assert.All(a.Keys, key => Assert.True(ToyWorld.BitEqual(a[key], b[key]), $"weight {key} differs"));
-        var ea = straight.Ema.StateTensors();
-        var eb = resumed.Ema.StateTensors();
-        Assert.All(ea.Keys, key => Assert.True(ToyWorld.BitEqual(ea[key], eb[key]), $"EMA {key} differs"));
-        Assert.Equal(File.ReadAllLines(Path.Combine(straight.OutDir, UNetTrainingLog.FileName)).Select(StripTiming),
-                     File.ReadAllLines(Path.Combine(resumed.OutDir, UNetTrainingLog.FileName)).Select(StripTiming));
+        runs.AssertSameEnd();
+        Assert.Equal(File.ReadAllLines(Path.Combine(runs.Straight.OutDir, UNetTrainingLog.FileName)).Select(StripTiming),
+                     File.ReadAllLines(Path.Combine(runs.Resumed.OutDir, UNetTrainingLog.FileName)).Select(StripTiming));
     }
 
     static string StripTiming(string line) => line[..line.IndexOf(",\"sec_per_step\"", StringComparison.Ordinal)];
