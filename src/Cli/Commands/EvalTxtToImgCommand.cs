@@ -152,7 +152,7 @@ public static class EvalTxtToImgCommand
             var (model, classes) = JudgeFolder.Load(judgeDir);
             var acceptable = JudgePromptList.Resolve(judgePrompts, classes, Path.GetFullPath(promptsPath));
             var (images, owners) = JudgeRealImages(DataOptions.Read(parsed, data, split: null, ImageCheck.Exists), classes, acceptable, model.Config.ImageSize);
-            judge = new JudgeReference(model, acceptable, judgePrompts.Select(p => p.Part).ToList(), images, owners);
+            judge = new JudgeReference(model, acceptable, judgePrompts.Select(p => p.Part).ToList(), images, owners, classes.Select(k => k.Name).ToList());
             Console.WriteLine($"judge {judgeDir}: {classes.Count} classes; {judgePrompts.Count(p => p.Part == PromptPart.HeldOut)} of {judgePrompts.Count} prompts held out; {owners.Count} real renderings of the prompts' emoji");
         }
         // Issue 25: classifier guidance of each prompt toward the classifier's classes among its acceptable emoji.
@@ -211,6 +211,12 @@ public static class EvalTxtToImgCommand
             foreach (var p in j.Ceiling) Row("real", "", p);
             foreach (var s in j.Scales)
                 foreach (var p in s.Parts) Row("generated", s.GuidanceScale.ToString("0.##", c), p);
+            foreach (var s in j.Scales)
+            {
+                var drawn = s.Prompts.Where(p => p.Top1 >= 0.5).Select(p => $"\"{p.Prompt}\"").ToList();
+                Console.WriteLine($"cfg {s.GuidanceScale.ToString("0.##", c)}: the judge recognises half or more of the images of {drawn.Count} of {s.Prompts.Count} prompts" +
+                                  (drawn.Count > 0 ? $": {string.Join(", ", drawn)}" : "") + " (per prompt in the JSON's per_prompt)");
+            }
         }
         var json = result.ToJson();
         json["model"] = modelDir;

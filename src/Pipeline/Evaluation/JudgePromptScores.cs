@@ -12,8 +12,34 @@ namespace Latent.Pipeline.Evaluation;
 /// <param name="Parts">One part per prompt.</param>
 /// <param name="RealImages">[M, 3, S, S] real renderings in [-1, 1], M ≥ 2.</param>
 /// <param name="RealPrompt">M prompt indices: which prompt each real image renders (an image may appear once per prompt).</param>
+/// <param name="ClassNames">The judge's class names by id, for the per-prompt report's guesses; null: class ids as text.</param>
 public sealed record JudgeReference(EmojiJudge Judge, IReadOnlyList<IReadOnlyCollection<int>> Acceptable, IReadOnlyList<PromptPart> Parts,
-    Tensor RealImages, IReadOnlyList<int> RealPrompt);
+    Tensor RealImages, IReadOnlyList<int> RealPrompt, IReadOnlyList<string>? ClassNames = null);
+
+/// <summary>The judge's scores of one prompt's images: what a model draws and what it does not, prompt by prompt.</summary>
+/// <param name="Index">The prompt's index in the list.</param>
+/// <param name="Prompt">The prompt.</param>
+/// <param name="Part">"tune" or "heldout".</param>
+/// <param name="Images">Images of the prompt scored.</param>
+/// <param name="Top1">Fraction of them whose first choice is an acceptable emoji.</param>
+/// <param name="Top5">Fraction with an acceptable emoji among the first five.</param>
+/// <param name="Guess">The class the judge put first most often (the lowest id on a tie), by name.</param>
+/// <param name="GuessShare">Fraction of the images for which <paramref name="Guess"/> came first.</param>
+public sealed record JudgePromptResult(int Index, string Prompt, string Part, int Images, double Top1, double Top5, string Guess, double GuessShare)
+{
+    /// <summary>As JSON (snake_case keys).</summary>
+    public JsonObject ToJson() => new()
+    {
+        ["index"] = Index,
+        ["prompt"] = Prompt,
+        ["part"] = Part,
+        ["images"] = Images,
+        ["top1"] = Top1,
+        ["top5"] = Top5,
+        ["guess"] = Guess,
+        ["guess_share"] = GuessShare,
+    };
+}
 
 /// <summary>The judge's scores of one set of images over the prompts of one part.</summary>
 /// <param name="Part">"all", "tune" or "heldout".</param>
@@ -89,5 +115,35 @@ public static class JudgePromptScores
             results.Add(new JudgePartScores(part, prompts.Length, rows.Length, PerPrompt(top1), PerPrompt(top5), frechet));
         }
         return results;
+    }
+
+    /// <summary>Scores each prompt that has rows, in prompt order.</summary>
+    /// <param name="logits">[N, K] judge logits.</param>
+    /// <param name="promptOfRow">N prompt indices.</param>
+    /// <param name="prompts">The prompt texts, by index.</param>
+    /// <param name="reference">The prompts' acceptable classes, parts and the judge's class names.</param>
+    public static List<JudgePromptResult> PerPrompt(Tensor logits, IReadOnlyList<int> promptOfRow, IReadOnlyList<string> prompts, JudgeReference reference)
+    {
+        ArgumentNullException.ThrowIfNull(logits);
+        ArgumentNullException.ThrowIfNull(promptOfRow);
+        ArgumentNullException.ThrowIfNull(prompts);
+        ArgumentNullException.ThrowIfNull(reference);
+        if (promptOfRow.Count != logits.shape[0])
+            throw new ArgumentException($"{promptOfRow.Count} prompt indices for {logits.shape[0]} rows; expected one per row.", nameof(promptOfRow));
+        var acceptable = promptOfRow.Select(p => reference.Acceptable[p]).ToList();
+        var top1 = JudgeAccuracy.Hits(logits, acceptable, 1);
+        var top5 = JudgeAccuracy.Hits(logits, acceptable, 5);
+        long[] first;
+        using (var argmax = logits.argmax(1))
+            first = argmax.data<long>().ToArray();
+        string Name(long id) => reference.ClassNames is { } names ? names[(int)id] : id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Enumerable.Range(0, promptOfRow.Count).GroupBy(r => promptOfRow[r]).OrderBy(g => g.Key).Select(g =>
+        {
+            int[] rows = g.ToArray();
+            var guess = rows.GroupBy(r => first[r]).OrderByDescending(c => c.Count()).ThenBy(c => c.Key).First();
+            string part = reference.Parts[g.Key] == PromptPart.HeldOut ? "heldout" : "tune";
+            return new JudgePromptResult(g.Key, prompts[g.Key], part, rows.Length, rows.Average(r => top1[r] ? 1.0 : 0.0),
+                rows.Average(r => top5[r] ? 1.0 : 0.0), Name(guess.Key), guess.Count() / (double)rows.Length);
+        }).ToList();
     }
 }

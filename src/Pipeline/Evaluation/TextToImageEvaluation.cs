@@ -52,7 +52,8 @@ public sealed record TextToImageEvaluation(int Prompts, int Candidates, int Real
 /// <summary>The judge's scores of one guidance scale, per part of the prompt list.</summary>
 /// <param name="GuidanceScale">The scale.</param>
 /// <param name="Parts">"all", "tune", "heldout".</param>
-public sealed record JudgeScaleScores(double GuidanceScale, IReadOnlyList<JudgePartScores> Parts);
+/// <param name="Prompts">Each prompt's scores, in prompt order.</param>
+public sealed record JudgeScaleScores(double GuidanceScale, IReadOnlyList<JudgePartScores> Parts, IReadOnlyList<JudgePromptResult> Prompts);
 
 /// <summary>What the emoji judge measured: the real-image ceiling and each scale, per part.</summary>
 /// <param name="RealImages">Real renderings scored (the ceiling and the Fréchet reference).</param>
@@ -65,7 +66,12 @@ public sealed record JudgeEvaluation(int RealImages, IReadOnlyList<JudgePartScor
     {
         var scales = new JsonArray();
         foreach (var s in Scales)
-            scales.Add(new JsonObject { ["guidance_scale"] = s.GuidanceScale, ["parts"] = new JsonArray(s.Parts.Select(p => (JsonNode)p.ToJson()).ToArray()) });
+            scales.Add(new JsonObject
+            {
+                ["guidance_scale"] = s.GuidanceScale,
+                ["parts"] = new JsonArray(s.Parts.Select(p => (JsonNode)p.ToJson()).ToArray()),
+                ["per_prompt"] = new JsonArray(s.Prompts.Select(p => (JsonNode)p.ToJson()).ToArray()),
+            });
         return new JsonObject
         {
             ["real_images"] = RealImages,

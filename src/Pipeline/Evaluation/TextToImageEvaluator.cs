@@ -151,7 +151,11 @@ public static class TextToImageEvaluator
                 double frechet = FrechetDistance.Compute(generated, realEmbeddings);
                 scores.Add(new GuidanceScaleScores(scale, perScale, fidelity, ceiling > 0 ? fidelity / ceiling : double.NaN, frechet));
                 if (judge is not null)
-                    judgeScales.Add(new JudgeScaleScores(scale, JudgePromptScores.Score(cat(judgeLogits, 0), cat(judgeFeatures, 0), judgeRows, judge, judgeRealFeatures)));
+                {
+                    var logits = cat(judgeLogits, 0);                                                       // [perScale, K]
+                    judgeScales.Add(new JudgeScaleScores(scale, JudgePromptScores.Score(logits, cat(judgeFeatures, 0), judgeRows, judge, judgeRealFeatures),
+                        JudgePromptScores.PerPrompt(logits, judgeRows, options.Prompts, judge)));
+                }
             }
             var judged = judge is null ? null : new JudgeEvaluation(judge.RealImages.shape[0] is var m ? (int)m : 0, judgeCeiling!, judgeScales);
             return new TextToImageEvaluation(options.Prompts.Count, candidates.Count, (int)realImages.shape[0], ceiling, scores,

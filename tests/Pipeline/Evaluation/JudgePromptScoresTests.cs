@@ -43,4 +43,39 @@ public class JudgePromptScoresTests
         Assert.Equal(2.0, scores[0].FrechetDistance, 6);
         Assert.Equal(2.0, scores[1].FrechetDistance, 6);
     }
+
+    [Fact]
+    public void PerPrompt_ScoresEachPromptAndNamesItsMostFrequentGuess()
+    {
+        using var judge = new EmojiJudge(JudgeConfig.Tiny(3));
+        using var real = zeros(4, 3, 16, 16);
+        var reference = Reference(judge, real) with { ClassNames = ["cat", "dog", "bee"] };
+        // Prompt 0 (acceptable: class 0): guesses 0, 2, 2; prompt 1 (classes 1 and 2): guess 2.
+        using var logits = tensor(new float[] { 5, 0, 0, 0, 0, 5, 0, 0, 5, 0, 0, 5 }, [4, 3]);
+        var results = JudgePromptScores.PerPrompt(logits, [0, 0, 0, 1], ["a cat", "a bee"], reference);
+        Assert.Equal([0, 1], results.Select(r => r.Index));
+        Assert.Equal(("a cat", "tune", 3, 1 / 3.0), (results[0].Prompt, results[0].Part, results[0].Images, results[0].Top1));
+        Assert.Equal(("bee", 2 / 3.0), (results[0].Guess, results[0].GuessShare));
+        Assert.Equal(("a bee", "heldout", 1, 1.0, "bee", 1.0), (results[1].Prompt, results[1].Part, results[1].Images, results[1].Top1, results[1].Guess, results[1].GuessShare));
+    }
+
+    [Fact]
+    public void PerPrompt_TieGoesToTheLowestClassAndIdsStandInForMissingNames()
+    {
+        using var judge = new EmojiJudge(JudgeConfig.Tiny(3));
+        using var real = zeros(4, 3, 16, 16);
+        using var logits = tensor(new float[] { 0, 0, 5, 0, 5, 0 }, [2, 3]);
+        var result = Assert.Single(JudgePromptScores.PerPrompt(logits, [1, 1], ["a cat", "a bee"], Reference(judge, real)));
+        Assert.Equal(("1", 0.5, 1.0), (result.Guess, result.GuessShare, result.Top1));   // classes 2 and 1 tie; both acceptable
+    }
+
+    [Fact]
+    public void PerPrompt_RefusesARowCountThatDoesNotMatch()
+    {
+        using var judge = new EmojiJudge(JudgeConfig.Tiny(3));
+        using var real = zeros(4, 3, 16, 16);
+        using var logits = zeros(3, 3);
+        var e = Assert.Throws<ArgumentException>(() => JudgePromptScores.PerPrompt(logits, [0, 1], ["a", "b"], Reference(judge, real)));
+        Assert.Contains("2 prompt indices for 3 rows", e.Message);
+    }
 }

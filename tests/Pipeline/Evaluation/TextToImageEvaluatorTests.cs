@@ -103,4 +103,33 @@ public class TextToImageEvaluatorTests(ParityPipelineFixture fixture) : IClassFi
             TextToImageEvaluator.Evaluate(fixture.Pipeline, clip, tokenizer, real, Captions, Options(1.0) with { Prompts = ["a cat", " "] }));
         Assert.Contains("prompt 2 is empty", e.Message);
     }
+
+    [Fact]
+    public void Judge_ReportsEachPartAndEachPromptAtEveryScale()
+    {
+        using var scope = NewDisposeScope();
+        var (clip, tokenizer, real) = Scorer();
+        using var _ = clip;
+        manual_seed(3);
+        using var judge = new Latent.Judge.EmojiJudge(Latent.Judge.JudgeConfig.Tiny(4));
+        var reference = new JudgeReference(judge, [[0], [1, 2], [3]],
+            [Latent.Judge.Evaluation.PromptPart.Tune, Latent.Judge.Evaluation.PromptPart.HeldOut, Latent.Judge.Evaluation.PromptPart.Tune],
+            TestTensors.UniformPixels([3, 3, 16, 16]), [0, 1, 2], ["cat", "rocket", "ship", "hat"]);
+        var result = TextToImageEvaluator.Evaluate(fixture.Pipeline, clip, tokenizer, real, Captions, Options(1.0, 5.0), judge: reference);
+
+        var judged = Assert.IsType<JudgeEvaluation>(result.Judge);
+        Assert.Equal([1.0, 5.0], judged.Scales.Select(s => s.GuidanceScale));
+        foreach (var s in judged.Scales)
+        {
+            Assert.Equal(["all", "tune", "heldout"], s.Parts.Select(p => p.Part));
+            Assert.Equal(["a cat", "a rocket", "a blue hat"], s.Prompts.Select(p => p.Prompt));
+            Assert.Equal(["tune", "heldout", "tune"], s.Prompts.Select(p => p.Part));
+            Assert.All(s.Prompts, p => Assert.Equal(2, p.Images));                                // two seeds each
+            Assert.All(s.Prompts, p => Assert.Contains(p.Guess, new[] { "cat", "rocket", "ship", "hat" }));
+            Assert.Equal(s.Parts[0].Top1, s.Prompts.Average(p => p.Top1), 12);                   // "all" is the per-prompt mean
+        }
+        var json = result.ToJson()["judge"]!["scales"]![1]!["per_prompt"]!.AsArray();
+        Assert.Equal("a rocket", (string?)json[1]!["prompt"]);
+        Assert.Equal(5.0, (double)result.ToJson()["judge"]!["scales"]![1]!["guidance_scale"]!);
+    }
 }
