@@ -165,7 +165,7 @@ public static class EmojiDatasetBuilder
         {
             var sourceClock = Stopwatch.StartNew();
             var (entries, unmatched, transformed, credit) = ExtraEntries(x, tarballs[x.Name], defaults, out var files);
-            AtomicFile.WriteAllBytes(Path.Combine(outDir, "licenses", $"{x.Name}.txt"), Encoding.UTF8.GetBytes(credit + "\n"));
+            AtomicFile.WriteAllBytes(Path.Combine(outDir, "licenses", $"{x.Name}.txt"), Encoding.UTF8.GetBytes(credit + "\n\n" + x.Notice + "\n"));
             extraCredits.Add((x, credit));
             var (done, rendered, missing, failed) = Render(x.Name, x.Package, svg: true, entries, files, outDir, options, progress);
             written.AddRange(done);

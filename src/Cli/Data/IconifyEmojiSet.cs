@@ -20,13 +20,41 @@ namespace Latent.Cli.Data;
 /// licence file: <c>info.json</c>'s author and licence are what <c>licenses/</c> gets. Hand-written rather than a library:
 /// no .NET Iconify reader exists, and the part needed (look up, resolve a plain alias, wrap) is a few lines.
 /// </remarks>
-public sealed record IconifyEmojiSet(string Name, NpmPackage Package, string License)
+/// <param name="Notice">The licence text the package does not carry (the upstream project's LICENSE), written under the credit
+/// in <c>licenses/</c>: MIT asks for its copyright and permission notice to go with every copy.</param>
+public sealed record IconifyEmojiSet(string Name, NpmPackage Package, string License, string Notice)
 {
+    /// <summary>The MIT licence text (SPDX "MIT") with its copyright line.</summary>
+    public static string MitNotice(string copyright) =>
+        $"""
+        MIT License
+
+        Copyright (c) {copyright}
+
+        Permission is hereby granted, free of charge, to any person obtaining a copy
+        of this software and associated documentation files (the "Software"), to deal
+        in the Software without restriction, including without limitation the rights
+        to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+        copies of the Software, and to permit persons to whom the Software is
+        furnished to do so, subject to the following conditions:
+
+        The above copyright notice and this permission notice shall be included in all
+        copies or substantial portions of the Software.
+
+        THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+        IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+        FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+        AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+        LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+        OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+        SOFTWARE.
+        """;
+
     /// <summary>The sets that <c>--extra-sets</c> accepts, pinned (checked with <c>npm view</c>). Apple's and Facebook's
     /// sets are deliberately absent: they are not freely licensed.</summary>
     public static readonly IReadOnlyList<IconifyEmojiSet> Known =
     [
-        new("fluent-emoji-flat", new NpmPackage("@iconify-json/fluent-emoji-flat", "1.2.6"), "MIT"),
+        new("fluent-emoji-flat", new NpmPackage("@iconify-json/fluent-emoji-flat", "1.2.6"), "MIT", MitNotice("Microsoft Corporation.")),
     ];
 
     /// <summary>Free sets on npm that are refused, with the reason: their <c>chars.json</c> is empty, so no icon can be

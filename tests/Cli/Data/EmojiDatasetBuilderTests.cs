@@ -39,7 +39,10 @@ public class EmojiDatasetBuilderTests
 
         var s = report.Sources.Single(r => r.Source == "fluent-emoji-flat");
         Assert.Equal((2, 1, 1, "MIT", "@iconify-json/fluent-emoji-flat@1.2.6"), (s.Images, s.Unmatched!.Value, s.Missing, s.License, s.Package));
-        Assert.Contains("Microsoft Corporation", File.ReadAllText(Path.Combine(dir, "licenses", "fluent-emoji-flat.txt")));
+        string notice = File.ReadAllText(Path.Combine(dir, "licenses", "fluent-emoji-flat.txt"));
+        Assert.Contains("Microsoft Corporation", notice);
+        Assert.Contains("Copyright (c) Microsoft Corporation.", notice);                 // MIT's notice goes with the images
+        Assert.Contains("The above copyright notice and this permission notice shall be included", notice);
         string readme = File.ReadAllText(Path.Combine(dir, "README.md"));
         Assert.Contains("| fluent-emoji-flat | `@iconify-json/fluent-emoji-flat@1.2.6` | MIT | 2 |", readme);
         Assert.Contains("Fluent Emoji Flat by Microsoft Corporation", readme);
