@@ -45,6 +45,16 @@ public class DataCommandTests
     }
 
     [Fact]
+    public void Emoji_RejectsAnUnknownExtraSet_NamingItAndTheAllowedOnes()
+    {
+        string dir = Path.Combine(TestEnvironment.NewTempDir(), "out");
+        var r = Run("data", "emoji", "--out", dir, "--extra-sets", "fluent-emoji-flat,apple");
+        Assert.NotEqual(0, r.Code);
+        Assert.Contains("--extra-sets: unknown set 'apple'; allowed: fluent-emoji-flat", r.Err);
+        Assert.False(Directory.Exists(dir)); // refused before anything is fetched or written
+    }
+
+    [Fact]
     public void Check_ReportsImagesCaptionsAndSplits()
     {
         string dir = Folder("""{"file_name": "a.png", "text": ["one", "two"]}""", """{"file_name": "b.png", "text": "three", "split": "validation"}""");

@@ -38,6 +38,13 @@ public static class DataCommand
         },
     };
 
+    static readonly Option<string?> ExtraSets = new("--extra-sets")
+    {
+        Description = $"More art styles, NAME[,NAME...] of: {string.Join(", ", IconifyEmojiSet.Known.Select(k => k.Name))} " +
+                      "(Iconify JSON packages on npm, rendered after the default sources and captioned as the emoji of the same code points).",
+        Validators = { OptionChecks.Rule<string?>(v => Refusal(v)) },
+    };
+
     static readonly Argument<string> Folder = new("folder") { Description = "An image folder with metadata.jsonl." };
 
     static readonly Option<string?> Split = new("--split") { Description = "Check only this split (train, validation, ...)." };
@@ -50,6 +57,7 @@ public static class DataCommand
         emoji.Options.Add(Cache);
         emoji.Options.Add(Jobs);
         emoji.Options.Add(ValidationFraction);
+        emoji.Options.Add(ExtraSets);
         emoji.SetAction(CommandRunner.Wrap(RunEmoji));
 
         var check = new Command("check", "Read an image folder (metadata.jsonl + images) and report its records, captions and splits.");
@@ -73,6 +81,7 @@ public static class DataCommand
             CacheDir = parsed.GetValue(Cache),
             Jobs = parsed.GetValue(Jobs),
             ValidationFraction = parsed.GetValue(ValidationFraction),
+            ExtraSets = IconifyEmojiSet.Parse(parsed.GetValue(ExtraSets)),
         };
         EmojiDatasetReport report = AnsiConsole.Profile.Capabilities.Interactive
             ? AnsiConsole.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(),
@@ -121,7 +130,8 @@ public static class DataCommand
         foreach (var s in report.Sources)
         {
             Console.WriteLine($"{s.Source}: {s.Package}, {s.License}" +
-                              (s.Missing + s.Failed.Count > 0 ? $"; left out: {s.Missing} without an image, {s.Failed.Count} failed" : ""));
+                              (s.Missing + s.Failed.Count > 0 ? $"; left out: {s.Missing} without an image, {s.Failed.Count} failed" : "") +
+                              (s.Unmatched is { } u ? $"; {u} code point sequences not among the data set's emoji" : ""));
             foreach (string f in s.Failed.Take(5)) Console.WriteLine($"  failed: {f}");
         }
         foreach (var w in EmojiDatasetBuilder.WordSources) Console.WriteLine($"captions: {w.Package}, {w.License}");
@@ -143,6 +153,17 @@ public static class DataCommand
                           $"({string.Join(", ", splits)}), {dataset.Skipped.Count} bad lines skipped");
         DataOptions.ListSkipped(dataset);
         return 0;
+    }
+
+    /// <summary>The message for an <c>--extra-sets</c> value that names an unknown or unusable set; null when all are known.</summary>
+    static string? Refusal(string? value)
+    {
+        try
+        {
+            IconifyEmojiSet.Parse(value);
+            return null;
+        }
+        catch (ArgumentException e) { return e.Message; }
     }
 
     static string Mib(long bytes) => (bytes / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) + " MiB";

@@ -27,6 +27,10 @@ public sealed record EmojiDatasetOptions
 
     /// <summary>Images processed at once, 1 or 2 (at most two <c>rsvg-convert</c> processes: the machine is shared).</summary>
     public int Jobs { get; init; } = 2;
+
+    /// <summary>Extra art styles rendered after the default sources (<c>--extra-sets</c>); empty: the default data set,
+    /// unchanged.</summary>
+    public IReadOnlyList<IconifyEmojiSet> ExtraSets { get; init; } = [];
 }
 
 /// <summary>
@@ -35,6 +39,8 @@ public sealed record EmojiDatasetOptions
 /// rsvg-convert), all as <see cref="EmojiDatasetOptions.Size"/> RGB PNGs on white, captioned from CLDR names, Unicode
 /// names, short names, keywords and skin tones, and people's words from emojilib and emojibase-data
 /// (<see cref="WordSources"/>, ranked by <see cref="EmojiVocabulary"/>, laid out by <see cref="EmojiCaptions"/>).
+/// Extra art styles (<see cref="EmojiDatasetOptions.ExtraSets"/>, <see cref="IconifyEmojiSet"/>) come after them, each
+/// image captioned as the data set's emoji of the same code points.
 /// </summary>
 /// <remarks>
 /// Idempotent: tarballs are cached, an image that exists is not rendered again (images are written atomically, so an
@@ -95,7 +101,7 @@ public static class EmojiDatasetBuilder
         // 1. Fetch the tarballs (cached).
         var downloaded = new List<string>();
         var tarballs = new Dictionary<string, string>();
-        foreach (var s in Sources)
+        foreach (var s in Sources.Select(s => (s.Name, s.Package)).Concat(options.ExtraSets.Select(x => (x.Name, x.Package))))
         {
             string stage = $"{s.Name}: fetching {s.Package}";
             progress?.Invoke(new EmojiBuildProgress(stage, 0, 1));
@@ -145,14 +151,33 @@ public static class EmojiDatasetBuilder
             entries = entries.DistinctBy(e => e.Key).ToList();
             AtomicFile.WriteAllBytes(Path.Combine(outDir, "licenses", $"{s.Name}-{s.Package.Name}.txt"), Bytes(files, LicenseFile(s), s));
 
-            var (done, rendered, missing, failed) = Render(s, entries, files, outDir, options, progress);
+            var (done, rendered, missing, failed) = Render(s.Name, s.Package, svg: s.ImageSet is null, entries, files, outDir, options, progress);
             written.AddRange(done);
             partial.Add(new EmojiSourceReport(s.Name, s.Package.ToString(), s.License, done.Count,
                 done.Sum(d => d.Entry.Captions.Count), 0, 0, rendered, missing, failed, sourceClock.Elapsed.TotalSeconds));
         }
 
-        // 4. Split, then write the metadata in a fixed order (source order, then the packages' order).
-        string[] splits = EmojiSplit.Assign(written.Select(w => (w.Entry.Key, w.Entry.Source)).ToList(), options.ValidationFraction);
+        // 3b. Render the extra sets: each icon of chars.json whose emoji the data set has, captioned as that emoji.
+        int defaultCount = written.Count;
+        var defaults = written.ToList(); // the catalogue the extra sets match against: the default sources' images only
+        var extraCredits = new List<(IconifyEmojiSet Set, string Credit)>();
+        foreach (var x in options.ExtraSets)
+        {
+            var sourceClock = Stopwatch.StartNew();
+            var (entries, unmatched, transformed, credit) = ExtraEntries(x, tarballs[x.Name], defaults, out var files);
+            AtomicFile.WriteAllBytes(Path.Combine(outDir, "licenses", $"{x.Name}.txt"), Encoding.UTF8.GetBytes(credit + "\n\n" + x.Notice + "\n"));
+            extraCredits.Add((x, credit));
+            var (done, rendered, missing, failed) = Render(x.Name, x.Package, svg: true, entries, files, outDir, options, progress);
+            written.AddRange(done);
+            partial.Add(new EmojiSourceReport(x.Name, x.Package.ToString(), x.License, done.Count, done.Sum(d => d.Entry.Captions.Count),
+                0, 0, rendered, missing + transformed, failed, sourceClock.Elapsed.TotalSeconds, unmatched));
+        }
+
+        // 4. Split, then write the metadata in a fixed order (source order, then the packages' order). The default
+        //    sources are split as always; an extra set's image apart (EmojiSplit.AssignExtra), so theirs stays the same.
+        string[] splits = EmojiSplit.Assign(written.Take(defaultCount).Select(w => (w.Entry.Key, w.Entry.Source)).ToList(), options.ValidationFraction)
+            .Concat(written.Skip(defaultCount).Select(w => EmojiSplit.AssignExtra(w.Entry.Key, w.Entry.Source, options.ValidationFraction)))
+            .ToArray();
         var lines = new StringBuilder();
         var jsonOptions = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
         for (int i = 0; i < written.Count; i++)
@@ -171,18 +196,47 @@ public static class EmojiDatasetBuilder
             Train = Enumerable.Range(0, written.Count).Count(i => written[i].Entry.Source == r.Source && splits[i] == EmojiSplit.Train),
             Validation = Enumerable.Range(0, written.Count).Count(i => written[i].Entry.Source == r.Source && splits[i] == EmojiSplit.Validation),
         }).ToList();
-        EmojiDatasetReadme.Write(outDir, reports, options);
+        EmojiDatasetReadme.Write(outDir, reports, options, extraCredits);
         var report = new EmojiDatasetReport(outDir, reports, downloaded, clock.Elapsed.TotalSeconds,
             Size(outDir, exclude: cacheDir), Size(cacheDir, exclude: null));
         return report;
     }
 
-    /// <summary>Writes each entry's image unless it exists; returns the ones in the data set, in entry order.</summary>
-    static (List<(EmojiEntry Entry, string FileName)> Done, int Rendered, int Missing, List<string> Failed) Render(Source s,
-        List<EmojiEntry> entries, Dictionary<string, byte[]> files, string outDir, EmojiDatasetOptions options,
-        Action<EmojiBuildProgress>? progress)
+    /// <summary>An extra set's entries: one per code point sequence of its <c>chars.json</c> that names an emoji of the
+    /// default sources (<paramref name="written"/>, by <see cref="EmojiCaptions.Key"/>), with that emoji's code points,
+    /// captions and categories; the
+    /// <paramref name="files"/> are the SVG documents by <see cref="EmojiEntry.ImagePath"/>.</summary>
+    /// <returns>The entries in <c>chars.json</c>'s order; the code points not among the data set's emoji; those left
+    /// out as transformed aliases; the set's credit line (author, licence).</returns>
+    static (List<EmojiEntry> Entries, int Unmatched, int Transformed, string Credit) ExtraEntries(IconifyEmojiSet set, string tarball,
+        IReadOnlyList<(EmojiEntry Entry, string FileName)> written, out Dictionary<string, byte[]> files)
     {
-        string stage = s.ImageSet is null ? $"{s.Name}: rasterizing SVGs" : $"{s.Name}: converting PNGs";
+        var package = NpmPackage.ReadFiles(tarball, p => p is "chars.json" or "icons.json" or "info.json");
+        string credit = set.CheckLicense(Encoding.UTF8.GetString(Need(package, "info.json", set.Package)));
+        var (svgs, transformed) = set.ReadSvgs(Encoding.UTF8.GetString(Need(package, "chars.json", set.Package)),
+            Encoding.UTF8.GetString(Need(package, "icons.json", set.Package)));
+        // The emoji by key, emoji-datasource's records first (Unicode categories, the names of two of three sources).
+        var catalog = new Dictionary<string, EmojiEntry>(StringComparer.Ordinal);
+        foreach (var (e, _) in written.OrderBy(w => Sources.Single(s => s.Name == w.Entry.Source).ImageSet is null)) catalog.TryAdd(e.Key, e);
+        var entries = new List<EmojiEntry>();
+        files = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        foreach (var (key, svg) in svgs)
+        {
+            if (!catalog.TryGetValue(key, out var e)) continue;
+            string imagePath = $"icons.json#{key.ToLowerInvariant()}";
+            files[imagePath] = svg;
+            entries.Add(e with { Source = set.Name, ImagePath = imagePath });
+        }
+        return (entries, svgs.Count - entries.Count, transformed, credit);
+    }
+
+    /// <summary>Writes each entry's image (into <c>images/NAME/</c>; <paramref name="svg"/>: rasterize the files, else decode
+    /// PNGs) unless it exists; returns the ones in the data set, in entry order.</summary>
+    static (List<(EmojiEntry Entry, string FileName)> Done, int Rendered, int Missing, List<string> Failed) Render(string name,
+        NpmPackage package, bool svg, List<EmojiEntry> entries, Dictionary<string, byte[]> files, string outDir,
+        EmojiDatasetOptions options, Action<EmojiBuildProgress>? progress)
+    {
+        string stage = svg ? $"{name}: rasterizing SVGs" : $"{name}: converting PNGs";
         var fileNames = new string?[entries.Count];
         var errors = new string?[entries.Count];
         int missing = 0, rendered = 0, finished = 0;
@@ -190,7 +244,7 @@ public static class EmojiDatasetBuilder
         Parallel.For(0, entries.Count, new ParallelOptions { MaxDegreeOfParallelism = options.Jobs }, i =>
         {
             EmojiEntry e = entries[i];
-            string fileName = $"images/{s.Name}/{e.Unified.ToLowerInvariant()}.png";
+            string fileName = $"images/{name}/{e.Unified.ToLowerInvariant()}.png";
             string path = Path.Combine(outDir, fileName);
             if (File.Exists(path)) fileNames[i] = fileName;
             else if (!files.TryGetValue(e.ImagePath, out byte[]? source)) Interlocked.Increment(ref missing);
@@ -198,8 +252,8 @@ public static class EmojiDatasetBuilder
             {
                 try
                 {
-                    byte[] decodable = s.ImageSet is null ? SvgRasterizer.Render(source, options.Size, e.ImagePath) : source;
-                    using var image = ImageIO.Decode(decodable, options.Size, $"{s.Package}/{e.ImagePath}");
+                    byte[] decodable = svg ? SvgRasterizer.Render(source, options.Size, e.ImagePath) : source;
+                    using var image = ImageIO.Decode(decodable, options.Size, $"{package}/{e.ImagePath}");
                     AtomicFile.WriteAllBytes(path, ImageIO.EncodePng(image));
                     fileNames[i] = fileName;
                     Interlocked.Increment(ref rendered);

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Latent.Core.IO;
 using Latent.Core.Data;
 
@@ -8,7 +9,13 @@ namespace Latent.Cli.Data;
 /// <summary>Writes the emoji data set's <c>README.md</c> (sources, versions, licences, split rule) and <c>manifest.json</c> (the same, for programs).</summary>
 static class EmojiDatasetReadme
 {
-    public static void Write(string outDir, IReadOnlyList<EmojiSourceReport> sources, EmojiDatasetOptions options)
+    /// <param name="outDir">The data set folder.</param>
+    /// <param name="sources">What was written per source, the extra sets last.</param>
+    /// <param name="options">The build's options.</param>
+    /// <param name="extras">The extra sets (<c>--extra-sets</c>) and their credit lines; empty: the README and manifest
+    /// are exactly those of the default data set.</param>
+    public static void Write(string outDir, IReadOnlyList<EmojiSourceReport> sources, EmojiDatasetOptions options,
+        IReadOnlyList<(IconifyEmojiSet Set, string Credit)> extras)
     {
         var md = new StringBuilder();
         md.AppendLine("# Latent emoji data set").AppendLine();
@@ -26,6 +33,8 @@ static class EmojiDatasetReadme
         md.AppendLine("- Noto Emoji graphics: Copyright Google Inc., Apache License 2.0, 64 px PNGs from emoji-datasource-google.");
         md.AppendLine("- OpenMoji graphics: OpenMoji, the open-source emoji and icon project, CC-BY-SA 4.0 (https://openmoji.org),");
         md.AppendLine("  colour SVGs rasterized with rsvg-convert. Images derived from OpenMoji are shared under CC-BY-SA 4.0.");
+        foreach (var (set, credit) in extras)
+            md.AppendLine($"- {set.Name} (extra set): {credit}; SVG icons wrapped and rasterized with rsvg-convert, each captioned as the emoji of its code points; `licenses/{set.Name}.txt`.");
         md.AppendLine("- The packages' licence files are copied into `licenses/`. Apple's and Facebook's sets are not used.").AppendLine();
         md.AppendLine("Caption words (no images):").AppendLine();
         md.AppendLine("| package | licence | file |");
@@ -62,6 +71,13 @@ static class EmojiDatasetReadme
         md.AppendLine("gets u = XxHash64(\"KEY/SOURCE\") / 2^64; an emoji with one rendering stays in train; otherwise an image with");
         md.AppendLine(FormattableString.Invariant($"u < {options.ValidationFraction} goes to validation, except that when all renderings of an emoji qualify, the one with"));
         md.AppendLine("the largest u stays in train.");
+        if (extras.Count > 0)
+        {
+            md.AppendLine();
+            md.AppendLine($"The extra sets ({string.Join(", ", extras.Select(x => x.Set.Name))}) are split apart, so that the sets above keep the split they");
+            md.AppendLine(FormattableString.Invariant($"have without them: an extra image goes to validation when u < {options.ValidationFraction}, else to train (its emoji is in train through the"));
+            md.AppendLine("sets above).");
+        }
         AtomicFile.WriteAllBytes(Path.Combine(outDir, "README.md"), Encoding.UTF8.GetBytes(md.ToString()));
 
         var manifest = new
@@ -77,9 +93,10 @@ static class EmojiDatasetReadme
             {
                 source = s.Source, package = s.Package, license = s.License, images = s.Images, train = s.Train,
                 validation = s.Validation, captions = s.Captions, missing = s.Missing, failed = s.Failed.Count,
+                unmatched = s.Unmatched, // null for the default sources: not written, so their manifest is unchanged
             }),
         };
-        AtomicFile.WriteAllBytes(Path.Combine(outDir, "manifest.json"),
-            JsonSerializer.SerializeToUtf8Bytes(manifest, new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllBytes(Path.Combine(outDir, "manifest.json"), JsonSerializer.SerializeToUtf8Bytes(manifest,
+            new JsonSerializerOptions { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull }));
     }
 }

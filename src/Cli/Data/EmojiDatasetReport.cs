@@ -9,11 +9,14 @@ namespace Latent.Cli.Data;
 /// <param name="Train">Images in the training split.</param>
 /// <param name="Validation">Images in the validation split.</param>
 /// <param name="Rendered">Images rendered by this run (the rest existed from an earlier run).</param>
-/// <param name="Missing">Listed emoji whose image file the package lacks (left out).</param>
+/// <param name="Missing">Listed emoji whose image file the package lacks, or (extra sets) whose icon is a flipped or
+/// rotated alias (left out).</param>
 /// <param name="Failed">Images that could not be rendered, with the reason (left out).</param>
 /// <param name="Seconds">Time spent decoding or rasterizing and writing its images.</param>
+/// <param name="Unmatched">An extra set's code point sequences that are not among the data set's emoji (left out);
+/// null for the default sources.</param>
 public sealed record EmojiSourceReport(string Source, string Package, string License, int Images, int Captions,
-    int Train, int Validation, int Rendered, int Missing, IReadOnlyList<string> Failed, double Seconds);
+    int Train, int Validation, int Rendered, int Missing, IReadOnlyList<string> Failed, double Seconds, int? Unmatched = null);
 
 /// <summary>What <see cref="EmojiDatasetBuilder.Build"/> did.</summary>
 /// <param name="OutDir">The data set folder.</param>

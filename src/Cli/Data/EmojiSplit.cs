@@ -51,6 +51,17 @@ public static class EmojiSplit
         return split;
     }
 
+    /// <summary>The split of an extra rendering (<c>--extra-sets</c>) of an emoji that <see cref="Assign"/> already put in
+    /// training: validation when <c>u &lt; fraction</c>, else train. Assigned apart so that the default images keep their
+    /// split whether or not extra sets are added, and judges trained with and without them see the same validation set.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="fraction"/> is outside [0, 1).</exception>
+    public static string AssignExtra(string key, string source, double fraction = DefaultFraction)
+    {
+        if (!(fraction >= 0 && fraction < 1))
+            throw new ArgumentOutOfRangeException(nameof(fraction), fraction, "expected a validation fraction in [0, 1)");
+        return Uniform(key, source) < fraction ? Validation : Train;
+    }
+
     /// <summary><c>XxHash64("KEY/SOURCE") / 2^64</c>: the image's fixed uniform draw.</summary>
     public static double Uniform(string key, string source)
     {

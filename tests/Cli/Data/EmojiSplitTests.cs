@@ -69,4 +69,20 @@ public class EmojiSplitTests
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => EmojiSplit.Assign([("1F600", "noto")], fraction));
         Assert.Contains("[0, 1)", e.Message);
     }
+
+    [Fact]
+    public void AssignExtra_HoldsOutTheImagesBelowTheFraction_AboutFivePercent()
+    {
+        var keys = Enumerable.Range(0, 3000).Select(i => $"1F{i:X4}").ToList();
+        var split = keys.Select(k => EmojiSplit.AssignExtra(k, "fluent-emoji-flat")).ToList();
+        Assert.All(keys.Zip(split), p => Assert.Equal(EmojiSplit.Uniform(p.First, "fluent-emoji-flat") < EmojiSplit.DefaultFraction
+            ? EmojiSplit.Validation : EmojiSplit.Train, p.Second));
+        Assert.InRange(split.Count(s => s == EmojiSplit.Validation) / 3000.0, 0.04, 0.06);
+    }
+
+    [Fact]
+    public void AssignExtra_RefusesAFractionOfOne()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => EmojiSplit.AssignExtra("1F600", "fluent-emoji-flat", 1));
+    }
 }
