@@ -45,7 +45,8 @@ var series = rows.GroupBy(r => r.Series).SelectMany(g => new[]
     new ChartSeries($"{g.Key}: top-1 held out", g.Select(r => r.Hours).ToList(), g.Select(r => r.Held).ToList()),
 }).ToList();
 LineChart.Save(args[2], series, new LineChartOptions(
-    "Judge top-1 at cfg 7.5 (135 prompts x 2 seeds) against training hours", "training hours (wall, one thread)", "judge top-1"));
+    "Judge top-1 at cfg 7.5 (135 prompts x 2 seeds) against training hours", "training hours (wall, one thread)", "judge top-1",
+    Width: 1000, Markers: true, LegendOutside: true));
 Console.WriteLine($"{rows.Count} points: wrote {args[1]} and {args[2]}");
 return 0;
 

@@ -26,13 +26,17 @@ public sealed record ChartSeries(string Name, IReadOnlyList<double> Steps, IRead
 /// <param name="YScale">Linear or log10 y axis.</param>
 /// <param name="Width">Image width in pixels; 800 fits a laptop screen and a report page.</param>
 /// <param name="Height">Image height in pixels.</param>
+/// <param name="Markers">Marks each point: for a few measurements (judge points) rather than a dense log.</param>
+/// <param name="LegendOutside">The legend right of the plot instead of over it, for many series.</param>
 public sealed record LineChartOptions(
     string Title,
     string XLabel = "step",
     string YLabel = "value",
     YScale YScale = YScale.Linear,
     int Width = 800,
-    int Height = 500);
+    int Height = 500,
+    bool Markers = false,
+    bool LegendOutside = false);
 
 /// <summary>Draws named series as a PNG line chart with ScottPlot 5 (headless, through Skia).</summary>
 public static class LineChart
@@ -56,7 +60,7 @@ public static class LineChart
                 double[] ys = log ? s.Values.Select(Math.Log10).ToArray() : s.Values.ToArray();
                 var line = plot.Add.Scatter(s.Steps.ToArray(), ys);
                 line.LegendText = s.Name;
-                line.MarkerSize = 0;
+                line.MarkerSize = options.Markers ? 7 : 0;
                 line.LineWidth = 2;
             }
             if (log)
@@ -73,7 +77,9 @@ public static class LineChart
             plot.Title(options.Title);
             plot.XLabel(options.XLabel);
             plot.YLabel(options.YLabel);
-            if (series.Count > 1 || series[0].Name.Length > 0)
+            if (options.LegendOutside)
+                plot.ShowLegend(Edge.Right);
+            else if (series.Count > 1 || series[0].Name.Length > 0)
                 plot.ShowLegend();
             return plot.GetImageBytes(options.Width, options.Height, ImageFormat.Png);
         }

@@ -34,6 +34,18 @@ public class LineChartTests
         Assert.True(changed > 100, $"only {changed} pixels changed with the title's text: is a font installed (fonts-dejavu-core)?");
     }
 
+    [Fact]
+    public void RenderPng_MarkersAndAnOutsideLegendChangeTheImageNotItsSize()
+    {
+        var options = new LineChartOptions("Judge", Width: 500, Height: 300);
+        byte[] plain = TestImages.DecodeRgba(LineChart.RenderPng([Loss, Val], options), out int w, out int h);
+        byte[] marked = TestImages.DecodeRgba(LineChart.RenderPng([Loss, Val], options with { Markers = true }), out int w2, out int h2);
+        byte[] outside = TestImages.DecodeRgba(LineChart.RenderPng([Loss, Val], options with { LegendOutside = true }), out _, out _);
+        Assert.Equal((w, h), (w2, h2));
+        Assert.NotEqual(plain, marked);
+        Assert.NotEqual(plain, outside);
+    }
+
     // ---- validation: one test per rule ----
 
     [Fact]
