@@ -130,6 +130,8 @@ public static class JudgePromptScores
         ArgumentNullException.ThrowIfNull(reference);
         if (promptOfRow.Count != logits.shape[0])
             throw new ArgumentException($"{promptOfRow.Count} prompt indices for {logits.shape[0]} rows; expected one per row.", nameof(promptOfRow));
+        if (reference.ClassNames is { } classNames && classNames.Count != logits.shape[1])
+            throw new ArgumentException($"{classNames.Count} class names for {logits.shape[1]} judge classes; expected one per class.", nameof(reference));
         var acceptable = promptOfRow.Select(p => reference.Acceptable[p]).ToList();
         var top1 = JudgeAccuracy.Hits(logits, acceptable, 1);
         var top5 = JudgeAccuracy.Hits(logits, acceptable, 5);

@@ -78,4 +78,15 @@ public class JudgePromptScoresTests
         var e = Assert.Throws<ArgumentException>(() => JudgePromptScores.PerPrompt(logits, [0, 1], ["a", "b"], Reference(judge, real)));
         Assert.Contains("2 prompt indices for 3 rows", e.Message);
     }
+
+    [Fact]
+    public void PerPrompt_RefusesClassNamesThatDoNotMatchTheJudge()
+    {
+        using var judge = new EmojiJudge(JudgeConfig.Tiny(3));
+        using var real = zeros(4, 3, 16, 16);
+        using var logits = zeros(2, 3);
+        var reference = Reference(judge, real) with { ClassNames = ["cat", "dog"] };
+        var e = Assert.Throws<ArgumentException>(() => JudgePromptScores.PerPrompt(logits, [0, 1], ["a", "b"], reference));
+        Assert.Contains("2 class names for 3 judge classes", e.Message);
+    }
 }
