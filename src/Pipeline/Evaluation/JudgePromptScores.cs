@@ -80,26 +80,19 @@ public static class JudgePromptScores
     /// <param name="realFeatures">[M, D] features of the reference's real images, or null for the real images themselves.</param>
     public static List<JudgePartScores> Score(Tensor logits, Tensor features, IReadOnlyList<int> promptOfRow, JudgeReference reference, Tensor? realFeatures)
     {
-        ArgumentNullException.ThrowIfNull(logits);
         ArgumentNullException.ThrowIfNull(features);
-        ArgumentNullException.ThrowIfNull(promptOfRow);
-        ArgumentNullException.ThrowIfNull(reference);
-        if (promptOfRow.Count != logits.shape[0])
-            throw new ArgumentException($"{promptOfRow.Count} prompt indices for {logits.shape[0]} rows; expected one per row.", nameof(promptOfRow));
-        var top1 = JudgeAccuracy.Hits(logits, promptOfRow.Select(p => reference.Acceptable[p]).ToList(), 1);
-        var top5 = JudgeAccuracy.Hits(logits, promptOfRow.Select(p => reference.Acceptable[p]).ToList(), 5);
+        var byPrompt = Rates(logits, promptOfRow, reference);
         var results = new List<JudgePartScores>();
         foreach (string part in PartNames)
         {
             bool In(int prompt) => part == "all" || (part == "heldout") == (reference.Parts[prompt] == PromptPart.HeldOut);
             var rows = Enumerable.Range(0, promptOfRow.Count).Where(r => In(promptOfRow[r])).ToArray();
-            var prompts = rows.Select(r => promptOfRow[r]).Distinct().ToArray();
+            var prompts = byPrompt.Where(p => In(p.Prompt)).ToList();
             if (rows.Length == 0)
             {
                 results.Add(new JudgePartScores(part, 0, 0, double.NaN, double.NaN, double.NaN));
                 continue;
             }
-            double PerPrompt(bool[] hits) => prompts.Average(p => rows.Where(r => promptOfRow[r] == p).Average(r => hits[r] ? 1.0 : 0.0));
             double frechet = double.NaN;
             if (realFeatures is not null)
             {
@@ -112,7 +105,7 @@ public static class JudgePromptScores
                     frechet = FrechetDistance.Compute(features.index_select(0, rowIndex), realFeatures.index_select(0, realIndex));
                 }
             }
-            results.Add(new JudgePartScores(part, prompts.Length, rows.Length, PerPrompt(top1), PerPrompt(top5), frechet));
+            results.Add(new JudgePartScores(part, prompts.Count, rows.Length, prompts.Average(p => p.Top1), prompts.Average(p => p.Top5), frechet));
         }
         return results;
     }
@@ -124,28 +117,38 @@ public static class JudgePromptScores
     /// <param name="reference">The prompts' acceptable classes, parts and the judge's class names.</param>
     public static List<JudgePromptResult> PerPrompt(Tensor logits, IReadOnlyList<int> promptOfRow, IReadOnlyList<string> prompts, JudgeReference reference)
     {
-        ArgumentNullException.ThrowIfNull(logits);
-        ArgumentNullException.ThrowIfNull(promptOfRow);
         ArgumentNullException.ThrowIfNull(prompts);
-        ArgumentNullException.ThrowIfNull(reference);
-        if (promptOfRow.Count != logits.shape[0])
-            throw new ArgumentException($"{promptOfRow.Count} prompt indices for {logits.shape[0]} rows; expected one per row.", nameof(promptOfRow));
+        var byPrompt = Rates(logits, promptOfRow, reference);
         if (reference.ClassNames is { } classNames && classNames.Count != logits.shape[1])
             throw new ArgumentException($"{classNames.Count} class names for {logits.shape[1]} judge classes; expected one per class.", nameof(reference));
-        var acceptable = promptOfRow.Select(p => reference.Acceptable[p]).ToList();
-        var top1 = JudgeAccuracy.Hits(logits, acceptable, 1);
-        var top5 = JudgeAccuracy.Hits(logits, acceptable, 5);
         long[] first;
         using (var argmax = logits.argmax(1))
             first = argmax.data<long>().ToArray();
         string Name(long id) => reference.ClassNames is { } names ? names[(int)id] : id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return byPrompt.Select(p =>
+        {
+            var guess = p.Rows.GroupBy(r => first[r]).OrderByDescending(c => c.Count()).ThenBy(c => c.Key).First();
+            string part = reference.Parts[p.Prompt] == PromptPart.HeldOut ? "heldout" : "tune";
+            return new JudgePromptResult(p.Prompt, prompts[p.Prompt], part, p.Rows.Length, p.Top1, p.Top5, Name(guess.Key), guess.Count() / (double)p.Rows.Length);
+        }).ToList();
+    }
+
+    /// <summary>Each prompt that has rows, in prompt order, with its rows and the fraction of them that are top-1 and top-5
+    /// hits: the per-prompt rates that both the part scores (their mean) and the per-prompt report are made of.</summary>
+    static List<(int Prompt, int[] Rows, double Top1, double Top5)> Rates(Tensor logits, IReadOnlyList<int> promptOfRow, JudgeReference reference)
+    {
+        ArgumentNullException.ThrowIfNull(logits);
+        ArgumentNullException.ThrowIfNull(promptOfRow);
+        ArgumentNullException.ThrowIfNull(reference);
+        if (promptOfRow.Count != logits.shape[0])
+            throw new ArgumentException($"{promptOfRow.Count} prompt indices for {logits.shape[0]} rows; expected one per row.", nameof(promptOfRow));
+        var acceptable = promptOfRow.Select(p => reference.Acceptable[p]).ToList();
+        var top1 = JudgeAccuracy.Hits(logits, acceptable, 1);
+        var top5 = JudgeAccuracy.Hits(logits, acceptable, 5);
         return Enumerable.Range(0, promptOfRow.Count).GroupBy(r => promptOfRow[r]).OrderBy(g => g.Key).Select(g =>
         {
             int[] rows = g.ToArray();
-            var guess = rows.GroupBy(r => first[r]).OrderByDescending(c => c.Count()).ThenBy(c => c.Key).First();
-            string part = reference.Parts[g.Key] == PromptPart.HeldOut ? "heldout" : "tune";
-            return new JudgePromptResult(g.Key, prompts[g.Key], part, rows.Length, rows.Average(r => top1[r] ? 1.0 : 0.0),
-                rows.Average(r => top5[r] ? 1.0 : 0.0), Name(guess.Key), guess.Count() / (double)rows.Length);
+            return (g.Key, rows, rows.Average(r => top1[r] ? 1.0 : 0.0), rows.Average(r => top5[r] ? 1.0 : 0.0));
         }).ToList();
     }
 }
