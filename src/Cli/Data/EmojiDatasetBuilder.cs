@@ -158,7 +158,6 @@ public static class EmojiDatasetBuilder
         }
 
         // 3b. Render the extra sets: each icon of chars.json whose emoji the data set has, captioned as that emoji.
-        int defaultCount = written.Count;
         var defaults = written.ToList(); // the catalogue the extra sets match against: the default sources' images only
         var extraCredits = new List<(IconifyEmojiSet Set, string Credit)>();
         foreach (var x in options.ExtraSets)
@@ -175,8 +174,8 @@ public static class EmojiDatasetBuilder
 
         // 4. Split, then write the metadata in a fixed order (source order, then the packages' order). The default
         //    sources are split as always; an extra set's image apart (EmojiSplit.AssignExtra), so theirs stays the same.
-        string[] splits = EmojiSplit.Assign(written.Take(defaultCount).Select(w => (w.Entry.Key, w.Entry.Source)).ToList(), options.ValidationFraction)
-            .Concat(written.Skip(defaultCount).Select(w => EmojiSplit.AssignExtra(w.Entry.Key, w.Entry.Source, options.ValidationFraction)))
+        string[] splits = EmojiSplit.Assign(defaults.Select(w => (w.Entry.Key, w.Entry.Source)).ToList(), options.ValidationFraction)
+            .Concat(written.Skip(defaults.Count).Select(w => EmojiSplit.AssignExtra(w.Entry.Key, w.Entry.Source, options.ValidationFraction)))
             .ToArray();
         var lines = new StringBuilder();
         var jsonOptions = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
