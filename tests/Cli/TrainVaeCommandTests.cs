@@ -70,6 +70,22 @@ public class TrainVaeCommandTests
         Assert.True(eval.Code == 0, eval.Err);
         Assert.Contains("PSNR", eval.Out);
         Assert.True(File.Exists(grid));
+
+        // A decoder-only fine-tune of the exported VAE keeps its scaling factor (its latents are the same).
+        string tuned = TestEnvironment.NewTempDir();
+        var decoder = Run("train", "vae", "--data", data, "--out", tuned, "--init-from", Path.Combine(outDir, "vae"), "--decoder-only",
+            "--steps", "2", "--warmup", "1", "--batch-size", "2", "--disc-weight", "0", "--eval-every", "0", "--checkpoint-every", "2");
+        Assert.True(decoder.Code == 0, decoder.Err);
+        Assert.Equal(File.ReadAllText(Path.Combine(outDir, "vae", "config.json")), File.ReadAllText(Path.Combine(tuned, "vae", "config.json")));
+    }
+
+    [Fact]
+    public void Train_DecoderOnlyWithoutInitFrom_IsRefused()
+    {
+        var r = Run("train", "vae", "--data", Folder(), "--out", TestEnvironment.NewTempDir(), "--preset", "tiny", "--decoder-only");
+        Assert.Equal(CommandRunner.UserError, r.Code);
+        Assert.Contains("--decoder-only", r.Err);
+        Assert.Contains("--init-from", r.Err);
     }
 
     [Fact]

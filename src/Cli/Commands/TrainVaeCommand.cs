@@ -34,6 +34,10 @@ public static class TrainVaeCommand
     static readonly Option<long> GridEvery = new("--grid-every") { Description = "Save a reconstruction grid every N steps (0: at the end only).", DefaultValueFactory = _ => Defaults.GridInterval };
     static readonly Option<ExportPrecision> ExportDtype = new("--export-dtype") { Description = "Dtype of OUT/vae's weights: Float16, BFloat16 or Float32.", DefaultValueFactory = _ => Defaults.ExportPrecision };
     static readonly Option<bool> NoFlip = new("--no-flip") { Description = "Do not mirror training images." };
+    static readonly Option<bool> DecoderOnly = new("--decoder-only")
+    {
+        Description = "Fine-tune only the decoder of the --init-from VAE: its encoder, latent space and scaling factor stay as they are, so U-Nets trained on it keep working.",
+    };
 
     static readonly TrainingOptions Common = new(Defaults, (1, "1"), "Images per step.",
         "Seed of the weights, data order, flips and posterior samples.",
@@ -41,7 +45,7 @@ public static class TrainVaeCommand
         "with a fresh optimizer and schedule; its config replaces --preset.");
 
     static readonly Option[] HyperParameters =
-        [Preset, KlWeight, Loss, DiscStart, DiscWeight, DiscChannels, DiscLayers, EvalEvery, GridEvery, ExportDtype, NoFlip, .. Common.HyperParameters];
+        [Preset, KlWeight, Loss, DiscStart, DiscWeight, DiscChannels, DiscLayers, EvalEvery, GridEvery, ExportDtype, NoFlip, DecoderOnly, .. Common.HyperParameters];
 
     /// <summary>Builds the command (registered as <c>latent train vae</c>).</summary>
     public static Command Create()
@@ -121,14 +125,22 @@ public static class TrainVaeCommand
             GridInterval = parsed.GetValue(GridEvery),
             ExportPrecision = parsed.GetValue(ExportDtype),
             Augment = parsed.GetValue(NoFlip) ? Augmentations.None : Augmentations.HorizontalFlip,
+            DecoderOnly = parsed.GetValue(DecoderOnly),
         });
-        training.Validate();
         if (parsed.GetValue(Common.InitFrom) is not { } init)
+        {
+            if (training.DecoderOnly)
+                throw new ArgumentException("--decoder-only fine-tunes a trained VAE's decoder; expected --init-from with its folder (e.g. weights/emoji-64/vae)");
+            training.Validate();
             return (ModelPreset(parsed.GetValue(Preset)!)! with { ClassName = VaeConfig.ClassNameValue }, training);
+        }
 
-        // Fine-tuning: the folder's architecture is the run's (its scaling factor is measured again at the end).
+        // Fine-tuning: the folder's architecture is the run's (its scaling factor is measured again at the end, unless
+        // only the decoder is trained).
         var (folder, saved) = TrainingOptions.InitialModel<VaeConfig>(parsed, init, Preset, "VAE", AutoencoderKL.WeightsFileName, VaeConfig.ClassNameValue);
-        return (saved, training with { InitFrom = folder });
+        training = training with { InitFrom = folder };
+        training.Validate();
+        return (saved, training);
     }
 
     static (VaeConfig, VaeTrainingConfig) SavedConfigs(ParseResult parsed, string outDir)

@@ -50,6 +50,7 @@ public sealed class VaeTrainer : Trainer<VaeStepLosses>
     readonly CheckpointDirectory? discriminatorCheckpoints;
     readonly Tensor validationImages;
     readonly Parameter lastLayer;
+    readonly IReadOnlyList<(string name, Parameter parameter)> trainable;
     VaeEvaluation? lastValidation;
 
     /// <summary>Builds the model (seeded), the optimizers, the EMA and the data loader, and writes the configs to OUT.</summary>
@@ -81,10 +82,11 @@ public sealed class VaeTrainer : Trainer<VaeStepLosses>
         if (config.InitFrom is { } init && IsFreshRun) LoadInitialWeights(init, modelConfig);
         GradientAllReduce.BroadcastFromRankZero(vae.parameters(), Parallel);   // identical start on every rank
         vae.train();
+        trainable = TrainableParameters(vae, config.DecoderOnly);
         lastLayer = vae.named_parameters().Single(np => np.name == "decoder.conv_out.weight").parameter;
         var adamW = new AdamWConfig(config.LearningRate, config.Beta1, config.Beta2, WeightDecay: config.WeightDecay);
-        optimizer = new AdamWOptimizer(vae.named_parameters(), adamW, AdamWOptimizer.DecayMatricesOnly);
-        ema = new ExponentialMovingAverage(vae.named_parameters(), new EmaConfig(Decay: config.EmaDecay, UseWarmup: true));
+        optimizer = new AdamWOptimizer(trainable, adamW, AdamWOptimizer.DecayMatricesOnly);
+        ema = new ExponentialMovingAverage(trainable, new EmaConfig(Decay: config.EmaDecay, UseWarmup: true));
         if (config.HasDiscriminator)
         {
             discriminator = new NLayerDiscriminator(modelConfig.OutChannels, config.DiscriminatorChannels, config.DiscriminatorLayers);
@@ -118,6 +120,17 @@ public sealed class VaeTrainer : Trainer<VaeStepLosses>
         var saved = ConfigFile.Read<VaeConfig>(Path.Combine(folder, "config.json"), VaeConfig.ClassNameValue).Config;
         InitFromCheck.RequireSameArchitecture(name, folder, InitFromCheck.ConfigDifferences(saved, modelConfig, "scaling_factor"));
         StateDictLoader.LoadFile(vae, Path.Combine(folder, AutoencoderKL.WeightsFileName));
+    }
+
+    // Every parameter, or with decoder_only those of post_quant_conv and the decoder, the rest frozen (no gradient, no
+    // optimizer state, no EMA): the encoder's latent space stays exactly init_from's.
+    static IReadOnlyList<(string name, Parameter parameter)> TrainableParameters(AutoencoderKL vae, bool decoderOnly)
+    {
+        var all = vae.named_parameters().ToList();
+        if (!decoderOnly) return all;
+        static bool IsDecoder(string name) => name.StartsWith("decoder.", StringComparison.Ordinal) || name.StartsWith("post_quant_conv.", StringComparison.Ordinal);
+        foreach (var (name, p) in all) if (!IsDecoder(name)) p.requires_grad = false;
+        return all.Where(np => IsDecoder(np.name)).ToList();
     }
 
     /// <summary>The model being trained (its live training weights).</summary>
@@ -207,7 +220,7 @@ public sealed class VaeTrainer : Trainer<VaeStepLosses>
         optimizer.LearningRate = lr;
         optimizer.ZeroGrad();
         SetRequiresGrad(discriminator, false);                            // D is a fixed critic in this pass
-        using var posterior = vae.Encode(Rows(x));
+        using var posterior = EncodeForTraining(Rows(x));
         Tensor z;                                                         // [c, latent, h, w]
         if (whole) z = posterior.Sample(posteriorGenerator);
         else
@@ -254,7 +267,7 @@ public sealed class VaeTrainer : Trainer<VaeStepLosses>
             (recValue, klValue) = (summed[0], summed[1]);
             lossValue = (float)(recValue + config.KlWeight * klValue + ganWeight * generatorValue);
         }
-        var (norm, skipped) = ClipAndStep(optimizer, lossValue, vae.named_parameters());
+        var (norm, skipped) = ClipAndStep(optimizer, lossValue, trainable);
         ema.Update();
 
         // 2. The discriminator: hinge loss on real images and this step's (detached) reconstructions. With N ranks every
@@ -273,6 +286,13 @@ public sealed class VaeTrainer : Trainer<VaeStepLosses>
         Step++;
         return new VaeStepLosses(lossValue, recValue, klValue, generatorValue, discriminatorValue,
             ganWeight, norm.TotalNorm, lr, skipped);
+    }
+
+    // The posterior of a batch; with decoder_only without a graph (the frozen encoder needs none, and its KL is a constant).
+    DiagonalGaussianDistribution EncodeForTraining(Tensor x)
+    {
+        if (!config.DecoderOnly) return vae.Encode(x);
+        using (no_grad()) return vae.Encode(x);
     }
 
     /// <summary>PSNR and SSIM of the EMA weights on the validation images; logged.</summary>
@@ -314,7 +334,8 @@ public sealed class VaeTrainer : Trainer<VaeStepLosses>
 
     /// <summary>
     /// Measures the scaling factor with the EMA weights (1 / std of sampled latents of the first
-    /// <see cref="VaeTrainingConfig.ScalingSamples"/> training images) and writes OUT/vae/ with it.
+    /// <see cref="VaeTrainingConfig.ScalingSamples"/> training images) and writes OUT/vae/ with it; a decoder-only run
+    /// keeps init_from's factor, since its latents are init_from's and U-Nets were trained on them scaled by it.
     /// </summary>
     /// <returns>The factor and the folder written.</returns>
     public (double ScalingFactor, string Directory) Export()
@@ -322,9 +343,7 @@ public sealed class VaeTrainer : Trainer<VaeStepLosses>
         string dir = Path.Combine(OutDir, ExportFolderName);
         using (ema.SwapIntoModel())
         {
-            using var images = VaeEvaluator.LoadImages(train, new ImageSize(vae.Config.SampleSize, vae.Config.SampleSize), config.ScalingSamples);
-            using var generator = new Generator(config.Seed);
-            double scaling = VaeEvaluator.MeasureScalingFactor(vae, images, generator, EvalBatch);
+            double scaling = config.DecoderOnly ? vae.Config.ScalingFactor : MeasureScalingFactor();
             using var exported = new AutoencoderKL(vae.Config with { ScalingFactor = scaling });
             using (no_grad())
             {
@@ -334,6 +353,14 @@ public sealed class VaeTrainer : Trainer<VaeStepLosses>
             exported.SavePretrained(dir, config.ExportPrecision.ToScalarType());
             return (scaling, dir);
         }
+    }
+
+    // 1 / std of sampled latents of the first training images, with the weights in the model (the EMA's at export).
+    double MeasureScalingFactor()
+    {
+        using var images = VaeEvaluator.LoadImages(train, new ImageSize(vae.Config.SampleSize, vae.Config.SampleSize), config.ScalingSamples);
+        using var generator = new Generator(config.Seed);
+        return VaeEvaluator.MeasureScalingFactor(vae, images, generator, EvalBatch);
     }
 
     /// <inheritdoc />

@@ -39,6 +39,14 @@ public sealed record VaeTrainingConfig : TrainingConfig
     /// <summary>Weight of KL(q(z|x) ‖ N(0, I)): SD's 1e-6, which keeps latents near unit scale without blurring.</summary>
     public double KlWeight { get; init; } = 1e-6;
 
+    /// <summary>
+    /// Fine-tune the decoder alone (<c>post_quant_conv</c> and <c>decoder</c>), from <c>init_from</c>'s weights: the encoder
+    /// and <c>quant_conv</c> stay frozen, so the latent space, and every U-Net trained on it, stays valid; the KL term is then
+    /// a constant, and the export keeps <c>init_from</c>'s scaling factor instead of measuring it again. How Stability made
+    /// SD's ft-EMA and ft-MSE VAEs (decoder fine-tunes of the original KL-f8).
+    /// </summary>
+    public bool DecoderOnly { get; init; }
+
     /// <summary>The pixel loss: L1 (CompVis) or L2.</summary>
     public ReconstructionLoss ReconstructionLoss { get; init; } = ReconstructionLoss.L1;
 
@@ -104,6 +112,7 @@ public sealed record VaeTrainingConfig : TrainingConfig
     /// <inheritdoc />
     protected override void ValidateOwn()
     {
+        Check(!DecoderOnly || InitFrom is not null, "decoder_only", DecoderOnly, "false without init_from (only a trained VAE's decoder can be fine-tuned alone)");
         Check(KlWeight >= 0 && double.IsFinite(KlWeight), "kl_weight", KlWeight, ">= 0");
         Check(Enum.IsDefined(ReconstructionLoss), "reconstruction_loss", ReconstructionLoss, "l1 or l2");
         Check(DiscriminatorWeight >= 0 && double.IsFinite(DiscriminatorWeight), "discriminator_weight", DiscriminatorWeight, ">= 0 (0: no discriminator)");

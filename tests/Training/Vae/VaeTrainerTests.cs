@@ -146,6 +146,45 @@ public sealed class VaeTrainerTests(ITestOutputHelper output)
         Assert.Contains("is not a VAE folder", missing.Message);
     }
 
+    [Fact]
+    public void DecoderOnly_TrainsTheDecoderAlone_AndExportsInitFromsScalingFactor()
+    {
+        using var scope = NewDisposeScope();
+        string folder = TestImageFolder.Create(train: 2);
+        var (train, _) = Read(folder);
+        string source = TestEnvironment.NewTempDir();
+        manual_seed(123);
+        using (var pretrained = new AutoencoderKL(VaeConfig.Tiny with { ScalingFactor = 0.5 })) pretrained.SavePretrained(source);
+        using var before = AutoencoderKL.FromPretrained(source);
+        var beforeWeights = before.state_dict();
+
+        var config = VaeTrainingConfig.Tiny with { InitFrom = source, DecoderOnly = true, DiscriminatorWeight = 0, Steps = 3, EvalInterval = 0, GridInterval = 0 };
+        using var trainer = new VaeTrainer(VaeConfig.Tiny with { ScalingFactor = 0.5 }, config, train, null, TestEnvironment.NewTempDir());
+        var result = trainer.Run();
+
+        Assert.True(result.Completed);
+        var after = trainer.Model.state_dict();
+        foreach (var (name, value) in beforeWeights)
+        {
+            bool same = value.equal(after[name]).all().item<bool>();
+            bool decoder = name.StartsWith("decoder.") || name.StartsWith("post_quant_conv.");
+            if (!decoder) Assert.True(same, $"{name} is frozen with decoder_only but changed");
+        }
+        Assert.False(beforeWeights["decoder.conv_out.weight"].equal(after["decoder.conv_out.weight"]).all().item<bool>(), "the decoder did not train");
+        Assert.False(beforeWeights["post_quant_conv.weight"].equal(after["post_quant_conv.weight"]).all().item<bool>(), "post_quant_conv did not train");
+        Assert.Equal(0.5, result.ScalingFactor);
+        using var exported = AutoencoderKL.FromPretrained(result.ExportDirectory!);
+        Assert.Equal(0.5, exported.Config.ScalingFactor);
+    }
+
+    [Fact]
+    public void DecoderOnly_WithoutInitFrom_IsRefusedNamingTheKey()
+    {
+        var e = Assert.Throws<ArgumentException>(() => (VaeTrainingConfig.Tiny with { DecoderOnly = true }).Validate());
+        Assert.Contains("decoder_only", e.Message);
+        Assert.Contains("init_from", e.Message);
+    }
+
     // Puts a value into one parameter (NaN in decoder.conv_out.bias: the loss is NaN, and with L2 every gradient too).
     static void Poison(VaeTrainer trainer, string name, float value = float.NaN)
     {
