@@ -6,7 +6,8 @@
 //
 // POINTS.tsv, one judge point a line (# starts a comment; paths relative to the current folder):
 //   series  step  judge_json  log_jsonl  hours_before
-// judge_json is what `latent eval txt2img --json` wrote for the point (cfg 7.5 is read); log_jsonl is the run's
+// judge_json is what `latent eval txt2img --json` wrote for the point (cfg 7.5 is read), or several such files of the
+// same model at other --seed values, comma-separated, whose scores are averaged (less noise); log_jsonl is the run's
 // log.jsonl, whose "sec_per_step" entries are summed up to the step (each entry covers the steps since the one
 // before); hours_before is what the run started from (0, or the hours of the run it was initialised from). The hours
 // are wall time of the run's own process: on a shared machine they overstate what the steps cost on a quiet one.
@@ -22,7 +23,7 @@ if (args.Length != 3)
     return 2;
 }
 
-var rows = new List<(string Series, long Step, double Hours, double All, double Tune, double Held, double Top5)>();
+var rows = new List<(string Series, long Step, double Hours, double All, double Tune, double Held, double Top5, int Runs)>();
 foreach (string line in File.ReadLines(args[0]).Where(l => l.Trim().Length > 0 && !l.StartsWith('#')))
 {
     string[] f = line.Split('\t');
@@ -30,13 +31,15 @@ foreach (string line in File.ReadLines(args[0]).Where(l => l.Trim().Length > 0 &
         throw new FormatException($"expected 5 tab-separated fields (series, step, judge_json, log_jsonl, hours_before); got {f.Length} in '{line}'");
     long step = long.Parse(f[1], c);
     double hours = double.Parse(f[4], c) + TrainingSeconds(f[3], step) / 3600;
-    var parts = Cfg75Parts(f[2]);
-    rows.Add((f[0], step, hours, parts["all"].Top1, parts["tune"].Top1, parts["heldout"].Top1, parts["all"].Top5));
+    var files = f[2].Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+    var parts = files.Select(Cfg75Parts).ToList();
+    double Mean(string part, Func<(double Top1, double Top5), double> pick) => parts.Average(p => pick(p[part]));
+    rows.Add((f[0], step, hours, Mean("all", p => p.Top1), Mean("tune", p => p.Top1), Mean("heldout", p => p.Top1), Mean("all", p => p.Top5), files.Length));
 }
 
-var tsv = new List<string> { "series\tstep\thours\ttop1_all\ttop1_tune\ttop1_heldout\ttop5_all" };
+var tsv = new List<string> { "series\tstep\thours\ttop1_all\ttop1_tune\ttop1_heldout\ttop5_all\tseed_pairs" };
 tsv.AddRange(rows.Select(r => string.Join('\t', r.Series, r.Step.ToString(c), r.Hours.ToString("F2", c),
-    r.All.ToString("F3", c), r.Tune.ToString("F3", c), r.Held.ToString("F3", c), r.Top5.ToString("F3", c))));
+    r.All.ToString("F3", c), r.Tune.ToString("F3", c), r.Held.ToString("F3", c), r.Top5.ToString("F3", c), r.Runs.ToString(c))));
 File.WriteAllLines(args[1], tsv);
 
 var series = rows.GroupBy(r => r.Series).SelectMany(g => new[]
@@ -45,7 +48,7 @@ var series = rows.GroupBy(r => r.Series).SelectMany(g => new[]
     new ChartSeries($"{g.Key}: top-1 held out", g.Select(r => r.Hours).ToList(), g.Select(r => r.Held).ToList()),
 }).ToList();
 LineChart.Save(args[2], series, new LineChartOptions(
-    "Judge top-1 at cfg 7.5 (135 prompts x 2 seeds) against training hours", "training hours (wall, one thread)", "judge top-1",
+    "Judge top-1 at cfg 7.5 (135 prompts x 2-6 seeds) against training hours", "training hours (wall, one thread)", "judge top-1",
     Width: 1000, Markers: true, LegendOutside: true));
 Console.WriteLine($"{rows.Count} points: wrote {args[1]} and {args[2]}");
 return 0;
