@@ -12,6 +12,7 @@ public static class EvalCommand
         command.Subcommands.Add(EvalVaeCommand.Create());
         command.Subcommands.Add(EvalTextEncoderCommand.Create());
         command.Subcommands.Add(EvalTxtToImgCommand.Create());
+        command.Subcommands.Add(EvalCompareCommand.Create());
         return command;
     }
 }

@@ -39,6 +39,20 @@ public sealed record JudgePromptResult(int Index, string Prompt, string Part, in
         ["guess"] = Guess,
         ["guess_share"] = GuessShare,
     };
+
+    /// <summary>Reads <see cref="ToJson"/>'s object back.</summary>
+    /// <exception cref="FormatException">A key is missing or has the wrong type; the message names it.</exception>
+    public static JudgePromptResult FromJson(JsonNode node)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        T Get<T>(string key)
+        {
+            try { return node[key] is { } v ? v.GetValue<T>() : throw new FormatException($"per-prompt entry has no '{key}'"); }
+            catch (InvalidOperationException e) { throw new FormatException($"per-prompt entry's '{key}' is not a {typeof(T).Name}", e); }
+        }
+        return new JudgePromptResult(Get<int>("index"), Get<string>("prompt"), Get<string>("part"), Get<int>("images"),
+            Get<double>("top1"), Get<double>("top5"), Get<string>("guess"), Get<double>("guess_share"));
+    }
 }
 
 /// <summary>The judge's scores of one set of images over the prompts of one part.</summary>
