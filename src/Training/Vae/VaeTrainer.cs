@@ -16,7 +16,8 @@ using Latent.Vae;
 namespace Latent.Training.Vae;
 
 /// <summary>
-/// Trains an <see cref="AutoencoderKL"/> from scratch on an image folder: L1/L2 + KL, an optional PatchGAN from a given
+/// Trains an <see cref="AutoencoderKL"/> from scratch or from init_from's weights (with decoder_only, its decoder alone) on
+/// an image folder: L1/L2 + KL, an optional PatchGAN from a given
 /// step (see <see cref="VaeTrainingConfig"/>), AdamW with warm-up + cosine, clipping, EMA, periodic validation, grids and
 /// atomic checkpoints, and at the end the measured scaling factor and a diffusers <c>vae/</c> folder of the EMA weights.
 /// </summary>
