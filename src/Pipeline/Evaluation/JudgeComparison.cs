@@ -60,7 +60,8 @@ public static class JudgeComparison
         catch (FormatException e) { throw new FormatException($"'{path}': {e.Message}", e); }
     }
 
-    /// <summary>Per prompt index: its prompt, part, and the image-weighted mean top-1 and top-5 over <paramref name="runs"/>.</summary>
+    /// <summary>Per prompt index: its prompt, part, and the image-weighted mean top-1 and top-5 over <paramref name="runs"/>
+    /// (the guess fields are the first run's; a comparison reads only the scores).</summary>
     /// <param name="runs">One model's per-prompt scores from one or more runs of the same prompt list.</param>
     /// <param name="name">Names the model in errors.</param>
     /// <exception cref="ArgumentException">No run, or runs of different prompt lists (naming the first prompt that differs).</exception>
@@ -68,12 +69,12 @@ public static class JudgeComparison
     {
         ArgumentNullException.ThrowIfNull(runs);
         if (runs.Count == 0) throw new ArgumentException($"{name}: no judge results; expected at least one eval txt2img JSON.", nameof(runs));
-        var first = runs[0].ToDictionary(p => p.Index);
+        var indexed = runs.Select(run => run.ToDictionary(p => p.Index)).ToList();
         for (int r = 1; r < runs.Count; r++)
-            RequireSamePrompts(first, runs[r], $"{name}: run 1 and run {r + 1}");
-        return first.Values.ToDictionary(p => p.Index, p =>
+            RequireSamePrompts(indexed[0], runs[r], $"{name}: run 1 and run {r + 1}");
+        return indexed[0].Values.ToDictionary(p => p.Index, p =>
         {
-            var all = runs.Select(run => run.Single(q => q.Index == p.Index)).ToList();
+            var all = indexed.Select(run => run[p.Index]).ToList();
             int images = all.Sum(q => q.Images);
             double Mean(Func<JudgePromptResult, double> pick) => all.Sum(q => pick(q) * q.Images) / Math.Max(images, 1);
             return p with { Images = images, Top1 = Mean(q => q.Top1), Top5 = Mean(q => q.Top5) };
