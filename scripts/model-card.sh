@@ -4,12 +4,20 @@
 # LATENT: the latent binary; DATA: the emoji data set with people's-words captions (`latent data emoji --out DATA`);
 # WORK: where the generated images are kept for re-scoring (default runs/model-card). Run from the repository root,
 # with nothing else busy if the timings it prints are to be quoted. Takes about an hour on our 2 cores; THREADS=1 keeps
-# it to one core (beside a training run).
+# it to one core (beside a training run); RESCORE=1 re-scores the last card's images instead of generating new ones.
 set -euo pipefail
 latent=$1; data=$2; work=${3:-runs/model-card}
 threads=${THREADS:+--threads $THREADS}
 out=docs/model-card
 mkdir -p "$work" "$out"
+
+# eval txt2img re-scores the images it finds in --images instead of generating them. RESCORE=1 wants that (a new judge
+# on the same images); otherwise the last card's images move to WORK/previous (kept for a paired comparison against
+# the new weights) so that the card shows the weights as they are now.
+if [[ "${RESCORE:-0}" != 1 ]]; then
+  rm -rf "$work/previous"; mkdir -p "$work/previous"
+  for d in judge judge-s1000; do [[ -d "$work/$d" ]] && mv "$work/$d" "$work/previous/$d"; done
+fi
 
 # 1. The judge's table: 135 prompts x seeds 0 and 1 at cfg 1, 3 and 7.5 (per-prompt scores inside the JSON), and the
 #    same at cfg 7.5 for seeds 1000 and 1001 (four seeds per prompt at the default scale).
