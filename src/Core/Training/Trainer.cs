@@ -143,7 +143,7 @@ public abstract class Trainer<TStep> : IDisposable where TStep : class, ITrainin
         (string? latest, ResumeSkipped) = Checkpoints.LatestReadable();
         if (latest is null) return null;
         var info = TrainingCheckpoint.ReadInfo(latest);
-        if (!JsonNode.DeepEquals(JsonNode.Parse(info.ConfigJson), JsonNode.Parse(configJson)))
+        if (!JsonNode.DeepEquals(WithoutFreeKeys(JsonNode.Parse(info.ConfigJson)), WithoutFreeKeys(JsonNode.Parse(configJson))))
             throw new InvalidDataException(
                 $"checkpoint '{latest}' was written by a run with another config or data set; resume with the configs in {OutDir} " +
                 $"({string.Join(", ", runFiles)}) and the same data, or use a new --out folder");
@@ -151,6 +151,21 @@ public abstract class Trainer<TStep> : IDisposable where TStep : class, ITrainin
         Step = info.Step;
         Log.TruncateAfter(Step);
         return Step;
+    }
+
+    /// <summary>
+    /// The training-config keys a resumed run may change (edited in OUT's <c>training_config.json</c>): they change how a
+    /// step is computed, not the state a checkpoint continues, e.g. the U-Net's <c>mixed_precision</c>. <see cref="Resume"/>
+    /// compares the identities without them; the checkpoints written after it carry the new values.
+    /// </summary>
+    protected virtual IReadOnlyList<string> KeysFreeOnResume => [];
+
+    // An identity (parsed) with KeysFreeOnResume removed from its training entry.
+    JsonNode? WithoutFreeKeys(JsonNode? identity)
+    {
+        if (identity?["training"] is JsonObject training)
+            foreach (string key in KeysFreeOnResume) training.Remove(key);
+        return identity;
     }
 
     /// <summary>Loads the checkpoint of <paramref name="step"/> at <paramref name="path"/> into <see cref="State"/>.</summary>

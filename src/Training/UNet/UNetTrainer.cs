@@ -200,6 +200,11 @@ public sealed class UNetTrainer : Trainer<UNetStepResult>
     /// <inheritdoc />
     protected override long? SampleInterval => config.SampleInterval;
 
+    /// <inheritdoc/>
+    /// <remarks>mixed_precision: bf16 computes on a copy of the same float32 weights, optimizer and EMA, so a float32 run
+    /// may go on in bf16 (and back) from any checkpoint.</remarks>
+    protected override IReadOnlyList<string> KeysFreeOnResume => ["mixed_precision"];
+
     /// <summary>
     /// Trains until the config's last step (or <paramref name="stopAfterStep"/>, or cancellation), logging, drawing grids
     /// and checkpointing on the way (see <see cref="Trainer{TStep}.Train"/>); a completed run also exports OUT.

@@ -67,6 +67,28 @@ public sealed class UNetTrainerMixedPrecisionTests(ITestOutputHelper output) : I
     }
 
     [Fact]
+    public void Resume_MaySwitchAFloat32RunToBFloat16()
+    {
+        using var scope = NewDisposeScope();
+        using var cache = world.Cache(TestEnvironment.NewTempDir());
+        string dir = TestEnvironment.NewTempDir();
+        using (var first = world.Trainer(cache, UNetTrainingConfig.Tiny with { Steps = 4 }, dir)) first.Run(stopAfterStep: 2);
+        using var bf16 = world.Trainer(cache, UNetTrainingConfig.Tiny with { Steps = 4, MixedPrecision = MixedPrecision.BFloat16 }, dir);
+        Assert.Equal(2, bf16.Resume());
+        bf16.Run();
+        Assert.Equal(4, bf16.Step);
+        // The checkpoints after the switch carry bf16; the run resumes in float32 again if edited back.
+        var latest = TrainingCheckpoint.ReadInfo(new CheckpointDirectory(Path.Combine(dir, "checkpoints")).Latest()!);
+        Assert.Equal(4, latest.Step);
+        Assert.Contains("\"mixed_precision\":\"bf16\"", latest.ConfigJson, StringComparison.Ordinal);
+        using var back = world.Trainer(cache, UNetTrainingConfig.Tiny with { Steps = 4 }, dir);
+        Assert.Equal(4, back.Resume());
+        // Any other change is still refused.
+        using var other = world.Trainer(cache, UNetTrainingConfig.Tiny with { Steps = 4, MixedPrecision = MixedPrecision.BFloat16, LearningRate = 0.5 }, dir);
+        Assert.Contains("another config", Assert.Throws<InvalidDataException>(() => other.Resume()).Message);
+    }
+
+    [Fact]
     public void BFloat16_ResumeIsBitExact()
     {
         using var scope = NewDisposeScope();
